@@ -34,6 +34,10 @@ guint                ib_model_file_n_tensors   (IbModelFile    *file);
 const IbTensor      *ib_model_file_nth_tensor  (IbModelFile    *file,
                                                 guint           i);
 
+/* FALSE when brackets nest deeper than a model file ever needs (a guard for the JSON parser's stack). */
+gboolean             ib_json_depth_is_sane     (const char     *json,
+                                                gsize           length);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbModelFile, ib_model_file_free)
 
 G_END_DECLS
