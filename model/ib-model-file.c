@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ib-error.h"
+#include "ib-model-layout.h"
 
 #define MAX_HEADER_BYTES (64u * 1024 * 1024)
 #define MAX_TENSORS 1000000
@@ -290,29 +291,18 @@ parse_header (IbModelFile  *file,
   return TRUE;
 }
 
-/* The config implies tensors; each must exist, hold floats, and have exactly the implied shape. */
+/* The config implies tensors (ib-model-layout.c); each must exist, hold floats, and have exactly the
+ * implied shape. */
 static gboolean
-expect_tensor (IbModelFile *file,
-               GError     **error,
-               int          n_dims,
-               const int64_t *shape,
-               const char  *format,
-               ...) G_GNUC_PRINTF (5, 6);
-
-static gboolean
-expect_tensor (IbModelFile   *file,
-               GError       **error,
-               int            n_dims,
-               const int64_t *shape,
-               const char    *format,
-               ...)
+check_tensor (const char    *name,
+              int            n_dims,
+              const int64_t *shape,
+              gpointer       user_data,
+              GError       **error)
 {
-  va_list args;
-  va_start (args, format);
-  g_autofree char *name = g_strdup_vprintf (format, args);
-  va_end (args);
-
+  IbModelFile *file = user_data;
   const IbTensor *tensor = g_hash_table_lookup (file->by_name, name);
+
   if (tensor == NULL)
     {
       g_set_error (error, IB_ERROR, IB_ERROR_INVALID, "%s: the config needs tensor \"%s\", which is missing",
@@ -338,250 +328,6 @@ expect_tensor (IbModelFile   *file,
       g_set_error (error, IB_ERROR, IB_ERROR_INVALID, "%s: tensor \"%s\" has shape [%s]; the config implies [%s]",
                    file->path, name, found->str, expected->str);
       return FALSE;
-    }
-  return TRUE;
-}
-
-#define SHAPE(...) ((const int64_t[]) { __VA_ARGS__ })
-#define N_DIMS(...) ((int) (sizeof ((int64_t[]) { __VA_ARGS__ }) / sizeof (int64_t)))
-#define EXPECT(file, error, shape_list, ...) \
-  expect_tensor (file, error, N_DIMS shape_list, SHAPE shape_list, __VA_ARGS__)
-
-static gboolean
-expect_conv (IbModelFile *file,
-             const char  *name,
-             int64_t      c_out,
-             int64_t      c_in,
-             int64_t      kernel,
-             GError     **error)
-{
-  return EXPECT (file, error, (c_out, c_in, kernel, kernel), "first_stage_model.%s.weight", name) &&
-         EXPECT (file, error, (c_out), "first_stage_model.%s.bias", name);
-}
-
-static gboolean
-expect_norm (IbModelFile *file,
-             const char  *name,
-             int64_t      channels,
-             GError     **error)
-{
-  return EXPECT (file, error, (channels), "first_stage_model.%s.weight", name) &&
-         EXPECT (file, error, (channels), "first_stage_model.%s.bias", name);
-}
-
-static gboolean
-expect_resnet_block (IbModelFile *file,
-                     const char  *name,
-                     int64_t      c_in,
-                     int64_t      c_out,
-                     GError     **error)
-{
-  g_autofree char *norm1 = g_strdup_printf ("%s.norm1", name);
-  g_autofree char *conv1 = g_strdup_printf ("%s.conv1", name);
-  g_autofree char *norm2 = g_strdup_printf ("%s.norm2", name);
-  g_autofree char *conv2 = g_strdup_printf ("%s.conv2", name);
-  g_autofree char *shortcut = g_strdup_printf ("%s.nin_shortcut", name);
-
-  return expect_norm (file, norm1, c_in, error) &&
-         expect_conv (file, conv1, c_out, c_in, 3, error) &&
-         expect_norm (file, norm2, c_out, error) &&
-         expect_conv (file, conv2, c_out, c_out, 3, error) &&
-         (c_in == c_out || expect_conv (file, shortcut, c_out, c_in, 1, error));
-}
-
-static gboolean
-expect_attn_block (IbModelFile *file,
-                   const char  *name,
-                   int64_t      channels,
-                   GError     **error)
-{
-  static const char *const parts[] = { "q", "k", "v", "proj_out" };
-  g_autofree char *norm = g_strdup_printf ("%s.norm", name);
-  if (!expect_norm (file, norm, channels, error))
-    return FALSE;
-  for (gsize i = 0; i < G_N_ELEMENTS (parts); i++)
-    {
-      g_autofree char *conv = g_strdup_printf ("%s.%s", name, parts[i]);
-      if (!expect_conv (file, conv, channels, channels, 1, error))
-        return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-has_attention_at (const IbVqganConfig *v,
-                  int                  resolution)
-{
-  for (int i = 0; i < v->n_attn_resolutions; i++)
-    if (v->attn_resolutions[i] == resolution)
-      return TRUE;
-  return FALSE;
-}
-
-static gboolean
-expect_mid (IbModelFile *file,
-            const char  *stack,
-            int64_t      channels,
-            GError     **error)
-{
-  g_autofree char *block_1 = g_strdup_printf ("%s.mid.block_1", stack);
-  g_autofree char *attn_1 = g_strdup_printf ("%s.mid.attn_1", stack);
-  g_autofree char *block_2 = g_strdup_printf ("%s.mid.block_2", stack);
-  return expect_resnet_block (file, block_1, channels, channels, error) &&
-         expect_attn_block (file, attn_1, channels, error) &&
-         expect_resnet_block (file, block_2, channels, channels, error);
-}
-
-/* Mirrors taming's Encoder/Decoder constructors. */
-static gboolean
-check_vqgan_tensors (IbModelFile *file,
-                     GError     **error)
-{
-  const IbVqganConfig *v = &file->config->vqgan;
-  int levels = v->n_ch_mult;
-  int64_t block_in = v->ch;
-  int resolution = v->resolution;
-
-  if (!expect_conv (file, "encoder.conv_in", v->ch, v->in_channels, 3, error))
-    return FALSE;
-  for (int i = 0; i < levels; i++)
-    {
-      int64_t block_out = (int64_t) v->ch * v->ch_mult[i];
-      for (int j = 0; j < v->num_res_blocks; j++)
-        {
-          g_autofree char *block = g_strdup_printf ("encoder.down.%d.block.%d", i, j);
-          g_autofree char *attn = g_strdup_printf ("encoder.down.%d.attn.%d", i, j);
-          if (!expect_resnet_block (file, block, block_in, block_out, error))
-            return FALSE;
-          block_in = block_out;
-          if (has_attention_at (v, resolution) && !expect_attn_block (file, attn, block_in, error))
-            return FALSE;
-        }
-      if (i != levels - 1)
-        {
-          g_autofree char *down = g_strdup_printf ("encoder.down.%d.downsample.conv", i);
-          if (!expect_conv (file, down, block_in, block_in, 3, error))
-            return FALSE;
-          resolution /= 2;
-        }
-    }
-  if (!expect_mid (file, "encoder", block_in, error) ||
-      !expect_norm (file, "encoder.norm_out", block_in, error) ||
-      !expect_conv (file, "encoder.conv_out", v->z_channels, block_in, 3, error) ||
-      !expect_conv (file, "quant_conv", v->embed_dim, v->z_channels, 1, error) ||
-      !expect_conv (file, "post_quant_conv", v->z_channels, v->embed_dim, 1, error) ||
-      !EXPECT (file, error, (v->n_embed, v->embed_dim), "first_stage_model.quantize.embedding.weight"))
-    return FALSE;
-
-  block_in = (int64_t) v->ch * v->ch_mult[levels - 1];
-  resolution = v->resolution >> (levels - 1);
-  if (!expect_conv (file, "decoder.conv_in", block_in, v->z_channels, 3, error) ||
-      !expect_mid (file, "decoder", block_in, error))
-    return FALSE;
-  for (int i = levels - 1; i >= 0; i--)
-    {
-      int64_t block_out = (int64_t) v->ch * v->ch_mult[i];
-      for (int j = 0; j < v->num_res_blocks + 1; j++)
-        {
-          g_autofree char *block = g_strdup_printf ("decoder.up.%d.block.%d", i, j);
-          g_autofree char *attn = g_strdup_printf ("decoder.up.%d.attn.%d", i, j);
-          if (!expect_resnet_block (file, block, block_in, block_out, error))
-            return FALSE;
-          block_in = block_out;
-          if (has_attention_at (v, resolution) && !expect_attn_block (file, attn, block_in, error))
-            return FALSE;
-        }
-      if (i != 0)
-        {
-          g_autofree char *up = g_strdup_printf ("decoder.up.%d.upsample.conv", i);
-          if (!expect_conv (file, up, block_in, block_in, 3, error))
-            return FALSE;
-          resolution *= 2;
-        }
-    }
-  return expect_norm (file, "decoder.norm_out", block_in, error) &&
-         expect_conv (file, "decoder.conv_out", v->out_ch, block_in, 3, error);
-}
-
-static gboolean
-expect_layer_norm (IbModelFile *file,
-                   const char  *layer,
-                   int64_t      dim,
-                   GError     **error)
-{
-  return EXPECT (file, error, (dim), "%s.0.weight", layer) && EXPECT (file, error, (dim), "%s.0.bias", layer);
-}
-
-static gboolean
-expect_attention (IbModelFile *file,
-                  const char  *layer,
-                  int64_t      dim,
-                  int64_t      inner,
-                  GError     **error)
-{
-  return expect_layer_norm (file, layer, dim, error) &&
-         EXPECT (file, error, (inner, dim), "%s.1.to_q.weight", layer) &&
-         EXPECT (file, error, (inner, dim), "%s.1.to_k.weight", layer) &&
-         EXPECT (file, error, (inner, dim), "%s.1.to_v.weight", layer) &&
-         EXPECT (file, error, (dim, inner), "%s.1.to_out.weight", layer) &&
-         EXPECT (file, error, (dim), "%s.1.to_out.bias", layer);
-}
-
-static gboolean
-expect_feed_forward (IbModelFile *file,
-                     const char  *layer,
-                     int64_t      dim,
-                     GError     **error)
-{
-  return expect_layer_norm (file, layer, dim, error) &&
-         EXPECT (file, error, (4 * dim, dim), "%s.1.net.0.0.weight", layer) &&
-         EXPECT (file, error, (4 * dim), "%s.1.net.0.0.bias", layer) &&
-         EXPECT (file, error, (dim, 4 * dim), "%s.1.net.2.weight", layer) &&
-         EXPECT (file, error, (dim), "%s.1.net.2.bias", layer);
-}
-
-/* Mirrors XTransformer(wrap_decoder=False): encoder layers (a, f)*depth, decoder (a, c, f)*depth. */
-static gboolean
-check_level_tensors (IbModelFile         *file,
-                     const IbLevelConfig *level,
-                     GError             **error)
-{
-  const char *p = level->prefix;
-  int64_t dim = level->dim;
-  int64_t enc_inner = (int64_t) level->enc_heads * level->dim_head;
-  int64_t dec_inner = (int64_t) level->dec_heads * level->dim_head;
-
-  if (!EXPECT (file, error, (level->enc_num_tokens, dim), "%stransformer.encoder.token_emb.weight", p) ||
-      !EXPECT (file, error, (level->enc_max_seq_len, dim), "%stransformer.encoder.pos_emb.emb.weight", p) ||
-      !EXPECT (file, error, (dim), "%stransformer.encoder.norm.weight", p) ||
-      !EXPECT (file, error, (dim), "%stransformer.encoder.norm.bias", p) ||
-      !EXPECT (file, error, (level->dec_num_tokens, dim), "%stransformer.decoder.token_emb.weight", p) ||
-      !EXPECT (file, error, (level->dec_max_seq_len, dim), "%stransformer.decoder.pos_emb.emb.weight", p) ||
-      !EXPECT (file, error, (dim), "%stransformer.decoder.norm.weight", p) ||
-      !EXPECT (file, error, (dim), "%stransformer.decoder.norm.bias", p) ||
-      !EXPECT (file, error, (level->dec_num_tokens, dim), "%stransformer.decoder.to_logits.weight", p) ||
-      !EXPECT (file, error, (level->dec_num_tokens), "%stransformer.decoder.to_logits.bias", p))
-    return FALSE;
-  if (level->variant != IB_VARIANT_PLAIN &&
-      !EXPECT (file, error, (level->n_scales), "%stransformer.log_scalors", p))
-    return FALSE;
-
-  for (int l = 0; l < level->enc_depth; l++)
-    {
-      g_autofree char *attn = g_strdup_printf ("%stransformer.encoder.attn_layers.layers.%d", p, 2 * l);
-      g_autofree char *ff = g_strdup_printf ("%stransformer.encoder.attn_layers.layers.%d", p, 2 * l + 1);
-      if (!expect_attention (file, attn, dim, enc_inner, error) || !expect_feed_forward (file, ff, dim, error))
-        return FALSE;
-    }
-  for (int l = 0; l < level->dec_depth; l++)
-    {
-      g_autofree char *self = g_strdup_printf ("%stransformer.decoder.attn_layers.layers.%d", p, 3 * l);
-      g_autofree char *cross = g_strdup_printf ("%stransformer.decoder.attn_layers.layers.%d", p, 3 * l + 1);
-      g_autofree char *ff = g_strdup_printf ("%stransformer.decoder.attn_layers.layers.%d", p, 3 * l + 2);
-      if (!expect_attention (file, self, dim, dec_inner, error) ||
-          !expect_attention (file, cross, dim, dec_inner, error) ||
-          !expect_feed_forward (file, ff, dim, error))
-        return FALSE;
     }
   return TRUE;
 }
@@ -618,11 +364,8 @@ ib_model_file_new_from_bytes (GBytes     *bytes,
       return NULL;
     }
 
-  if (!check_vqgan_tensors (file, error))
+  if (!ib_model_layout_foreach (file->config, check_tensor, file, error))
     return NULL;
-  for (int t = 1; t <= file->config->n_levels; t++)
-    if (!check_level_tensors (file, &file->config->levels[t - 1], error))
-      return NULL;
   return g_steal_pointer (&file);
 }
 

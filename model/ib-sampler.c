@@ -1,0 +1,204 @@
+/* ib-sampler.c: token draws, one level's decoding loop with forced tokens, and the whole chain. */
+#include "ib-sampler.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ib-error.h"
+
+/* The k-th largest value: the threshold below which logits are dropped. O(n) average (quickselect). */
+static float
+kth_largest (float *values,
+             int    n,
+             int    k)
+{
+  int lo = 0, hi = n - 1, target = k - 1;
+  while (lo < hi)
+    {
+      float pivot = values[(lo + hi) / 2];
+      int i = lo, j = hi;
+      while (i <= j)
+        {
+          while (values[i] > pivot)
+            i++;
+          while (values[j] < pivot)
+            j--;
+          if (i <= j)
+            {
+              float swap = values[i];
+              values[i++] = values[j];
+              values[j--] = swap;
+            }
+        }
+      if (target <= j)
+        hi = j;
+      else if (target >= i)
+        lo = i;
+      else
+        break;
+    }
+  return values[target];
+}
+
+int
+ib_sample_token (const float *logits,
+                 int          n_vocab,
+                 int          top_k,
+                 float        temperature,
+                 float        u,
+                 float       *scratch)
+{
+  g_return_val_if_fail (n_vocab > 0 && temperature > 0.0f, 0);
+
+  float threshold = -INFINITY;
+  if (top_k > 0 && top_k < n_vocab)
+    {
+      memcpy (scratch, logits, n_vocab * sizeof (float));
+      threshold = kth_largest (scratch, n_vocab, top_k) / temperature;
+    }
+
+  float max_value = -INFINITY;
+  for (int i = 0; i < n_vocab; i++)
+    {
+      float scaled = logits[i] / temperature;
+      if (scaled >= threshold && scaled > max_value)
+        max_value = scaled;
+    }
+
+  double total = 0.0;
+  for (int i = 0; i < n_vocab; i++)
+    {
+      float scaled = logits[i] / temperature;
+      scratch[i] = scaled >= threshold ? expf (scaled - max_value) : 0.0f;
+      total += scratch[i];
+    }
+
+  double target = (double) u * total, running = 0.0;
+  int last_kept = 0;
+  for (int i = 0; i < n_vocab; i++)
+    {
+      if (scratch[i] <= 0.0f)
+        continue;
+      running += scratch[i];
+      last_kept = i;
+      if (running > target)
+        return i;
+    }
+  return last_kept;                     /* u rounded up to the very end */
+}
+
+/* Feeds n forced tokens in one batched step; nothing when there are none. */
+static gboolean
+feed (IbDecoder     *decoder,
+      const int32_t *tokens,
+      int            n,
+      float         *logits,
+      GError       **error)
+{
+  return n == 0 || ib_decoder_feed (decoder, tokens, n, logits, error);
+}
+
+gboolean
+ib_sample_level (IbStage               *stage,
+                 const int32_t         *conditioning,
+                 int                    n_conditioning,
+                 const int32_t         *x_t,
+                 int                    n_tokens,
+                 const IbLevelSampling *sampling,
+                 const IbRngStream     *stream,
+                 const gboolean        *known,
+                 const int32_t         *known_tokens,
+                 int32_t               *x_prev,
+                 GCancellable          *cancellable,
+                 GError               **error)
+{
+  const IbLevelConfig *config = ib_stage_get_config (stage);
+  int n_src = 1 + n_conditioning + n_tokens;
+  int n_vocab = config->dec_num_tokens;
+  g_autofree int32_t *src = g_new (int32_t, n_src);
+  g_autofree int32_t *tgt = g_new (int32_t, n_tokens + 1);
+  g_autofree float *context = NULL;
+  g_autofree float *logits = g_new (float, n_vocab);
+  g_autofree float *scratch = g_new (float, n_vocab);
+  g_autoptr (IbDecoder) decoder = NULL;
+
+  if (n_src > config->enc_max_seq_len || n_tokens > config->dec_max_seq_len)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "Level %d takes at most %d encoder tokens, not %d",
+                   config->t, config->enc_max_seq_len, n_src);
+      return FALSE;
+    }
+  src[0] = config->t;
+  if (n_conditioning > 0)
+    memcpy (src + 1, conditioning, n_conditioning * sizeof (int32_t));
+  memcpy (src + 1 + n_conditioning, x_t, n_tokens * sizeof (int32_t));
+
+  context = g_new (float, (gsize) n_src * config->dim);
+  if (!ib_stage_encode (stage, src, n_src, context, error) ||
+      !(decoder = ib_decoder_new (stage, src, n_src, context, error)))
+    return FALSE;
+
+  /* tgt = [sos = 0, x_{t-1}[0 .. n-2]]: the logits fed by tgt[i] predict x_{t-1}[i]. */
+  tgt[0] = 0;
+  int fed = 0;                          /* tgt entries given to the decoder so far */
+  for (int i = 0; i < n_tokens; i++)
+    {
+      if (known != NULL && known[i])
+        {
+          x_prev[i] = known_tokens[i];
+          tgt[i + 1] = x_prev[i];
+          continue;
+        }
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      /* Catch up on forced tokens in one batched step, then the step whose logits predict token i. */
+      if (!feed (decoder, tgt + fed, i - fed, NULL, error) ||
+          !ib_decoder_feed (decoder, tgt + i, 1, logits, error))
+        return FALSE;
+      fed = i + 1;
+      float u = ib_rng_uniform (stream, (uint32_t) i, 0);
+      x_prev[i] = ib_sample_token (logits, n_vocab, sampling->top_k, sampling->temperature, u, scratch);
+      tgt[i + 1] = x_prev[i];
+    }
+  return TRUE;
+}
+
+gboolean
+ib_sample_chain (IbModelFile  *file,
+                 uint64_t      seed,
+                 int32_t      *tokens,
+                 GCancellable *cancellable,
+                 GError      **error)
+{
+  const IbModelConfig *config = ib_model_file_get_config (file);
+  int n_tokens = config->token_height * config->token_width;
+  g_autofree int32_t *x_prev = g_new (int32_t, n_tokens);
+
+  if (config->conditioning.kind != IB_CONDITIONING_NONE)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT,
+                   "This model is %s-conditional; an unconditional sample needs an unconditional model",
+                   ib_conditioning_name (config->conditioning.kind));
+      return FALSE;
+    }
+
+  /* x_T: beta_T = 1 redraws every token uniformly; level T + 1 is the noise stream. */
+  IbRngStream noise = { .seed = seed, .level = (uint32_t) config->n_levels + 1, .variant = 0 };
+  for (int i = 0; i < n_tokens; i++)
+    tokens[i] = (int32_t) ib_rng_below (&noise, (uint32_t) i, 0, (uint32_t) config->n_codes);
+
+  for (int t = config->n_levels; t >= 1; t--)
+    {
+      g_autoptr (IbStage) stage = ib_stage_new (file, t, error);
+      if (stage == NULL)
+        return FALSE;
+      const IbLevelConfig *level = ib_stage_get_config (stage);
+      IbLevelSampling sampling = { .top_k = level->top_k, .temperature = (float) level->temperature };
+      IbRngStream stream = { .seed = seed, .level = (uint32_t) t, .variant = 0 };
+      if (!ib_sample_level (stage, NULL, 0, tokens, n_tokens, &sampling, &stream, NULL, NULL, x_prev,
+                            cancellable, error))
+        return FALSE;
+      memcpy (tokens, x_prev, n_tokens * sizeof (int32_t));
+    }
+  return TRUE;
+}

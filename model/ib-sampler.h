@@ -1,0 +1,55 @@
+/* ib-sampler.h: drawing tokens from logits, running one level's decoder, and sampling the whole chain. */
+#pragma once
+
+#include <glib.h>
+#include <gio/gio.h>
+#include <stdint.h>
+
+#include "ib-model-file.h"
+#include "ib-rng.h"
+#include "ib-transformer.h"
+
+G_BEGIN_DECLS
+
+/* Draws a token as the reference does: logits / temperature, keep the top_k largest (ties with the k-th
+ * kept too; top_k <= 0 keeps all), softmax, then the token where the cumulative probability passes u.
+ * scratch: n_vocab floats. */
+int       ib_sample_token           (const float    *logits,
+                                     int             n_vocab,
+                                     int             top_k,
+                                     float           temperature,
+                                     float           u,
+                                     float          *scratch);
+
+typedef struct
+{
+  int top_k;
+  float temperature;
+} IbLevelSampling;
+
+/* Runs level t: the encoder reads src = [t, conditioning..., x_t], the decoder writes x_{t-1} token by token.
+ * Where known is non-NULL and known[i] is TRUE, x_{t-1}[i] is forced to known_tokens[i] (runs of forced tokens
+ * are fed in one batched step). Draws come from stream at (position, draw 0). cancellable is checked once per
+ * decoding step. */
+gboolean  ib_sample_level           (IbStage              *stage,
+                                     const int32_t        *conditioning,
+                                     int                   n_conditioning,
+                                     const int32_t        *x_t,
+                                     int                   n_tokens,
+                                     const IbLevelSampling *sampling,
+                                     const IbRngStream    *stream,
+                                     const gboolean       *known,
+                                     const int32_t        *known_tokens,
+                                     int32_t              *x_prev,
+                                     GCancellable         *cancellable,
+                                     GError              **error);
+
+/* An unconditional sample: x_T uniform noise, then levels T..1 with each level's default settings.
+ * tokens: token_height * token_width. */
+gboolean  ib_sample_chain           (IbModelFile    *file,
+                                     uint64_t        seed,
+                                     int32_t        *tokens,
+                                     GCancellable   *cancellable,
+                                     GError        **error);
+
+G_END_DECLS
