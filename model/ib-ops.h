@@ -4,7 +4,12 @@
  * Linear [out, in], Conv2d [out, in, kh, kw]. Matrix products go through OpenBLAS (cblas_sgemm);
  * f16/bf16 weights are widened a block of rows at a time into scratch memory, never stored twice.
  * Everything else is spread over ib_get_num_threads() threads. Each op has a naive reference in
- * tests/test-ops.c. */
+ * tests/test-ops.c.
+ *
+ * Threads: the ops' OpenMP team is the only pool of threads. OpenBLAS is set to one thread (at the first
+ * op or ib_set_num_threads) and called from inside the team on disjoint blocks, because two pools that
+ * spin on the same cores slow each other down. Code outside ib-ops.c should multiply matrices with
+ * ib_sgemm, which spreads the product over the team, rather than call cblas_sgemm from serial code. */
 #pragma once
 
 #include <glib.h>
@@ -14,12 +19,36 @@
 
 G_BEGIN_DECLS
 
-/* Threads used by the ops and OpenBLAS; n <= 0 means all cores. */
+/* Threads used by the ops (and so by OpenBLAS, see above); n <= 0 means all cores. The default is
+ * OpenMP's (OMP_NUM_THREADS or all cores). */
 void  ib_set_num_threads     (int n);
 int   ib_get_num_threads     (void);
 
+/* Row-major C[m, n] = alpha op(A) op(B) + beta C, op(X) = X^T when trans_x, spread over the ops' threads.
+ * beta = 0 overwrites C, also when k = 0. */
+void  ib_sgemm               (bool            trans_a,
+                              bool            trans_b,
+                              int             m,
+                              int             n,
+                              int             k,
+                              float           alpha,
+                              const float    *a,
+                              int             lda,
+                              const float    *b,
+                              int             ldb,
+                              float           beta,
+                              float          *c,
+                              int             ldc);
+
 /* y[n, out] = x[n, in] W^T + b. W: [out, in]; bias: [out] or NULL. */
 void  ib_linear              (float          *y,
+                              const float    *x,
+                              int             n,
+                              const IbTensor *weight,
+                              const IbTensor *bias);
+
+/* y[n, out] += x[n, in] W^T + b: a linear layer and a residual addition in one pass. */
+void  ib_linear_add          (float          *y,
                               const float    *x,
                               int             n,
                               const IbTensor *weight,
