@@ -128,6 +128,28 @@ void  ib_conv2d              (float                *y,
                               int                  *out_h,
                               int                  *out_w);
 
+/* ib_conv2d with scratch memory owned by the caller, so that a network allocates it once for all its
+ * layers. ib_conv2d_scratch_size() floats (at most 64 MiB) give full speed; less works, down to one im2col
+ * column plus one widened weight row (the pixel strips and the weight blocks shrink). y must not overlap
+ * x or scratch. */
+gsize ib_conv2d_scratch_size (int                   c_in,
+                              int                   h,
+                              int                   w,
+                              const IbTensor       *weight,
+                              const IbConvGeometry *geometry);
+void  ib_conv2d_with_scratch (float                *y,
+                              const float          *x,
+                              int                   c_in,
+                              int                   h,
+                              int                   w,
+                              const IbTensor       *weight,
+                              const IbTensor       *bias,
+                              const IbConvGeometry *geometry,
+                              float                *scratch,
+                              gsize                 n_scratch,
+                              int                  *out_h,
+                              int                  *out_w);
+
 /* Nearest-neighbour 2x upsampling: y is c x 2h x 2w. */
 void  ib_upsample_nearest2x  (float          *y,
                               const float    *x,
@@ -136,8 +158,9 @@ void  ib_upsample_nearest2x  (float          *y,
                               int             w);
 
 /* Nearest codebook row by squared L2 for each of n vectors z[i] (length dim), among the rows of
- * codebook (f32, n_codes x dim) listed in candidates (or all rows when candidates is NULL); writes the
- * position in candidates (or the row). Ties go to the lowest position, as torch.argmin does. */
+ * codebook (f32, n_codes x dim) listed in candidates (or all rows when candidates is NULL; n_candidates is
+ * then the number of rows); writes the position in candidates (or the row). Ties go to the lowest position,
+ * as torch.argmin does. */
 void  ib_nearest_code        (int32_t        *indices,
                               const float    *z,
                               int             n,
