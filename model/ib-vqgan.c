@@ -10,7 +10,11 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #include "ib-error.h"
 #include "ib-ops.h"
@@ -18,6 +22,8 @@
 #define TENSOR_PREFIX "first_stage_model."
 #define NORM_GROUPS 32
 #define NORM_EPS 1e-6f
+
+#define HUGE_PAGE_SIZE ((gsize) 2 << 20)
 
 /* Attention scores are computed a block of query rows at a time: at most this many floats (16 MiB). */
 #define SCORES_MAX ((gsize) 4 << 20)
@@ -525,6 +531,33 @@ typedef struct
   gsize n_scores;
 } Work;
 
+/* A fresh 160 MiB per call (at 256 px) would otherwise cost 40000 page faults; in huge pages it is 80. */
+static float *
+work_alloc (gsize bytes)
+{
+#ifdef MADV_HUGEPAGE
+  void *memory = NULL;
+
+  if (posix_memalign (&memory, HUGE_PAGE_SIZE, bytes) != 0)
+    return NULL;
+  if (bytes >= HUGE_PAGE_SIZE)
+    madvise (memory, bytes, MADV_HUGEPAGE);
+  return memory;
+#else
+  return g_try_malloc (bytes);
+#endif
+}
+
+static void
+work_free (float *memory)
+{
+#ifdef MADV_HUGEPAGE
+  free (memory);
+#else
+  g_free (memory);
+#endif
+}
+
 static gboolean
 work_init (Work     *work,
            IbVqgan  *self,
@@ -539,7 +572,7 @@ work_init (Work     *work,
   for (gsize i = 0; i < G_N_ELEMENTS (sizes); i++)
     if (!g_size_checked_add (&total, total, sizes[i]))
       total = G_MAXSIZE;
-  work->memory = total <= G_MAXSIZE / sizeof (float) ? g_try_malloc (total * sizeof (float)) : NULL;
+  work->memory = total <= G_MAXSIZE / sizeof (float) ? work_alloc (total * sizeof (float)) : NULL;
   if (work->memory == NULL)
     {
       g_set_error (error, IB_ERROR, IB_ERROR_NO_MEMORY, "Not enough memory for the VQGAN's working buffers "
@@ -563,7 +596,7 @@ work_init (Work     *work,
 static void
 work_clear (Work *work)
 {
-  g_clear_pointer (&work->memory, g_free);
+  g_clear_pointer (&work->memory, work_free);
 }
 
 static void
