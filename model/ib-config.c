@@ -295,8 +295,59 @@ parse_variant (const char *name,
     *variant = IB_VARIANT_SCALED;
   else if (g_strcmp0 (name, "residual_scaled") == 0)
     *variant = IB_VARIANT_RESIDUAL_SCALED;
+  else if (g_strcmp0 (name, "gpt") == 0)
+    *variant = IB_VARIANT_GPT;
   else
-    return fail (error, "unknown level variant \"%s\" (plain, scaled or residual_scaled)", name ? name : "");
+    return fail (error, "unknown level variant \"%s\" (plain, scaled, residual_scaled or gpt)", name ? name : "");
+  return TRUE;
+}
+
+/* The official XTransformer's constructor arguments. */
+static gboolean
+parse_encoder_decoder_architecture (JsonObject    *object,
+                                    IbLevelConfig *level,
+                                    GError       **error)
+{
+  if (!get_int (object, "dim", 1, MAX_CHANNELS * 2, &level->dim, error) ||
+      !get_int_or (object, "dim_head", 1, 1024, 64, &level->dim_head, error) ||
+      !get_int (object, "enc_depth", 0, MAX_DEPTH, &level->enc_depth, error) ||
+      !get_int (object, "dec_depth", 0, MAX_DEPTH, &level->dec_depth, error) ||
+      !get_int (object, "enc_heads", 1, MAX_HEADS, &level->enc_heads, error) ||
+      !get_int (object, "dec_heads", 1, MAX_HEADS, &level->dec_heads, error) ||
+      !get_int (object, "enc_num_tokens", 1, MAX_VOCAB, &level->enc_num_tokens, error) ||
+      !get_int (object, "dec_num_tokens", 1, MAX_VOCAB, &level->dec_num_tokens, error) ||
+      !get_int (object, "enc_max_seq_len", 1, MAX_SEQ_LEN, &level->enc_max_seq_len, error) ||
+      !get_int (object, "dec_max_seq_len", 1, MAX_SEQ_LEN, &level->dec_max_seq_len, error))
+    return FALSE;
+  if ((gint64) level->enc_heads * level->dim_head > MAX_CHANNELS * 2 ||
+      (gint64) level->dec_heads * level->dim_head > MAX_CHANNELS * 2)
+    return fail (error, "level %d: heads * dim_head is too large", level->t);
+  return TRUE;
+}
+
+/* minGPT's constructor arguments (vocab_size, block_size, n_layer, n_head, n_embd, input_vocab_size,
+ * n_unmasked), kept under their own names. */
+static gboolean
+parse_gpt_architecture (JsonObject    *object,
+                        IbLevelConfig *level,
+                        GError       **error)
+{
+  if (!get_int (object, "n_embd", 1, MAX_CHANNELS * 2, &level->dim, error) ||
+      !get_int (object, "n_layer", 0, MAX_DEPTH, &level->dec_depth, error) ||
+      !get_int (object, "n_head", 1, MAX_HEADS, &level->dec_heads, error) ||
+      !get_int (object, "vocab_size", 1, MAX_VOCAB, &level->dec_num_tokens, error) ||
+      !get_int_or (object, "input_vocab_size", 1, MAX_VOCAB, level->dec_num_tokens, &level->enc_num_tokens,
+                   error) ||
+      !get_int (object, "block_size", 1, MAX_SEQ_LEN, &level->dec_max_seq_len, error) ||
+      !get_int_or (object, "n_unmasked", 0, level->dec_max_seq_len, 0, &level->n_unmasked, error))
+    return FALSE;
+  if (level->dim % level->dec_heads != 0)
+    return fail (error, "level %d: n_embd %d is not a multiple of n_head %d", level->t, level->dim,
+                 level->dec_heads);
+  level->dim_head = level->dim / level->dec_heads;
+  level->enc_max_seq_len = level->dec_max_seq_len;
+  level->enc_depth = 0;
+  level->enc_heads = 0;
   return TRUE;
 }
 
@@ -319,22 +370,11 @@ parse_level (JsonNode      *node,
       !parse_variant (variant, &level->variant, error))
     return FALSE;
 
-  if (!get_int (object, "dim", 1, MAX_CHANNELS * 2, &level->dim, error) ||
-      !get_int_or (object, "dim_head", 1, 1024, 64, &level->dim_head, error) ||
-      !get_int (object, "enc_depth", 0, MAX_DEPTH, &level->enc_depth, error) ||
-      !get_int (object, "dec_depth", 0, MAX_DEPTH, &level->dec_depth, error) ||
-      !get_int (object, "enc_heads", 1, MAX_HEADS, &level->enc_heads, error) ||
-      !get_int (object, "dec_heads", 1, MAX_HEADS, &level->dec_heads, error) ||
-      !get_int (object, "enc_num_tokens", 1, MAX_VOCAB, &level->enc_num_tokens, error) ||
-      !get_int (object, "dec_num_tokens", 1, MAX_VOCAB, &level->dec_num_tokens, error) ||
-      !get_int (object, "enc_max_seq_len", 1, MAX_SEQ_LEN, &level->enc_max_seq_len, error) ||
-      !get_int (object, "dec_max_seq_len", 1, MAX_SEQ_LEN, &level->dec_max_seq_len, error) ||
-      !get_int_or (object, "top_k", 0, MAX_VOCAB, 0, &level->top_k, error))
+  if (level->variant == IB_VARIANT_GPT ? !parse_gpt_architecture (object, level, error)
+                                       : !parse_encoder_decoder_architecture (object, level, error))
     return FALSE;
-
-  if ((gint64) level->enc_heads * level->dim_head > MAX_CHANNELS * 2 ||
-      (gint64) level->dec_heads * level->dim_head > MAX_CHANNELS * 2)
-    return fail (error, "level %d: heads * dim_head is too large", level->t);
+  if (!get_int_or (object, "top_k", 0, MAX_VOCAB, 0, &level->top_k, error))
+    return FALSE;
 
   level->temperature = 1.0;
   if (json_object_has_member (object, "temperature") &&
@@ -349,7 +389,7 @@ parse_level (JsonNode      *node,
   level->n_scales = config->n_levels;
   level->xt_start = 0;
   level->xt_size = 0;
-  if (level->variant != IB_VARIANT_PLAIN)
+  if (level->variant == IB_VARIANT_SCALED || level->variant == IB_VARIANT_RESIDUAL_SCALED)
     {
       if (!get_int (object, "scale_pos", 0, level->enc_max_seq_len - 1, &level->scale_pos, error) ||
           !get_int (object, "n_scales", 1, IB_MAX_LEVELS, &level->n_scales, error))
@@ -374,7 +414,8 @@ parse_level (JsonNode      *node,
     return fail (error, "level %d: enc_num_tokens %d cannot hold the image tokens (%d) and scale tokens (1..%d)",
                  level->t, level->enc_num_tokens, config->n_codes, config->n_levels);
   int n_tokens = config->token_height * config->token_width;
-  if (level->dec_max_seq_len < n_tokens)
+  /* A gpt level's block holds the prefix and all image tokens but the last (conditioning checks it). */
+  if (level->variant != IB_VARIANT_GPT && level->dec_max_seq_len < n_tokens)
     return fail (error, "level %d: dec_max_seq_len %d is shorter than the token grid (%d)",
                  level->t, level->dec_max_seq_len, n_tokens);
   return TRUE;
@@ -445,12 +486,15 @@ check_conditioning_fits (IbModelConfig *config,
   for (int i = 0; i < config->n_levels; i++)
     {
       IbLevelConfig *level = &config->levels[i];
+      /* A gpt level reads [t, conditioning..., x_{t-1} but its last token]; the others read x_t whole. */
+      int n_sequence = level->variant == IB_VARIANT_GPT ? 1 + conditioning_length (c) + n_tokens - 1
+                                                        : 1 + conditioning_length (c) + n_tokens;
       if (c->token_offset + n_cond_tokens > level->enc_num_tokens)
         return fail (error, "level %d: conditioning tokens %d..%" G_GINT64_FORMAT " exceed enc_num_tokens %d",
                      level->t, c->token_offset, c->token_offset + n_cond_tokens - 1, level->enc_num_tokens);
-      if (1 + conditioning_length (c) + n_tokens > level->enc_max_seq_len)
-        return fail (error, "level %d: enc_max_seq_len %d cannot hold the scale token, %d conditioning tokens "
-                     "and %d image tokens", level->t, level->enc_max_seq_len, conditioning_length (c), n_tokens);
+      if (n_sequence > level->enc_max_seq_len)
+        return fail (error, "level %d reads %d tokens (the scale token, %d conditioning tokens, the image tokens) "
+                     "but takes at most %d", level->t, n_sequence, conditioning_length (c), level->enc_max_seq_len);
     }
   return TRUE;
 }
@@ -619,6 +663,7 @@ ib_variant_name (IbVariant variant)
     case IB_VARIANT_PLAIN: return "plain";
     case IB_VARIANT_SCALED: return "scaled";
     case IB_VARIANT_RESIDUAL_SCALED: return "residual_scaled";
+    case IB_VARIANT_GPT: return "gpt";
     default: g_assert_not_reached ();
     }
 }

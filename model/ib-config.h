@@ -15,6 +15,8 @@ typedef enum
   IB_VARIANT_PLAIN,              /* XTransformer */
   IB_VARIANT_SCALED,             /* ScaledXTransformer: logits * exp(log_scalors[t-1]) */
   IB_VARIANT_RESIDUAL_SCALED,    /* ResidualScaledXTransformer: scaled, + log(alpha_t onehot(x_t) + (1-alpha_t)/K) */
+  IB_VARIANT_GPT,                /* decoder-only minGPT (the official DecoderOnlyDenoiser, used where x_t is
+                                  * pure noise): reads only [t, conditioning...], then x_{t-1} causally */
 } IbVariant;
 
 typedef enum
@@ -42,6 +44,9 @@ typedef struct
   int32_t *remap;                /* model token -> codebook row */
 } IbVqganConfig;
 
+/* For IB_VARIANT_GPT the fields map from minGPT's: dim = n_embd, dec_depth = n_layer, dec_heads = n_head,
+ * dim_head = n_embd / n_head, enc_num_tokens = input_vocab_size, dec_num_tokens = vocab_size,
+ * enc_max_seq_len = dec_max_seq_len = block_size, enc_depth = enc_heads = 0. */
 typedef struct
 {
   int t;                         /* the level this transformer inverts: x_t -> x_{t-1} */
@@ -61,6 +66,7 @@ typedef struct
   int n_scales;
   int xt_start;
   int xt_size;
+  int n_unmasked;                /* gpt: leading positions that attend to each other both ways */
   int top_k;                     /* 0: no cut */
   double temperature;
 } IbLevelConfig;

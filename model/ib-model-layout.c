@@ -271,7 +271,44 @@ emit_level (Visitor             *v,
       !EMIT (v, (level->dec_num_tokens, dim), "%stransformer.decoder.to_logits.weight", p) ||
       !EMIT (v, (level->dec_num_tokens), "%stransformer.decoder.to_logits.bias", p))
     return FALSE;
-  return level->variant == IB_VARIANT_PLAIN || EMIT (v, (level->n_scales), "%stransformer.log_scalors", p);
+  if (level->variant == IB_VARIANT_PLAIN)
+    return TRUE;
+  return EMIT (v, (level->n_scales), "%stransformer.log_scalors", p);
+}
+
+/* minGPT: tok_emb, pos_emb [1, block, dim], blocks.{i} (ln1, attn.{key,query,value,proj} with biases, ln2,
+ * mlp.0, mlp.2), ln_f, head without bias. */
+static gboolean
+emit_gpt_level (Visitor             *v,
+                const IbLevelConfig *level)
+{
+  const char *p = level->prefix;
+  int64_t dim = level->dim;
+  static const char *const projections[] = { "key", "query", "value", "proj" };
+
+  if (!EMIT (v, (level->enc_num_tokens, dim), "%stransformer.tok_emb.weight", p) ||
+      !EMIT (v, (1, level->dec_max_seq_len, dim), "%stransformer.pos_emb", p))
+    return FALSE;
+  for (int i = 0; i < level->dec_depth; i++)
+    {
+      if (!EMIT (v, (dim), "%stransformer.blocks.%d.ln1.weight", p, i) ||
+          !EMIT (v, (dim), "%stransformer.blocks.%d.ln1.bias", p, i) ||
+          !EMIT (v, (dim), "%stransformer.blocks.%d.ln2.weight", p, i) ||
+          !EMIT (v, (dim), "%stransformer.blocks.%d.ln2.bias", p, i))
+        return FALSE;
+      for (gsize j = 0; j < G_N_ELEMENTS (projections); j++)
+        if (!EMIT (v, (dim, dim), "%stransformer.blocks.%d.attn.%s.weight", p, i, projections[j]) ||
+            !EMIT (v, (dim), "%stransformer.blocks.%d.attn.%s.bias", p, i, projections[j]))
+          return FALSE;
+      if (!EMIT (v, (4 * dim, dim), "%stransformer.blocks.%d.mlp.0.weight", p, i) ||
+          !EMIT (v, (4 * dim), "%stransformer.blocks.%d.mlp.0.bias", p, i) ||
+          !EMIT (v, (dim, 4 * dim), "%stransformer.blocks.%d.mlp.2.weight", p, i) ||
+          !EMIT (v, (dim), "%stransformer.blocks.%d.mlp.2.bias", p, i))
+        return FALSE;
+    }
+  return EMIT (v, (dim), "%stransformer.ln_f.weight", p) &&
+         EMIT (v, (dim), "%stransformer.ln_f.bias", p) &&
+         EMIT (v, (level->dec_num_tokens, dim), "%stransformer.head.weight", p);
 }
 
 gboolean
@@ -287,7 +324,10 @@ ib_model_layout_foreach (const IbModelConfig *config,
   if (!emit_vqgan (&visitor, &config->vqgan))
     return FALSE;
   for (int t = 1; t <= config->n_levels; t++)
-    if (!emit_level (&visitor, &config->levels[t - 1]))
-      return FALSE;
+    {
+      const IbLevelConfig *level = &config->levels[t - 1];
+      if (!(level->variant == IB_VARIANT_GPT ? emit_gpt_level (&visitor, level) : emit_level (&visitor, level)))
+        return FALSE;
+    }
   return TRUE;
 }

@@ -1,8 +1,8 @@
 /* ib-model-layout.h: every tensor a config implies, with its shape.
  *
  * One enumeration serves the loader (which checks a file against it) and whatever writes model files in C
- * (tests, fuzz seeds), so the two cannot drift apart. It mirrors taming's VQModel and the official
- * XTransformer (wrap_decoder=False); docs/model-format.md lists the names. */
+ * (tests, fuzz seeds), so the two cannot drift apart. It mirrors taming's VQModel, the official
+ * XTransformer (wrap_decoder=False) and minGPT's GPT; docs/model-format.md lists the names. */
 #pragma once
 
 #include <glib.h>

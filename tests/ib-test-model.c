@@ -29,6 +29,9 @@ ib_test_model_spec_init (IbTestModelSpec *spec)
     .embed_dim = 6,
     .dtype = IB_DTYPE_F32,
     .joint = FALSE,
+    .gpt_top = FALSE,
+    .gpt_heads = 4,
+    .n_unmasked = 0,
     .seed = 1,
   };
 }
@@ -63,6 +66,16 @@ ib_test_model_config_json (const IbTestModelSpec *spec)
   g_string_append (json, "]}, \"conditioning\": {\"kind\": \"none\"}, \"levels\": [");
   for (int t = 1; t <= spec->n_levels; t++)
     {
+      if (spec->gpt_top && t == spec->n_levels)
+        {
+          g_string_append_printf (json,
+            "%s{\"t\": %d, \"prefix\": \"gpt.\", \"variant\": \"gpt\", \"vocab_size\": %d, "
+            "\"input_vocab_size\": %d, \"block_size\": %d, \"n_layer\": %d, \"n_head\": %d, \"n_embd\": %d, "
+            "\"n_unmasked\": %d, \"top_k\": %d}",
+            t > 1 ? ", " : "", t, spec->n_codes, MAX (spec->n_codes, spec->n_levels + 1), n_tokens,
+            spec->dec_depth, spec->gpt_heads, spec->dim, spec->n_unmasked, MIN (5, spec->n_codes));
+          continue;
+        }
       g_autofree char *prefix = spec->joint ? g_strdup ("joint.") : g_strdup_printf ("level%d.", t);
       g_string_append_printf (json,
         "%s{\"t\": %d, \"prefix\": \"%s\", \"variant\": \"%s\", \"dim\": %d, \"dim_head\": %d, "

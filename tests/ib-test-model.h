@@ -32,6 +32,9 @@ typedef struct
   int embed_dim;
   IbDType dtype;
   gboolean joint;               /* one transformer (prefix "joint.") for all levels */
+  gboolean gpt_top;             /* level T is a decoder-only minGPT, as in the official releases */
+  int gpt_heads;                /* its heads: must divide dim */
+  int n_unmasked;
   guint32 seed;
 } IbTestModelSpec;
 

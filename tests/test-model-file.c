@@ -141,6 +141,27 @@ test_joint_and_half_precision (void)
     }
 }
 
+static void
+test_gpt_level (void)
+{
+  IbTestModelSpec spec;
+  ib_test_model_spec_init (&spec);
+  spec.gpt_top = TRUE;
+  spec.n_unmasked = 1;
+  g_autoptr (GBytes) bytes = ib_test_model_build (&spec);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (IbModelFile) file = ib_model_file_new_from_bytes (bytes, "gpt", &error);
+  g_assert_no_error (error);
+  const IbLevelConfig *top = &ib_model_file_get_config (file)->levels[1];
+  g_assert_cmpint (top->variant, ==, IB_VARIANT_GPT);
+  g_assert_cmpint (top->dim_head, ==, 10);
+  g_assert_cmpint (top->dec_max_seq_len, ==, 16);
+  g_assert_cmpint (top->n_unmasked, ==, 1);
+  const IbTensor *pos = ib_model_file_lookup (file, "gpt.transformer.pos_emb");
+  g_assert_cmpint (pos->n_dims, ==, 3);
+  g_assert_nonnull (ib_model_file_lookup (file, "gpt.transformer.blocks.1.attn.proj.bias"));
+}
+
 /* A header whose length is not a multiple of the dtype size leaves tensors misaligned in the mapping:
  * the loader must give aligned data with the same values. */
 static void
@@ -342,6 +363,14 @@ static void edit_conditioning (JsonObject *c)
   json_object_set_string_member (cond, "kind", "class");
   json_object_set_array_member (cond, "labels", labels);
 }
+static void edit_gpt_heads (JsonObject *c)
+{
+  json_object_set_int_member (level (c, 1), "n_head", 3);
+}
+static void edit_gpt_block (JsonObject *c)
+{
+  json_object_set_int_member (level (c, 1), "block_size", 14);
+}
 static void edit_conditioning_kind (JsonObject *c)
 {
   json_object_set_string_member (json_object_get_object_member (c, "conditioning"), "kind", "smell");
@@ -386,6 +415,15 @@ test_config_table (void)
       g_autoptr (GBytes) bytes = edit_config (valid, cases[i].edit);
       assert_refused (bytes, cases[i].code, cases[i].fragment);
     }
+
+  IbTestModelSpec spec;
+  ib_test_model_spec_init (&spec);
+  spec.gpt_top = TRUE;
+  g_autoptr (GBytes) with_gpt = ib_test_model_build (&spec);
+  g_autoptr (GBytes) heads = edit_config (with_gpt, edit_gpt_heads);
+  assert_refused (heads, IB_ERROR_INVALID, "not a multiple of n_head");
+  g_autoptr (GBytes) block = edit_config (with_gpt, edit_gpt_block);
+  assert_refused (block, IB_ERROR_INVALID, "takes at most 14");
 }
 
 /* Random byte flips anywhere in the header: each variant loads or fails with an error, nothing else. */
@@ -430,6 +468,7 @@ main (int    argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/model/file/valid", test_valid);
   g_test_add_func ("/model/file/joint-and-half-precision", test_joint_and_half_precision);
+  g_test_add_func ("/model/file/gpt-level", test_gpt_level);
   g_test_add_func ("/model/file/misaligned-data", test_misaligned_data);
   g_test_add_func ("/model/file/container-sizes", test_container_sizes);
   g_test_add_func ("/model/file/header-text", test_header_text);
