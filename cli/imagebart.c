@@ -214,7 +214,7 @@ print_model_info (IbModelFile *file)
   for (int t = 1; t <= c->n_levels; t++)
     {
       const IbLevelConfig *l = &c->levels[t - 1];
-      printf ("Level %d: %s transformer \"%s\", dim %d, encoder %d layers x %d heads, decoder %d layers x %d heads, "
+      printf ("Level %d: %s transformer \"%s\", dim %d, encoder depth %d with %d heads, decoder depth %d with %d heads, "
               "head dim %d, vocabulary %d in / %d out, sequences %d in / %d out, top-k %s%d, temperature %g\n",
               t, ib_variant_name (l->variant), l->prefix, l->dim, l->enc_depth, l->enc_heads, l->dec_depth,
               l->dec_heads, l->dim_head, l->enc_num_tokens, l->dec_num_tokens, l->enc_max_seq_len,

@@ -113,7 +113,9 @@ ib_sample_level (IbStage               *stage,
                  GError               **error)
 {
   const IbLevelConfig *config = ib_stage_get_config (stage);
-  int n_src = 1 + n_conditioning + n_tokens;
+  /* A decoder-only level reads [t, conditioning...] and never x_t (which is pure noise there). */
+  gboolean decoder_only = config->variant == IB_VARIANT_GPT;
+  int n_src = 1 + n_conditioning + (decoder_only ? 0 : n_tokens);
   int n_vocab = config->dec_num_tokens;
   g_autofree int32_t *src = g_new (int32_t, n_src);
   g_autofree int32_t *tgt = g_new (int32_t, n_tokens + 1);
@@ -131,14 +133,18 @@ ib_sample_level (IbStage               *stage,
   src[0] = config->t;
   if (n_conditioning > 0)
     memcpy (src + 1, conditioning, n_conditioning * sizeof (int32_t));
-  memcpy (src + 1 + n_conditioning, x_t, n_tokens * sizeof (int32_t));
-
-  context = g_new (float, (gsize) n_src * config->dim);
-  if (!ib_stage_encode (stage, src, n_src, context, error) ||
-      !(decoder = ib_decoder_new (stage, src, n_src, context, error)))
+  if (!decoder_only)
+    {
+      memcpy (src + 1 + n_conditioning, x_t, n_tokens * sizeof (int32_t));
+      context = g_new (float, (gsize) n_src * config->dim);
+      if (!ib_stage_encode (stage, src, n_src, context, error))
+        return FALSE;
+    }
+  if (!(decoder = ib_decoder_new (stage, src, n_src, context, error)))
     return FALSE;
 
-  /* tgt = [sos = 0, x_{t-1}[0 .. n-2]]: the logits fed by tgt[i] predict x_{t-1}[i]. */
+  /* tgt = [sos = 0, x_{t-1}[0 .. n-2]]: the logits fed by tgt[i] predict x_{t-1}[i] (a decoder-only level
+   * reads its last conditioning token in place of sos). */
   tgt[0] = 0;
   int fed = 0;                          /* tgt entries given to the decoder so far */
   for (int i = 0; i < n_tokens; i++)

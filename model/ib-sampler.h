@@ -27,7 +27,8 @@ typedef struct
   float temperature;
 } IbLevelSampling;
 
-/* Runs level t: the encoder reads src = [t, conditioning..., x_t], the decoder writes x_{t-1} token by token.
+/* Runs level t: the encoder reads src = [t, conditioning..., x_t] (a decoder-only level reads only
+ * [t, conditioning...]), the decoder writes x_{t-1} token by token.
  * Where known is non-NULL and known[i] is TRUE, x_{t-1}[i] is forced to known_tokens[i] (runs of forced tokens
  * are fed in one batched step). Draws come from stream at (position, draw 0). cancellable is checked once per
  * decoding step. */
