@@ -229,8 +229,8 @@ parse_vqgan (JsonObject    *object,
   JsonArray *array;
 
   if (!get_int (object, "resolution", 1, MAX_RESOLUTION, &v->resolution, error) ||
-      !get_int (object, "in_channels", 1, 4, &v->in_channels, error) ||
-      !get_int (object, "out_ch", 1, 4, &v->out_ch, error) ||
+      !get_int (object, "in_channels", 3, 3, &v->in_channels, error) ||
+      !get_int (object, "out_ch", 3, 3, &v->out_ch, error) ||
       !get_int (object, "ch", 1, MAX_CHANNELS, &v->ch, error) ||
       !get_int (object, "num_res_blocks", 0, 64, &v->num_res_blocks, error) ||
       !get_int (object, "z_channels", 1, MAX_CHANNELS, &v->z_channels, error) ||
