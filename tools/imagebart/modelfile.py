@@ -13,6 +13,7 @@ import sys
 
 import torch
 
+from .mingpt import GptConfig
 from .transformer import StageConfig, build_transformer
 from .twin import ImageBART, Level
 from .vqgan import VqganConfig, VQModel
@@ -36,6 +37,9 @@ _STAGE_ARCH_FIELDS = ("variant", "dim", "dim_head", "enc_depth", "dec_depth", "e
 # The official constructor arguments of each variant.
 _STAGE_VARIANT_FIELDS = {"plain": (), "scaled": ("scale_pos", "n_scales"),
                          "residual_scaled": ("scale_pos", "n_scales", "xt_start", "xt_size")}
+# A decoder-only level carries minGPT's constructor arguments instead.
+_GPT_FIELDS = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "input_vocab_size", "n_unmasked")
+_GPT_DEFAULTS = {"n_unmasked": 0}
 
 
 class ModelFileError(ValueError):
@@ -173,8 +177,12 @@ def assign_prefixes(model):
 def _level_config(level, prefix):
     c = level.transformer.config
     entry = {"t": level.t, "prefix": prefix}
-    entry.update({k: getattr(c, k) for k in _STAGE_ARCH_FIELDS})
-    entry.update({k: getattr(c, k) for k in _STAGE_VARIANT_FIELDS[c.variant]})
+    if c.variant == "gpt":
+        entry["variant"] = "gpt"
+        entry.update({k: getattr(c, k) for k in _GPT_FIELDS})
+    else:
+        entry.update({k: getattr(c, k) for k in _STAGE_ARCH_FIELDS})
+        entry.update({k: getattr(c, k) for k in _STAGE_VARIANT_FIELDS[c.variant]})
     entry["top_k"] = int(level.top_k)
     entry["temperature"] = float(level.temperature)
     return entry
@@ -228,16 +236,23 @@ def _load_into(module, tensors, prefix, allowed_missing=()):
 
 
 def _stage_config(entries, prefix):
+    """StageConfig or GptConfig of the levels stored under one prefix."""
     first = entries[0]
-    if first.get("variant") not in _STAGE_VARIANT_FIELDS:
-        raise ModelFileError(f"unknown variant {first.get('variant')!r}")
-    fields = _STAGE_ARCH_FIELDS + _STAGE_VARIANT_FIELDS[first["variant"]]
+    variant = first.get("variant")
+    if variant == "gpt":
+        fields, defaults = ("variant",) + _GPT_FIELDS, dict(_GPT_DEFAULTS, input_vocab_size=first.get("vocab_size"))
+    elif variant in _STAGE_VARIANT_FIELDS:
+        fields, defaults = _STAGE_ARCH_FIELDS + _STAGE_VARIANT_FIELDS[variant], {"dim_head": 64}
+    else:
+        raise ModelFileError(f"unknown variant {variant!r}")
     for other in entries[1:]:
-        if any(other.get(k, 64 if k == "dim_head" else None) != first.get(k, 64 if k == "dim_head" else None)
-               for k in fields):
+        if any(other.get(k, defaults.get(k)) != first.get(k, defaults.get(k)) for k in fields):
             raise ModelFileError(f"levels sharing prefix {prefix!r} disagree on the architecture")
     kwargs = {k: first[k] for k in fields if k in first}
-    return StageConfig(**kwargs)
+    try:
+        return GptConfig(**kwargs) if variant == "gpt" else StageConfig(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"levels under prefix {prefix!r}: {e}") from None
 
 
 def load_model(path):
@@ -256,9 +271,10 @@ def load_model(path):
     levels = []
     for prefix, entries in by_prefix.items():
         module = build_transformer(_stage_config(entries, prefix))
-        for k in UNUSED_TRANSFORMER_TENSORS:  # not stored; zero them so the twin is deterministic
+        unused = UNUSED_TRANSFORMER_TENSORS if module.variant != "gpt" else ()
+        for k in unused:  # not stored; zero them so the twin is deterministic
             module.get_parameter(k).data.zero_()
-        _load_into(module, tensors, prefix + "transformer.", UNUSED_TRANSFORMER_TENSORS)
+        _load_into(module, tensors, prefix + "transformer.", unused)
         levels += [Level(e["t"], module, e.get("top_k", 0), e.get("temperature", 1.0)) for e in entries]
     model = ImageBART(vqgan, levels, config["schedule"]["betas"], config["schedule"].get("name", "custom"),
                       config.get("conditioning"), config.get("name", ""), config.get("license", ""),

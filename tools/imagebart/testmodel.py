@@ -10,6 +10,7 @@ import math
 import torch
 from torch import nn
 
+from .mingpt import GptConfig
 from .transformer import StageConfig, build_transformer
 from .twin import ImageBART, Level
 from .schedule import compute_betas
@@ -37,9 +38,13 @@ def randomize_(module, gen):
         for name, param in module.named_parameters(recurse=False):
             if name == "log_scalors":
                 param.copy_(_normal(param.shape, 0.3, gen))
+            elif name == "pos_emb":  # minGPT's position embedding is a bare Parameter
+                param.copy_(_normal(param.shape, 0.5, gen))
+        # Wider logits than a plain init, so top-k cuts and argmaxes are meaningful.
         if hasattr(module, "decoder") and hasattr(module.decoder, "to_logits"):
-            # Wider logits than a plain init, so top-k cuts and argmaxes are meaningful.
             module.decoder.to_logits.weight.mul_(3.0)
+        if hasattr(module, "head") and isinstance(module.head, nn.Linear):
+            module.head.weight.mul_(3.0)
     return module
 
 
@@ -53,9 +58,16 @@ def make_test_model(variant="residual_scaled", levels=3, dim=40, depths=(2, 1), 
                     codes=37, n_embed=48, resolution=32, ch=32, ch_mult=(1, 1, 2), num_res_blocks=1,
                     attn_resolutions=None, z_channels=8, embed_dim=6, joint=False, seed=0,
                     conditioning="none", n_classes=10, schedule="geometric", top_k=None, name=None,
-                    extra_positions=0):
+                    extra_positions=0, gpt_top=False, gpt_dim=None, gpt_layers=2, gpt_heads=2, n_unmasked=None,
+                    gpt_extra_inputs=0):
     """A random ImageBART twin. depths and heads are (encoder, decoder) pairs; extra_positions makes
-    both max_seq_lens longer than the token grid needs (allowed, and an odd size for the engine)."""
+    both max_seq_lens (and a gpt level's block_size) longer than the token grid needs (allowed, and an odd
+    size for the engine).
+
+    gpt_top makes level T a decoder-only (minGPT) level as in the official releases: n_embd gpt_dim
+    (default dim), gpt_layers blocks of gpt_heads heads, n_unmasked (default: the prefix length with
+    class conditioning, as the official ImageNet configs; 0 without), input_vocab_size gpt_extra_inputs
+    larger than needed (the official ImageNet level has 1000 inputs for 973 image tokens)."""
     gen = torch.Generator().manual_seed(seed)
     vq_config = VqganConfig(resolution=resolution, ch=ch, ch_mult=ch_mult, num_res_blocks=num_res_blocks,
                             attn_resolutions=attn_resolutions if attn_resolutions is not None
@@ -77,12 +89,21 @@ def make_test_model(variant="residual_scaled", levels=3, dim=40, depths=(2, 1), 
     shared = randomize_(build_transformer(stage), gen).eval() if joint else None
     level_list = []
     for t in range(1, levels + 1):
-        module = shared if joint else randomize_(build_transformer(stage), gen).eval()
+        if gpt_top and t == levels:
+            gpt = GptConfig(vocab_size=k, block_size=n_prefix + hw - 1 + extra_positions, n_layer=gpt_layers,
+                            n_head=gpt_heads, n_embd=gpt_dim or dim,
+                            input_vocab_size=stage.enc_num_tokens + gpt_extra_inputs,
+                            n_unmasked=(n_prefix if conditioning == "class" else 0) if n_unmasked is None
+                            else n_unmasked)
+            module = randomize_(build_transformer(gpt), gen).eval()
+        else:
+            module = shared if joint else randomize_(build_transformer(stage), gen).eval()
         level_list.append(Level(t, module, top_k if top_k is not None else max(1, k // 2), 1.0))
     cond = {"kind": "none"}
     if conditioning == "class":
         cond = {"kind": "class", "labels": [f"class {i}" for i in range(n_classes)], "token_offset": 0}
     betas = compute_betas(schedule, levels)
     return ImageBART(vqgan, level_list, betas, schedule, cond,
-                     name or f"random test model ({variant}, {levels} levels, seed {seed})",
+                     name or f"random test model ({variant}{' + gpt top' if gpt_top else ''}, {levels} levels, "
+                             f"seed {seed})",
                      "CC0-1.0 (random weights)", f"tools/make-test-model, seed {seed}").eval()

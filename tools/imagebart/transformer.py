@@ -45,6 +45,15 @@ class StageConfig:
         if self.variant != "plain" and self.n_scales < 1:
             raise ValueError(f"variant {self.variant} needs n_scales >= 1")
 
+    # The names the rest of the twin uses for every level kind (GptConfig has them too).
+    @property
+    def n_input_tokens(self):
+        return self.enc_num_tokens
+
+    @property
+    def n_output_tokens(self):
+        return self.dec_num_tokens
+
     def as_dict(self):
         return asdict(self)
 
@@ -313,4 +322,8 @@ _CLASSES = {cls.variant: cls for cls in (XTransformer, ScaledXTransformer, Resid
 
 
 def build_transformer(config):
+    """The level module of a StageConfig (XTransformer variants) or GptConfig (decoder-only level)."""
+    if config.variant == "gpt":
+        from .mingpt import DecoderOnlyTransformer
+        return DecoderOnlyTransformer(config)
     return _CLASSES[config.variant](config)
