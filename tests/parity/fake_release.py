@@ -6,6 +6,11 @@ Checkpoints are Lightning-style: state_dict with transformer.*, transformer_ema.
 the EMA ones are the "true" weights the converter must pick), first_stage_model.*, loss.* junk and
 buffers, plus optimizer states, a callback keyed by a class and an AttributeDict of hyper-parameters,
 so the restricted loader is exercised. The builder returns the twin modules that hold the true weights.
+
+With gpt_top the coarsest level is a DecoderOnlyDenoiser with minGPT's GPT, as in every official release:
+its config lists vocab_size, block_size, n_layer, n_head, n_embd (and input_vocab_size / n_unmasked where
+given, as the ImageNet configs do), and its checkpoint carries the GPT's attention-mask buffers, which
+LitEma does not copy.
 """
 
 import collections
@@ -16,6 +21,7 @@ import numpy as np
 import torch
 import yaml
 
+from imagebart.mingpt import GptConfig
 from imagebart.testmodel import randomize_
 from imagebart.transformer import StageConfig, build_transformer
 from imagebart.vqgan import VqganConfig, VQModel
@@ -23,6 +29,8 @@ from imagebart.vqgan import VqganConfig, VQModel
 XT = "imagebart.modules.xtransformers.x_transformer."
 TARGETS = {"plain": XT + "XTransformer", "scaled": XT + "ScaledXTransformer",
            "residual_scaled": XT + "ResidualScaledXTransformer"}
+GPT_TARGET = "imagebart.modules.transformer.mingpt.GPT"
+DECODER_ONLY_TARGET = "imagebart.models.diffusion.DecoderOnlyDenoiser"
 
 
 class ModelCheckpoint:
@@ -39,8 +47,32 @@ def _write_yaml(path, data):
         yaml.safe_dump(data, f, sort_keys=False)
 
 
+def gpt_transformer_config(gpt):
+    """minGPT's transformer_config as the official configs write it: optional keys only when set."""
+    tp = {"vocab_size": gpt.vocab_size, "block_size": gpt.block_size, "n_layer": gpt.n_layer, "n_head": gpt.n_head,
+          "n_embd": gpt.n_embd}
+    if gpt.input_vocab_size != gpt.vocab_size:
+        tp = {"input_vocab_size": gpt.input_vocab_size, **tp}
+    if gpt.n_unmasked:
+        tp["n_unmasked"] = gpt.n_unmasked
+    return {"target": GPT_TARGET, "params": tp}
+
+
+def gpt_mask(gpt):
+    """The reference's CausalSelfAttention.mask buffer."""
+    mask = torch.tril(torch.ones(gpt.block_size, gpt.block_size))
+    mask[:gpt.n_unmasked, :gpt.n_unmasked] = 1
+    return mask.view(1, 1, gpt.block_size, gpt.block_size)
+
+
 def level_yaml(spec, t, stage, joint=False):
     """A level config in the official shape (only the model part matters to the converter)."""
+    if stage.variant == "gpt":
+        config = level_yaml(spec, t, spec["xt_stage"])
+        config["model"]["target"] = DECODER_ONLY_TARGET
+        config["model"]["params"]["alpha"] = 1.0
+        config["model"]["params"]["transformer_config"] = gpt_transformer_config(stage)
+        return config
     tp = {"wrap_decoder": False, "dim": stage.dim,
           "enc_num_tokens": stage.enc_num_tokens, "enc_depth": stage.enc_depth, "enc_heads": stage.enc_heads,
           "enc_max_seq_len": stage.enc_max_seq_len, "dec_num_tokens": stage.dec_num_tokens,
@@ -107,8 +139,12 @@ def _perturbed(tensor, gen):
 
 def build(root, name, variant="plain", levels=3, conditioning="none", schedule="bernoulli_PSIM",
           use_ema=True, vqgan_in_level=True, joint=False, dim=40, dim_head=12, heads=(3, 2), n_classes=12,
-          seed=0):
-    """Writes the release; returns (sampling_yaml_path, {t: true transformer}, true VQModel, spec)."""
+          seed=0, gpt_top=False, gpt_dim=32, gpt_layers=2, gpt_heads=4, n_unmasked=0, gpt_input_vocab=None):
+    """Writes the release; returns (sampling_yaml_path, {t: true transformer}, true VQModel, spec).
+    gpt_top: level T is a DecoderOnlyDenoiser (minGPT GPT of gpt_layers blocks, gpt_heads heads, n_embd
+    gpt_dim, n_unmasked, input_vocab_size gpt_input_vocab or the image vocabulary)."""
+    if joint and gpt_top:
+        raise ValueError("a joint release has no separate top level")
     gen = torch.Generator().manual_seed(seed)
     vq = VqganConfig(resolution=32, ch=32, ch_mult=(1, 1, 2), num_res_blocks=1, attn_resolutions=(8,),
                      z_channels=8, embed_dim=6, n_embed=40,
@@ -125,6 +161,10 @@ def build(root, name, variant="plain", levels=3, conditioning="none", schedule="
                         n_scales=levels if variant != "plain" else 0,
                         xt_start=n_prefix if variant == "residual_scaled" else 0,
                         xt_size=hw if variant == "residual_scaled" else 0)
+
+    spec["xt_stage"] = stage
+    gpt = GptConfig(vocab_size=k, block_size=n_prefix + hw - 1, n_layer=gpt_layers, n_head=gpt_heads,
+                    n_embd=gpt_dim, input_vocab_size=gpt_input_vocab, n_unmasked=n_unmasked) if gpt_top else None
 
     np.save(os.path.join(_mkdir(root, "data", "vqgan_indices"), f"{name}_indices.npy"), np.array(vq.remap))
     if "bernoulli" in schedule:
@@ -144,7 +184,8 @@ def build(root, name, variant="plain", levels=3, conditioning="none", schedule="
     ckpts, configs = [], []
     shared = randomize_(build_transformer(stage), gen).eval() if joint else None
     for t in range(1, levels + 1):
-        module = shared if joint else randomize_(build_transformer(stage), gen).eval()
+        level_stage = gpt if gpt_top and t == levels else stage
+        module = shared if joint else randomize_(build_transformer(level_stage), gen).eval()
         true[t] = module
         ckpt_rel = f"models/{name}/{'joint' if joint else f'scale{t}'}.ckpt"
         config_rel = f"configs/{name}/{name}-{'joint' if joint else f'scale{t}'}.yaml"
@@ -155,6 +196,9 @@ def build(root, name, variant="plain", levels=3, conditioning="none", schedule="
         sd = collections.OrderedDict()
         for n_, v in module.state_dict().items():
             sd["transformer." + n_] = _perturbed(v, gen) if use_ema else v.clone()
+        if level_stage.variant == "gpt":  # buffers: in the state dict, not in the EMA
+            for i in range(level_stage.n_layer):
+                sd[f"transformer.blocks.{i}.attn.mask"] = gpt_mask(level_stage)
         if use_ema:
             sd["transformer_ema.decay"] = torch.tensor(0.9999)
             sd["transformer_ema.num_updates"] = torch.tensor(1234, dtype=torch.int32)
@@ -168,7 +212,7 @@ def build(root, name, variant="plain", levels=3, conditioning="none", schedule="
         sd["alphats"] = torch.ones(levels + 1)
         sd["loss.weight"] = torch.randn(3, generator=gen)
         lightning_checkpoint(os.path.join(root, ckpt_rel), sd)
-        _write_yaml(os.path.join(root, config_rel), level_yaml(spec, t, stage, joint))
+        _write_yaml(os.path.join(root, config_rel), level_yaml(spec, t, level_stage, joint))
 
     sampling = os.path.join(root, "configs", "sampling", f"{name}.yaml")
     _write_yaml(sampling, {"checkpoints": ckpts, "configs": configs})

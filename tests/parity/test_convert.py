@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """tools/convert-checkpoint on tiny fake official releases (built at test time, see fake_release.py):
 the right tensors (EMA ones), config, betas and labels end up in the file, errors are clear, and the
-C tool's logits on the converted file match the twin holding the checkpoint's weights."""
+C tool's logits on the converted file match the twin holding the checkpoint's weights. Releases d and e
+have a decoder-only (minGPT) top level as the official ones do; the official sampling YAMLs themselves
+(from the local mirror of CompVis/imagebart, when present) must pass every check short of the weights."""
 
 import copy
 import os
+import shutil
 import subprocess
 import sys
 import unittest
@@ -18,6 +21,7 @@ import torch
 
 import fake_release
 from imagebart import modelfile, schedule
+from imagebart.convert import ConversionError, plan_release
 
 CONVERT = os.path.join(TOOLS, "convert-checkpoint")
 # C logits vs the twin, f32 weights: max abs error relative to max |logit|.
@@ -51,6 +55,13 @@ class ConvertTest(TempDirTestCase):
                       use_ema=False, vqgan_in_level=False, dim=48, dim_head=64, heads=(2, 3), seed=2),
             # one transformer for all levels, listed once per level
             "c": dict(variant="scaled", levels=4, joint=True, schedule="alphacum:1,0.9,0.6,0.3,0.1", seed=3),
+            # FFHQ-like: residual levels under a GPT top level (vocab_size, block_size 64 = 1 + 63, EMA)
+            "d": dict(variant="residual_scaled", levels=3, gpt_top=True, schedule="geometric", seed=4),
+            # ImageNet-like: class-conditional plain levels under a GPT with n_unmasked 2 and
+            # input_vocab_size 40 > K = 29; training weights (the mask buffers sit among them)
+            "e": dict(variant="plain", levels=3, gpt_top=True, conditioning="class", n_unmasked=2,
+                      gpt_input_vocab=40, use_ema=False, vqgan_in_level=False, gpt_dim=48, gpt_heads=3,
+                      gpt_layers=3, seed=5),
         }
         for key, kwargs in specs.items():
             root = os.path.join(cls.tmp, key)
@@ -130,6 +141,26 @@ class ConvertTest(TempDirTestCase):
         expected = schedule.from_alphacum("alphacum:1,0.9,0.6,0.3,0.1", 4).tolist()
         self.assertEqual(c["schedule"]["betas"], expected)
 
+    def test_gpt_levels_are_taken(self):
+        for key in ("d", "e"):
+            with self.subTest(key=key):
+                self.assert_transformers_stored(key, lambda t: f"level{t}.")
+                names = [n for n in self.tensors(key) if n.startswith("level3.")]
+                self.assertIn("level3.transformer.pos_emb", names)
+                self.assertFalse([n for n in names if "mask" in n])
+
+    def test_config_of_gpt_levels(self):
+        d = self.releases["d"]["config"]["levels"][2]
+        self.assertEqual(d, {"t": 3, "prefix": "level3.", "variant": "gpt", "vocab_size": 29, "block_size": 64,
+                             "n_layer": 2, "n_head": 4, "n_embd": 32, "input_vocab_size": 29, "n_unmasked": 0,
+                             "top_k": 20, "temperature": 1.0})
+        e = self.releases["e"]["config"]
+        self.assertEqual(e["conditioning"]["kind"], "class")
+        top = e["levels"][2]
+        self.assertEqual((top["variant"], top["block_size"], top["n_layer"], top["n_head"], top["n_embd"],
+                          top["input_vocab_size"], top["n_unmasked"]), ("gpt", 65, 3, 3, 48, 40, 2))
+        self.assertEqual([lv["variant"] for lv in e["levels"][:2]], ["plain", "plain"])
+
     def test_bf16_output(self):
         r = self.releases["a"]
         out = os.path.join(self.tmp, "a-bf16.safetensors")
@@ -185,12 +216,40 @@ class ConvertTest(TempDirTestCase):
             config["model"]["params"]["transformer_config"]["params"]["dim"] = 44
         self.assert_fails(self.variant_release("a", [2], wider), "scale2.ckpt", "shape", "44]")
 
-    def test_decoder_only_level_is_refused(self):
+    def test_decoder_only_level_below_the_top_is_refused(self):
         def gpt(config):
             config["model"]["target"] = "imagebart.models.diffusion.DecoderOnlyDenoiser"
             config["model"]["params"]["transformer_config"] = {
-                "target": "imagebart.modules.transformer.mingpt.GPT", "params": {"n_layer": 2}}
-        self.assert_fails(self.variant_release("a", [3], gpt), "DecoderOnlyDenoiser", "cannot be represented")
+                "target": "imagebart.modules.transformer.mingpt.GPT", "params": {"vocab_size": 29, "block_size": 64}}
+        self.assert_fails(self.variant_release("a", [2], gpt), "DecoderOnlyDenoiser", "coarsest")
+
+    def test_gpt_options_and_targets_are_checked(self):
+        def rotary(config):
+            config["model"]["params"]["transformer_config"]["params"]["rotary_emb"] = True
+        self.assert_fails(self.variant_release("d", [3], rotary), "unsupported GPT options", "rotary_emb", key="d")
+
+        def vit(config):
+            config["model"]["params"]["transformer_config"]["target"] = "imagebart.modules.transformer.vit.ViT"
+        self.assert_fails(self.variant_release("d", [3], vit), "unknown transformer target", "vit.ViT", key="d")
+
+        def short_block(config):
+            config["model"]["params"]["transformer_config"]["params"]["block_size"] = 62
+        self.assert_fails(self.variant_release("d", [3], short_block), "block_size 62", key="d")
+
+        def wrong_vocab(config):
+            config["model"]["params"]["transformer_config"]["params"]["vocab_size"] = 30
+        self.assert_fails(self.variant_release("d", [3], wrong_vocab), "vocab_size 30", key="d")
+
+    def test_gpt_mask_must_match_n_unmasked(self):
+        """The checkpoint's mask buffers record n_unmasked; a config that says otherwise is refused."""
+        def unmasked(config):
+            config["model"]["params"]["transformer_config"]["params"]["n_unmasked"] = 0
+        self.assert_fails(self.variant_release("e", [3], unmasked), "attn.mask", "n_unmasked 0", key="e")
+
+    def test_gpt_shapes_are_checked(self):
+        def wider(config):
+            config["model"]["params"]["transformer_config"]["params"]["n_embd"] = 36
+        self.assert_fails(self.variant_release("d", [3], wider), "scale3.ckpt", "shape", key="d")
 
     def test_unknown_transformer_target(self):
         def fine(config):
@@ -202,28 +261,96 @@ class ConvertTest(TempDirTestCase):
             config["model"]["params"]["first_stage_config"]["params"]["remap"] = "data/none.npy"
         self.assert_fails(self.variant_release("a", [1, 2, 3], no_remap), "none.npy", "does not exist")
 
+    # ---- the official configs ------------------------------------------------------------------
+
+    def test_official_sampling_yamls_plan(self):
+        """Every official sampling YAML passes all checks that need no weights (configs, remap files,
+        schedule tables and labels from the mirror)."""
+        repo = os.environ.get("IMAGEBART_REFERENCE_REPOS", "/work/.mirror/CompVis+imagebart/repo").split(":")[0]
+        if not os.path.isdir(repo) or shutil.which("git") is None:
+            raise unittest.SkipTest("no mirror of CompVis/imagebart")
+        root = os.path.join(self.tmp, "official")
+        os.makedirs(root, exist_ok=True)
+        archive = subprocess.run(["git", "-C", repo, "archive", "HEAD", "configs", "data/vqgan_indices",
+                                  "data/imagenet_ids2labels.yaml", "data/in_schedule_vs_metric.p",
+                                  "data/ffhq_schedule_vs_metric.p"], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", root], input=archive, check=True)
+        expected = {  # sampling YAML: (levels, K, top level's (n_layer, n_embd, input_vocab_size, n_unmasked))
+            "ffhq/ffhq_4_scales_geometric.yaml": (4, 548, (26, 800, 548, 0)),
+            "ffhq/ffhq_2_scales_custom.yaml": (2, 548, (36, 1216, 548, 0)),
+            "imagenet/imagenet_4_scales_geometric.yaml": (4, 973, (36, 1216, 1000, 2)),
+            "imagenet/imagenet_5_scales_custom.yaml": (5, 973, (36, 1216, 1000, 2)),
+            "lsun/churches_3_scales.yaml": (3, 1022, (36, 1216, 1022, 0)),
+            "lsun/beds_3_scales.yaml": (3, None, (None, 1216, 1017, 0)),
+            "lsun/cats_3_scales.yaml": (3, None, (None, 1216, 1014, 0)),
+        }
+        found = sorted(os.path.relpath(os.path.join(d, f), os.path.join(root, "configs", "sampling"))
+                       for d, _, fs in os.walk(os.path.join(root, "configs", "sampling")) for f in fs)
+        self.assertEqual(found, sorted(expected))
+        # The official imagenet_5_scales_custom.yaml ends in a stray ">" line, which no YAML parser (nor
+        # the official sampler's OmegaConf) accepts: the converter says where, and reads the repaired file.
+        broken = os.path.join(root, "configs", "sampling", "imagenet", "imagenet_5_scales_custom.yaml")
+        with open(broken) as f:
+            lines = f.read().splitlines()
+        if lines and lines[-1].strip() == ">":
+            with self.assertRaisesRegex(ConversionError, "(?s)not valid YAML.*line 14"):
+                plan_release(broken, root)
+            with open(broken, "w") as f:
+                f.write("\n".join(lines[:-1]) + "\n")
+        for rel, (n_levels, k, top) in expected.items():
+            with self.subTest(sampling=rel):
+                try:
+                    plan = plan_release(os.path.join(root, "configs", "sampling", rel), root)
+                except ConversionError as e:
+                    self.fail(f"{rel}: {e}")
+                self.assertEqual(plan["n_levels"], n_levels)
+                if k is not None:
+                    self.assertEqual(plan["vqgan_config"].n_codes, k)
+                gpt = plan["levels"][n_levels]["stage"]
+                self.assertEqual(gpt.variant, "gpt")
+                got = (gpt.n_layer, gpt.n_embd, gpt.input_vocab_size, gpt.n_unmasked)
+                self.assertEqual([g for g, e in zip(got, top) if e is not None], [e for e in top if e is not None])
+                self.assertEqual(gpt.vocab_size, plan["vqgan_config"].n_codes)
+                self.assertTrue(all(plan["levels"][t]["stage"].variant != "gpt" for t in range(1, n_levels)))
+                if rel.startswith("imagenet"):
+                    self.assertEqual(len(plan["conditioning"]["labels"]), 1000)
+
     # ---- the C tool on the converted files -----------------------------------------------------
 
-    def test_c_logits_match_the_checkpoint_twin(self):
+    def check_c_logits(self, gpt_levels):
+        """C logits on the converted files against the twins holding the checkpoints' weights: the
+        encoder-decoder levels, or (gpt_levels) the decoder-only ones, with full-length targets."""
         if not cli_path():
             raise unittest.SkipTest("IMAGEBART_CLI is not set")
-        gen = torch.Generator().manual_seed(11)
-        worst = 0.0
+        gen = torch.Generator().manual_seed(11 + gpt_levels)
+        worst, n = 0.0, 0
         for key, r in self.releases.items():
             c = r["config"]
             alphas = schedule.alphas(c["schedule"]["betas"])
             k, hw = len(c["vqgan"]["remap"]), 64
             for t, module in r["true"].items():
+                if (module.variant == "gpt") != gpt_levels:
+                    continue
                 if hasattr(module, "set_alphas"):
                     module.set_alphas(alphas)
                 prefix = [t] + ([5] if c["conditioning"]["kind"] == "class" else [])
-                src = torch.tensor([prefix + torch.randint(0, k, (hw,), generator=gen).tolist()])
+                x_t = [] if module.variant == "gpt" else torch.randint(0, k, (hw,), generator=gen).tolist()
+                src = torch.tensor([prefix + x_t])
                 tgt = torch.tensor([[0] + torch.randint(0, k, (hw - 1,), generator=gen).tolist()])
                 expected = module(src, tgt)[0].numpy()
-                got = cli_logits(self, r["out"], t, src[0], tgt[0], self.tmp)
-                worst = max(worst, assert_close(self, got, expected, LOGITS_BOUND, f"release {key} level {t}"))
-        print(f"\nconverted files: C vs checkpoint twin, max relative logits error {worst:.3g}", file=sys.stderr)
+                with self.subTest(release=key, t=t):
+                    got = cli_logits(self, r["out"], t, src[0], tgt[0], self.tmp)
+                    worst = max(worst, assert_close(self, got, expected, LOGITS_BOUND, f"release {key} level {t}"))
+                    n += 1
+        kind = "gpt levels" if gpt_levels else "encoder-decoder levels"
+        print(f"\nconverted files, {kind}: C vs checkpoint twin, max relative logits error {worst:.3g} "
+              f"({n} levels)", file=sys.stderr)
 
+    def test_c_logits_match_the_checkpoint_twin(self):
+        self.check_c_logits(gpt_levels=False)
+
+    def test_c_logits_of_gpt_levels_match_the_checkpoint_twin(self):
+        self.check_c_logits(gpt_levels=True)
 
 if __name__ == "__main__":
     unittest.main()

@@ -2,11 +2,13 @@
 
 Input: a sampling YAML (configs/sampling/...) listing one checkpoint and one level config per level,
 paths relative to the release root, finest level (scale 1, t = 1) first. For every level the converter
-builds the twin transformer from the level config, loads the weights into it strictly (the EMA copy
-when the config uses EMA and the checkpoint has one), and fails with a message that names the file and
-the problem for anything it does not understand. The VQGAN comes from the finest level, as in the
-reference sampler: its first_stage_config (ckpt_path, remap) overlaid with the first_stage_model.*
-tensors of the level checkpoint.
+builds the twin transformer from the level config (an XTransformer variant under DenoisingXTransformer,
+or minGPT's GPT under DecoderOnlyDenoiser, the official releases' coarsest level), loads the weights into
+it strictly (the EMA copy when the config uses EMA and the checkpoint has one), and fails with a message
+that names the file and the problem for anything it does not understand. Everything the configs alone
+decide (architecture, sequence layout, schedule, conditioning) is checked before any checkpoint is read.
+The VQGAN comes from the finest level, as in the reference sampler: its first_stage_config (ckpt_path,
+remap) overlaid with the first_stage_model.* tensors of the level checkpoint.
 
 Checkpoints and schedule tables are read through safeload, so a hostile file cannot run code.
 """
@@ -14,11 +16,13 @@ Checkpoints and schedule tables are read through safeload, so a hostile file can
 import os
 
 import numpy as np
+import torch
 import yaml
 
 from . import modelfile
 from .safeload import UnsafeFileError, load_state_dict
 from .schedule import ScheduleError, compute_betas
+from .mingpt import GptConfig, autoset_n_layer
 from .transformer import StageConfig, build_transformer
 from .twin import ImageBART, Level
 from .vqgan import VqganConfig, VQModel
@@ -28,6 +32,7 @@ DECODER_ONLY_TARGET = "imagebart.models.diffusion.DecoderOnlyDenoiser"
 _XT = "imagebart.modules.xtransformers.x_transformer."
 TRANSFORMER_TARGETS = {_XT + "XTransformer": "plain", _XT + "ScaledXTransformer": "scaled",
                        _XT + "ResidualScaledXTransformer": "residual_scaled"}
+GPT_TARGET = "imagebart.modules.transformer.mingpt.GPT"
 VQGAN_TARGETS = ("imagebart.models.vqgan.VQGANWrapper", "taming.models.vqgan.VQModel")
 CLASS_PROVIDER = "imagebart.util.ClassProvider"
 LABELS_FILE = os.path.join("data", "imagenet_ids2labels.yaml")
@@ -37,6 +42,9 @@ _STACK_KEYS = ("num_tokens", "depth", "heads", "max_seq_len", "attn_dim_head")
 _KNOWN_TRANSFORMER_KEYS = ({"dim", "wrap_decoder", "tie_token_emb", "causal_decoder", "scale_pos", "n_scales",
                             "xt_start", "xt_size"}
                            | {f"{side}_{k}" for side in ("enc", "dec") for k in _STACK_KEYS})
+# minGPT's constructor arguments (dropouts only matter for training).
+_KNOWN_GPT_KEYS = {"vocab_size", "block_size", "n_layer", "n_head", "n_embd", "embd_pdrop", "resid_pdrop",
+                   "attn_pdrop", "n_unmasked", "input_vocab_size", "autoset_layers"}
 _IGNORED_DDCONFIG_KEYS = {"dropout", "tanh_out"}  # dropout: inference; tanh_out: taming's Decoder ignores it
 
 
@@ -100,21 +108,50 @@ def stage_config_from_yaml(tconf, where):
     return StageConfig(**kwargs), bool(p.get("tie_token_emb", False))
 
 
+def gpt_config_from_yaml(tconf, where):
+    """transformer_config of a DecoderOnlyDenoiser (minGPT's GPT) -> GptConfig, with GPT's defaults."""
+    target = _get(tconf, "target", where, str)
+    if target != GPT_TARGET:
+        raise ConversionError(f"{where}: unknown transformer target {target} for {DECODER_ONLY_TARGET} "
+                              f"(supported: {GPT_TARGET})")
+    p = tconf.get("params") or {}
+    unknown = sorted(set(p) - _KNOWN_GPT_KEYS)
+    if unknown:
+        raise ConversionError(f"{where}: unsupported GPT options {unknown}")
+    try:
+        n_embd = int(p.get("n_embd", 256))
+        n_layer = autoset_n_layer(n_embd) if p.get("autoset_layers", False) else int(p.get("n_layer", 12))
+        return GptConfig(vocab_size=int(p["vocab_size"]), block_size=int(p["block_size"]), n_layer=n_layer,
+                         n_head=int(p.get("n_head", 8)), n_embd=n_embd,
+                         input_vocab_size=int(p.get("input_vocab_size") or 0) or None,
+                         n_unmasked=int(p.get("n_unmasked", 0)))
+    except KeyError as e:
+        raise ConversionError(f"{where}: GPT params lack {e.args[0]!r}") from None
+    except (TypeError, ValueError) as e:
+        raise ConversionError(f"{where}: bad GPT params ({e})") from None
+
+
 def read_level(root, config_rel, ckpt_rel, index):
     """One entry of the sampling YAML -> dict with the level config's pieces."""
     config_path = os.path.join(root, config_rel)
     where = config_path
     model = _get(_read_yaml(config_path, "level config"), "model", where, dict)
     target = _get(model, "target", where, str)
-    if target == DECODER_ONLY_TARGET:
-        raise ConversionError(f"{where}: {DECODER_ONLY_TARGET} (a decoder-only minGPT level) cannot be "
-                              "represented in the model format, which has encoder-decoder levels only")
-    if target != MODEL_TARGET:
-        raise ConversionError(f"{where}: unknown model target {target} (expected {MODEL_TARGET})")
+    if target not in (MODEL_TARGET, DECODER_ONLY_TARGET):
+        raise ConversionError(f"{where}: unknown model target {target} "
+                              f"(expected {MODEL_TARGET} or {DECODER_ONLY_TARGET})")
     params = _get(model, "params", where, dict)
-    if params.get("regression", False):
-        raise ConversionError(f"{where}: regression mode is not supported")
-    stage, tied = stage_config_from_yaml(_get(params, "transformer_config", where, dict), where)
+    tconf = _get(params, "transformer_config", where, dict)
+    if target == DECODER_ONLY_TARGET:
+        # The reference asserts this: a decoder-only level never reads x_t, so it can only be the top.
+        if params.get("single_scale") is None or params.get("single_scale") != params.get("n_scales"):
+            raise ConversionError(f"{where}: {DECODER_ONLY_TARGET} must be the coarsest level "
+                                  f"(single_scale {params.get('single_scale')}, n_scales {params.get('n_scales')})")
+        stage, tied = gpt_config_from_yaml(tconf, where), False
+    else:
+        if params.get("regression", False):
+            raise ConversionError(f"{where}: regression mode is not supported")
+        stage, tied = stage_config_from_yaml(tconf, where)
     return {"index": index, "where": where, "config_rel": config_rel, "params": params, "stage": stage,
             "tied": tied, "ckpt": os.path.normpath(os.path.join(root, ckpt_rel)), "ckpt_rel": ckpt_rel,
             "single_scale": params.get("single_scale"), "n_scales": int(_get(params, "n_scales", where))}
@@ -193,13 +230,33 @@ def load_strict(module, weights, where, what, ignore=()):
     module.load_state_dict({k: weights[k].float() for k in expected})
 
 
+def check_gpt_masks(sd, config, where):
+    """minGPT stores each block's attention mask as a buffer (transformer.blocks.{i}.attn.mask, never
+    EMA'd); the twin computes it from block_size and n_unmasked, so a stored one must agree."""
+    b, n = config.block_size, config.n_unmasked
+    expected = torch.tril(torch.ones(b, b))
+    expected[:n, :n] = 1
+    expected = expected.view(1, 1, b, b)
+    names = []
+    for i in range(config.n_layer):
+        name = f"transformer.blocks.{i}.attn.mask"
+        if name in sd:
+            mask = sd[name]
+            if tuple(mask.shape) != tuple(expected.shape) or not torch.equal(mask.float(), expected):
+                raise ConversionError(f"{where}: {name} does not match block_size {b} and n_unmasked {n} "
+                                      "of the config")
+            names.append(f"blocks.{i}.attn.mask")
+    return names
+
+
 def build_stage(entry, sd):
     """The twin transformer of one level checkpoint, and whether EMA weights were used."""
     module = build_transformer(entry["stage"])
     names = list(module.state_dict())
+    ignore = check_gpt_masks(sd, entry["stage"], entry["ckpt"]) if module.variant == "gpt" else ()
     weights, used_ema = select_transformer_weights(sd, names, bool(entry["params"].get("use_ema", False)),
                                                    entry["ckpt"])
-    load_strict(module, weights, entry["ckpt"], "transformer")
+    load_strict(module, weights, entry["ckpt"], "transformer", ignore)
     return module.eval(), used_ema
 
 
@@ -274,9 +331,14 @@ def build_vqgan(root, entry, level_sd):
 
 
 def _first_stage_signature(params):
+    """What must agree between the levels' first stages. Options the VQGAN ignores do not count: the
+    official ImageNet 4-scale configs say tanh_out: true on levels 1-3 and not on level 4."""
     fs = params.get("first_stage_config") or {}
     p = fs.get("params") or {}
-    return (p.get("ddconfig"), p.get("embed_dim"), p.get("n_embed"), p.get("remap"))
+    dd = p.get("ddconfig")
+    if isinstance(dd, dict):
+        dd = {k: v for k, v in dd.items() if k not in _IGNORED_DDCONFIG_KEYS}
+    return (dd, p.get("embed_dim"), p.get("n_embed"), p.get("remap"))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -306,9 +368,25 @@ def conditioning_from_yaml(root, params, enc_num_tokens, where):
     return {"kind": "class", "labels": labels, "token_offset": 0}
 
 
-def check_stage(stage, t, n_levels, n_codes, hw, n_prefix, where):
-    """The sequence layout the sampler will use must fit the transformer."""
+def check_stage(stage, t, n_levels, n_codes, hw, n_prefix, where, n_cond_tokens=0):
+    """The sequence layout the sampler will use must fit the transformer. n_cond_tokens: conditioning
+    token ids go up to n_cond_tokens - 1 (token_offset + number of classes)."""
     problems = []
+    if stage.n_input_tokens < n_cond_tokens:
+        problems.append(f"{stage.n_input_tokens} input tokens cannot hold the conditioning's {n_cond_tokens}")
+    if stage.variant == "gpt":
+        if stage.vocab_size != n_codes:
+            problems.append(f"vocab_size {stage.vocab_size} != {n_codes} image tokens")
+        if stage.input_vocab_size < max(n_codes, n_levels + 1):
+            problems.append(f"input_vocab_size {stage.input_vocab_size} too small for tokens and scale tokens")
+        if stage.block_size < n_prefix + hw - 1:
+            problems.append(f"block_size {stage.block_size} too small for {n_prefix} prefix tokens and "
+                            f"{hw - 1} image tokens")
+        if t != n_levels:
+            problems.append("a decoder-only level must be the coarsest")
+        if problems:
+            raise ConversionError(f"{where} (level {t}): " + "; ".join(problems))
+        return
     if stage.dec_num_tokens != n_codes:
         problems.append(f"dec_num_tokens {stage.dec_num_tokens} != {n_codes} image tokens")
     if stage.enc_num_tokens < max(n_codes, n_levels + 1):
@@ -323,8 +401,9 @@ def check_stage(stage, t, n_levels, n_codes, hw, n_prefix, where):
         raise ConversionError(f"{where} (level {t}): " + "; ".join(problems))
 
 
-def convert_release(sampling_yaml, root, name=None, license=None, provenance=None, log=print):
-    """Reads the release and returns the ImageBART twin."""
+def plan_release(sampling_yaml, root):
+    """Everything the configs decide, checked, without reading any checkpoint: a dict with entries (one
+    per YAML line), levels {t: entry}, n_levels, vqgan_config, betas, conditioning."""
     sampling = _read_yaml(sampling_yaml, "sampling YAML")
     ckpts = _get(sampling, "checkpoints", sampling_yaml, list)
     configs = _get(sampling, "configs", sampling_yaml, list)
@@ -338,7 +417,28 @@ def convert_release(sampling_yaml, root, name=None, license=None, provenance=Non
             raise ConversionError(f"{e['where']}: first stage differs from the finest level's")
         if e["params"].get("redraw_prob") != finest["params"].get("redraw_prob"):
             raise ConversionError(f"{e['where']}: redraw_prob differs from the finest level's")
+    fs = _get(finest["params"], "first_stage_config", finest["where"], dict)
+    vq_config = vqgan_config_from_yaml(root, fs, finest["where"])
+    try:
+        betas = compute_betas(finest["params"].get("redraw_prob"), n_levels, root)
+    except ScheduleError as e:
+        raise ConversionError(f"{finest['where']}: {e}") from None
+    cond = conditioning_from_yaml(root, finest["params"], finest["stage"].n_input_tokens, finest["where"])
+    n_codes = vq_config.n_codes
+    hw = vq_config.token_side ** 2
+    n_prefix = 2 if cond["kind"] == "class" else 1
+    n_cond_tokens = cond.get("token_offset", 0) + len(cond["labels"]) if cond["kind"] == "class" else 0
+    for t, e in sorted(levels.items()):
+        check_stage(e["stage"], t, n_levels, n_codes, hw, n_prefix, e["where"], n_cond_tokens)
+    return {"entries": entries, "levels": levels, "n_levels": n_levels, "vqgan_config": vq_config,
+            "betas": betas, "conditioning": cond}
 
+
+def convert_release(sampling_yaml, root, name=None, license=None, provenance=None, log=print):
+    """Reads the release and returns the ImageBART twin."""
+    plan = plan_release(sampling_yaml, root)
+    entries, levels = plan["entries"], plan["levels"]
+    finest = entries[0]
     modules, ema_used, vqgan = {}, [], None
     for e in entries:
         if e["ckpt"] in modules:
@@ -354,17 +454,9 @@ def convert_release(sampling_yaml, root, name=None, license=None, provenance=Non
             vqgan = build_vqgan(root, e, sd)
         del sd
 
-    try:
-        betas = compute_betas(finest["params"].get("redraw_prob"), n_levels, root)
-    except ScheduleError as e:
-        raise ConversionError(f"{finest['where']}: {e}") from None
-    cond = conditioning_from_yaml(root, finest["params"], finest["stage"].enc_num_tokens, finest["where"])
-    n_codes = vqgan.config.n_codes
-    hw = vqgan.config.token_side ** 2
-    n_prefix = 2 if cond["kind"] == "class" else 1
+    betas, cond, n_codes = plan["betas"], plan["conditioning"], vqgan.config.n_codes
     level_list = []
     for t, e in sorted(levels.items()):
-        check_stage(e["stage"], t, n_levels, n_codes, hw, n_prefix, e["where"])
         top_k = e["params"].get("top_k")
         top_k = 100 if top_k is None else int(top_k)  # the reference's default
         level_list.append(Level(t, modules[e["ckpt"]][0], min(top_k, n_codes), 1.0))
