@@ -46,6 +46,13 @@ def run_cli(test, *args, expect_ok=True):
     return proc
 
 
+def assert_refused(test, proc):
+    """The C tool refused the input with an error exit, not a crash: subprocess reports death by a
+    signal (an assertion's abort, a segfault) as a negative return code, a shell as 128 + signal."""
+    test.assertTrue(0 < proc.returncode < 128,
+                    f"exit status {proc.returncode}: crashed instead of refusing ({proc.stderr.strip()[-300:]})")
+
+
 def tokens_arg(values):
     return ",".join(str(int(v)) for v in np.asarray(values).reshape(-1))
 
