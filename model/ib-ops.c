@@ -886,7 +886,8 @@ linear (float          *y,
 
   if (n <= SMALL_BATCH)
     {
-      /* Bandwidth-bound: split the weight rows, 16 output rows (a cache line of y) at a time. */
+      /* Bandwidth-bound: one contiguous stretch of weight rows per thread keeps the prefetchers on long
+       * streams (blocks handed out dynamically measured slower); boundaries on whole cache lines of y. */
       int n_threads = threads_for (macs, PARALLEL_MIN_MACS);
       if (n_threads <= 1)
         {
@@ -1018,42 +1019,114 @@ dot_f32 (const float *a,
   return s;
 }
 
-/* One query row of one head by direct loops; scores is scratch of n_kv floats. */
-static void
-attention_row (float       *out,
-               const float *q,
-               const float *k,
-               const float *v,
-               int          n_keys,
-               int          kv_stride,
-               int          dim_head,
-               float        scale,
-               float       *scores)
+/* One query row against keys [j0, j1), all heads, without the final normalization: per head h the
+ * largest score max[h], sum[h] = sum_j exp(s_j - max[h]) and o[h] = sum_j exp(s_j - max[h]) v_j. The
+ * heads' rows lie side by side in k and v, so the loops run over keys outside and heads inside: a
+ * decoding step walks its megabytes of cache and context front to back (a walk per head would jump a
+ * page per key, which the prefetchers do not follow). scores is scratch of heads * (j1 - j0) floats. */
+IB_CLONES static void
+attention_partial (const float *qr,
+                   const float *k,
+                   const float *v,
+                   int          kv_stride,
+                   int          j0,
+                   int          j1,
+                   int          heads,
+                   int          dim_head,
+                   float        scale,
+                   float       *scores,
+                   float       *max,
+                   float       *sum,
+                   float       *o)
 {
-  float max = -INFINITY;
+  int n = j1 - j0;
 
-  for (int j = 0; j < n_keys; j++)
+  memset (o, 0, (gsize) heads * dim_head * sizeof (float));
+  if (n <= 0)
     {
-      float s = dot_f32 (q, k + (gsize) j * kv_stride, dim_head) * scale;
-      scores[j] = s;
-      max = MAX (max, s);
+      for (int h = 0; h < heads; h++)
+        {
+          max[h] = -INFINITY;
+          sum[h] = 0.0f;
+        }
+      return;
     }
-  float sum = exp_shift_sum_kernel (scores, n_keys, max);
-  float inv = 1.0f / sum;
 
-  memset (out, 0, (gsize) dim_head * sizeof (float));
-  for (int j = 0; j < n_keys; j++)
+  for (int j = 0; j < n; j++)
     {
-      const float *vj = v + (gsize) j * kv_stride;
-      float p = scores[j];
+      const float *kj = k + (gsize) (j0 + j) * kv_stride;
+
+      for (int h = 0; h < heads; h++)
+        scores[(gsize) h * n + j] = scale * dot_f32 (qr + (gsize) h * dim_head, kj + (gsize) h * dim_head,
+                                                     dim_head);
+    }
+  for (int h = 0; h < heads; h++)
+    {
+      float *s = scores + (gsize) h * n;
+      float m = -INFINITY;
+
+      for (int j = 0; j < n; j++)
+        m = MAX (m, s[j]);
+      max[h] = m;
+      sum[h] = exp_shift_sum_kernel (s, n, m);
+    }
+  for (int j = 0; j < n; j++)
+    {
+      const float *vj = v + (gsize) (j0 + j) * kv_stride;
+
+      for (int h = 0; h < heads; h++)
+        {
+          float p = scores[(gsize) h * n + j];
+          float *oh = o + (gsize) h * dim_head;
+          const float *vjh = vj + (gsize) h * dim_head;
 
 #pragma omp simd
+          for (int d = 0; d < dim_head; d++)
+            oh[d] += p * vjh[d];
+        }
+    }
+}
+
+/* out[h] = the parts' o[h] rescaled to a common maximum and normalized, for heads [h0, h1); part u lies at
+ * parts + u * part_size as o (heads * dim_head), max (heads), sum (heads). */
+static void
+attention_combine (float       *out,
+                   const float *parts,
+                   int          n_parts,
+                   gsize        part_size,
+                   int          heads,
+                   int          dim_head,
+                   int          h0,
+                   int          h1)
+{
+  gsize o_size = (gsize) heads * dim_head;
+
+  for (int h = h0; h < h1; h++)
+    {
+      float *oh = out + (gsize) h * dim_head;
+      float m = -INFINITY, total = 0.0f;
+
+      for (int u = 0; u < n_parts; u++)
+        m = MAX (m, parts[u * part_size + o_size + h]);
+      memset (oh, 0, (gsize) dim_head * sizeof (float));
+      if (m == -INFINITY)
+        continue;                /* no key visible: zeros, as an empty softmax has nothing to weigh */
+      for (int u = 0; u < n_parts; u++)
+        {
+          const float *part = parts + u * part_size;
+          float sum = part[o_size + heads + h];
+
+          if (sum == 0.0f)
+            continue;
+          float w = expf (part[o_size + h] - m);
+          total += w * sum;
+          for (int d = 0; d < dim_head; d++)
+            oh[d] += w * part[(gsize) h * dim_head + d];
+        }
+      float inv = 1.0f / total;
       for (int d = 0; d < dim_head; d++)
-        out[d] += p * vj[d];
+        oh[d] *= inv;
     }
-#pragma omp simd
-  for (int d = 0; d < dim_head; d++)
-    out[d] *= inv;
 }
 
 /* Query rows [r0, r1) of head h by two sgemms around a softmax; scores is scratch of
@@ -1148,24 +1221,31 @@ ib_attention (float       *out,
 
   if (n_q < ATTENTION_GEMM_MIN_ROWS)
     {
-      int n_items = heads * n_q;
+      /* Each thread takes a contiguous range of keys for all heads (one stretch of memory), then the
+       * threads' partial softmaxes are combined, each thread combining some heads. */
+      gsize part_size = (gsize) heads * (dim_head + 2);
+      float *parts = thread_scratch (0, (gsize) n_threads * part_size);
 
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1)
       {
-        float *scores = thread_scratch (1, (gsize) MAX (n_kv, 1));
+        int n_parts = omp_get_num_threads (), u = omp_get_thread_num ();
+        float *part = parts + u * part_size;
+        gsize o_size = (gsize) heads * dim_head;
 
-#pragma omp for schedule(static)
-        for (int item = 0; item < n_items; item++)
+        for (int r = 0; r < n_q; r++)
           {
-            int h = item % heads, r = item / heads;
             int n_keys = causal ? CLAMP (q_offset + r + 1, 0, n_kv) : n_kv;
-            float *o = out + (gsize) r * out_stride + (gsize) h * dim_head;
+            int j0, j1, h0, h1;
 
-            if (n_keys == 0)
-              memset (o, 0, (gsize) dim_head * sizeof (float));
-            else
-              attention_row (o, q + (gsize) r * q_stride + (gsize) h * dim_head, k + (gsize) h * dim_head,
-                             v + (gsize) h * dim_head, n_keys, kv_stride, dim_head, scale, scores);
+            split_range (n_keys, n_parts, u, 1, &j0, &j1);
+            float *scores = thread_scratch (1, (gsize) heads * MAX (j1 - j0, 1));
+            attention_partial (q + (gsize) r * q_stride, k, v, kv_stride, j0, j1, heads, dim_head, scale,
+                               scores, part + o_size, part + o_size + heads, part);
+#pragma omp barrier
+            split_range (heads, n_parts, u, 1, &h0, &h1);
+            attention_combine (out + (gsize) r * out_stride, parts, n_parts, part_size, heads, dim_head,
+                               h0, h1);
+#pragma omp barrier
           }
       }
       return;
