@@ -1,10 +1,16 @@
-/* ib-transformer.c: one level's encoder-decoder transformer (XTransformer with wrap_decoder=False, and its
- * Scaled and ResidualScaled variants) on the CPU engine.
+/* ib-transformer.c: one level's transformer on the CPU engine: the official encoder-decoder XTransformer
+ * (wrap_decoder=False) with its Scaled and ResidualScaled variants, and the decoder-only minGPT that
+ * DecoderOnlyDenoiser levels use.
  *
- * Both stacks are pre-LayerNorm: x += Attn(LN(x)); x += FF(LN(x)) (the decoder adds a cross-attention
- * block between the two), then a final LayerNorm. The decoder keeps, per layer, the keys and values of
- * the context (computed once) and of every token fed so far, so a decoding step costs one pass over the
- * weights plus attention over the prefix. Buffers live in the stage call or the decoder, not in the ops. */
+ * All stacks are pre-LayerNorm: x += Attn(LN(x)); x += FF(LN(x)) (the XTransformer decoder adds a
+ * cross-attention block between the two), then a final LayerNorm. The decoder keeps, per layer, the keys
+ * and values of the context (computed once) and of every position fed so far, so a decoding step costs one
+ * pass over the weights plus attention over the prefix. Buffers live in the stage call or the decoder, not
+ * in the ops.
+ *
+ * A minGPT level runs one causal sequence [src..., tgt[1..]]: the decoder feeds src at creation and keeps
+ * the logits of its last position, which are the first row a feed returns (tgt[0] stands for the start
+ * token and is not read), so both kinds of level decode through the same calls. */
 #include "ib-transformer.h"
 
 #include <math.h>
@@ -21,8 +27,11 @@ typedef struct
   const IbTensor *norm_weight;
   const IbTensor *norm_bias;
   const IbTensor *to_q;
+  const IbTensor *to_q_bias;     /* minGPT's projections have biases; XTransformer's none */
   const IbTensor *to_k;
+  const IbTensor *to_k_bias;
   const IbTensor *to_v;
+  const IbTensor *to_v_bias;
   const IbTensor *to_out_weight;
   const IbTensor *to_out_bias;
 } AttentionWeights;
@@ -31,9 +40,9 @@ typedef struct
 {
   const IbTensor *norm_weight;
   const IbTensor *norm_bias;
-  const IbTensor *w1;            /* net.0.0: dim -> ff_dim, then GELU */
+  const IbTensor *w1;            /* dim -> ff_dim, then GELU */
   const IbTensor *b1;
-  const IbTensor *w2;            /* net.2: ff_dim -> dim */
+  const IbTensor *w2;            /* ff_dim -> dim */
   const IbTensor *b2;
 } FeedForwardWeights;
 
@@ -46,7 +55,7 @@ typedef struct
 typedef struct
 {
   AttentionWeights self_attn;
-  AttentionWeights cross_attn;
+  AttentionWeights cross_attn;   /* XTransformer only */
   FeedForwardWeights ff;
 } DecoderLayer;
 
@@ -55,6 +64,7 @@ struct _IbStage
   IbModelFile *file;
   const IbModelConfig *model;
   const IbLevelConfig *config;
+  gboolean decoder_only;         /* minGPT */
   int dim;
   int ff_dim;
   int enc_inner;                 /* enc_heads * dim_head */
@@ -66,6 +76,7 @@ struct _IbStage
   const IbTensor *enc_norm_bias;
   EncoderLayer *enc_layers;
 
+  /* minGPT: tok_emb, pos_emb ([1, block_size, dim]), blocks, ln_f, head (no bias). */
   const IbTensor *dec_token_emb;
   const IbTensor *dec_pos_emb;
   const IbTensor *dec_norm_weight;
@@ -82,14 +93,16 @@ struct _IbDecoder
   IbStage *stage;
   int32_t *src;
   int n_src;
-  int position;
+  int position;                  /* tgt tokens fed */
+  int capacity;                  /* tgt tokens that fit */
 
-  float scalor;                  /* exp(log_scalors[t - 1]); 1 for the plain variant */
+  float scalor;                  /* exp(log_scalors[t - 1]); 1 for the other variants */
   float residual_hit;            /* log(alpha_t + (1 - alpha_t) / K) */
   float residual_miss;           /* log((1 - alpha_t) / K) */
 
   float *cross_kv;               /* per layer: keys, then values, n_src x dec_inner each */
   float *self_kv;                /* per layer: keys, then values, dec_max_seq_len x dec_inner each */
+  float *first_logits;           /* minGPT: the logits of src's last position, tgt row 0 */
 
   float *work;                   /* activations of one feed, grown to the largest chunk */
   int work_rows;
@@ -97,21 +110,29 @@ struct _IbDecoder
 
 /* Binding */
 
-static const IbTensor *
-bind_tensor (IbStage      *stage,
-             GError      **error,
-             int64_t       d0,
-             int64_t       d1,
-             const char   *format,
-             ...) G_GNUC_PRINTF (5, 6);
+typedef struct
+{
+  int n_dims;
+  int64_t d[3];
+} Shape;
 
-/* The tensor named prefix + format, which must be float with shape [d0] (d1 = 0) or [d0, d1]. The loader
- * has checked all of this already; a stage must still not index past a tensor it was handed. */
+#define VECTOR(d0) ((Shape) { 1, { (d0), 0, 0 } })
+#define MATRIX(d0, d1) ((Shape) { 2, { (d0), (d1), 0 } })
+#define TENSOR3(d0, d1, d2) ((Shape) { 3, { (d0), (d1), (d2) } })
+
 static const IbTensor *
 bind_tensor (IbStage      *stage,
              GError      **error,
-             int64_t       d0,
-             int64_t       d1,
+             Shape         shape,
+             const char   *format,
+             ...) G_GNUC_PRINTF (4, 5);
+
+/* The float tensor named prefix + format, of the given shape. The loader has checked all of this already;
+ * a stage must still not index past a tensor it was handed. */
+static const IbTensor *
+bind_tensor (IbStage      *stage,
+             GError      **error,
+             Shape         shape,
              const char   *format,
              ...)
 {
@@ -119,6 +140,7 @@ bind_tensor (IbStage      *stage,
   g_autofree char *suffix = NULL;
   g_autofree char *name = NULL;
   const IbTensor *t;
+  gboolean same = TRUE;
 
   va_start (args, format);
   suffix = g_strdup_vprintf (format, args);
@@ -139,23 +161,26 @@ bind_tensor (IbStage      *stage,
                    ib_model_file_get_path (stage->file), name, ib_dtype_name (t->dtype));
       return NULL;
     }
-  if (t->n_dims != (d1 > 0 ? 2 : 1) || t->shape[0] != d0 || (d1 > 0 && t->shape[1] != d1))
+  same = t->n_dims == shape.n_dims;
+  for (int i = 0; same && i < shape.n_dims; i++)
+    same = t->shape[i] == shape.d[i];
+  if (!same)
     {
-      g_autofree char *shape = NULL;
+      GString *text = g_string_new ("[");
 
-      if (d1 > 0)
-        shape = g_strdup_printf ("[%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]", d0, d1);
-      else
-        shape = g_strdup_printf ("[%" G_GINT64_FORMAT "]", d0);
+      for (int i = 0; i < shape.n_dims; i++)
+        g_string_append_printf (text, "%s%" G_GINT64_FORMAT, i > 0 ? ", " : "", shape.d[i]);
+      g_string_append_c (text, ']');
       g_set_error (error, IB_ERROR, IB_ERROR_INVALID,
                    "%s: tensor \"%s\" does not have the shape %s that level %d implies",
-                   ib_model_file_get_path (stage->file), name, shape, stage->config->t);
+                   ib_model_file_get_path (stage->file), name, text->str, stage->config->t);
+      g_string_free (text, TRUE);
       return NULL;
     }
   return t;
 }
 
-/* Entry `index` of a stack's attn_layers.layers, then the part's name. */
+/* Entry `index` of an XTransformer stack's attn_layers.layers, then the part's name. */
 #define LAYER_NAME "transformer.%s.attn_layers.layers.%d.%s"
 
 static gboolean
@@ -168,14 +193,18 @@ bind_attention (IbStage          *stage,
 {
   int dim = stage->dim;
 
-  return (w->norm_weight = bind_tensor (stage, error, dim, 0, LAYER_NAME, stack, index, "0.weight")) &&
-         (w->norm_bias = bind_tensor (stage, error, dim, 0, LAYER_NAME, stack, index, "0.bias")) &&
-         (w->to_q = bind_tensor (stage, error, inner, dim, LAYER_NAME, stack, index, "1.to_q.weight")) &&
-         (w->to_k = bind_tensor (stage, error, inner, dim, LAYER_NAME, stack, index, "1.to_k.weight")) &&
-         (w->to_v = bind_tensor (stage, error, inner, dim, LAYER_NAME, stack, index, "1.to_v.weight")) &&
-         (w->to_out_weight = bind_tensor (stage, error, dim, inner, LAYER_NAME, stack, index,
+  return (w->norm_weight = bind_tensor (stage, error, VECTOR (dim), LAYER_NAME, stack, index, "0.weight")) &&
+         (w->norm_bias = bind_tensor (stage, error, VECTOR (dim), LAYER_NAME, stack, index, "0.bias")) &&
+         (w->to_q = bind_tensor (stage, error, MATRIX (inner, dim), LAYER_NAME, stack, index,
+                                 "1.to_q.weight")) &&
+         (w->to_k = bind_tensor (stage, error, MATRIX (inner, dim), LAYER_NAME, stack, index,
+                                 "1.to_k.weight")) &&
+         (w->to_v = bind_tensor (stage, error, MATRIX (inner, dim), LAYER_NAME, stack, index,
+                                 "1.to_v.weight")) &&
+         (w->to_out_weight = bind_tensor (stage, error, MATRIX (dim, inner), LAYER_NAME, stack, index,
                                           "1.to_out.weight")) &&
-         (w->to_out_bias = bind_tensor (stage, error, dim, 0, LAYER_NAME, stack, index, "1.to_out.bias"));
+         (w->to_out_bias = bind_tensor (stage, error, VECTOR (dim), LAYER_NAME, stack, index,
+                                        "1.to_out.bias"));
 }
 
 static gboolean
@@ -187,12 +216,113 @@ bind_feed_forward (IbStage            *stage,
 {
   int dim = stage->dim, ff_dim = stage->ff_dim;
 
-  return (w->norm_weight = bind_tensor (stage, error, dim, 0, LAYER_NAME, stack, index, "0.weight")) &&
-         (w->norm_bias = bind_tensor (stage, error, dim, 0, LAYER_NAME, stack, index, "0.bias")) &&
-         (w->w1 = bind_tensor (stage, error, ff_dim, dim, LAYER_NAME, stack, index, "1.net.0.0.weight")) &&
-         (w->b1 = bind_tensor (stage, error, ff_dim, 0, LAYER_NAME, stack, index, "1.net.0.0.bias")) &&
-         (w->w2 = bind_tensor (stage, error, dim, ff_dim, LAYER_NAME, stack, index, "1.net.2.weight")) &&
-         (w->b2 = bind_tensor (stage, error, dim, 0, LAYER_NAME, stack, index, "1.net.2.bias"));
+  return (w->norm_weight = bind_tensor (stage, error, VECTOR (dim), LAYER_NAME, stack, index, "0.weight")) &&
+         (w->norm_bias = bind_tensor (stage, error, VECTOR (dim), LAYER_NAME, stack, index, "0.bias")) &&
+         (w->w1 = bind_tensor (stage, error, MATRIX (ff_dim, dim), LAYER_NAME, stack, index,
+                               "1.net.0.0.weight")) &&
+         (w->b1 = bind_tensor (stage, error, VECTOR (ff_dim), LAYER_NAME, stack, index, "1.net.0.0.bias")) &&
+         (w->w2 = bind_tensor (stage, error, MATRIX (dim, ff_dim), LAYER_NAME, stack, index,
+                               "1.net.2.weight")) &&
+         (w->b2 = bind_tensor (stage, error, VECTOR (dim), LAYER_NAME, stack, index, "1.net.2.bias"));
+}
+
+static gboolean
+bind_encoder_decoder (IbStage  *stage,
+                      GError  **error)
+{
+  const IbLevelConfig *config = stage->config;
+  int dim = stage->dim;
+
+  if (!(stage->enc_token_emb = bind_tensor (stage, error, MATRIX (config->enc_num_tokens, dim),
+                                            "transformer.encoder.token_emb.weight")) ||
+      !(stage->enc_pos_emb = bind_tensor (stage, error, MATRIX (config->enc_max_seq_len, dim),
+                                          "transformer.encoder.pos_emb.emb.weight")) ||
+      !(stage->enc_norm_weight = bind_tensor (stage, error, VECTOR (dim),
+                                              "transformer.encoder.norm.weight")) ||
+      !(stage->enc_norm_bias = bind_tensor (stage, error, VECTOR (dim), "transformer.encoder.norm.bias")) ||
+      !(stage->dec_token_emb = bind_tensor (stage, error, MATRIX (config->dec_num_tokens, dim),
+                                            "transformer.decoder.token_emb.weight")) ||
+      !(stage->dec_pos_emb = bind_tensor (stage, error, MATRIX (config->dec_max_seq_len, dim),
+                                          "transformer.decoder.pos_emb.emb.weight")) ||
+      !(stage->dec_norm_weight = bind_tensor (stage, error, VECTOR (dim),
+                                              "transformer.decoder.norm.weight")) ||
+      !(stage->dec_norm_bias = bind_tensor (stage, error, VECTOR (dim), "transformer.decoder.norm.bias")) ||
+      !(stage->to_logits_weight = bind_tensor (stage, error, MATRIX (config->dec_num_tokens, dim),
+                                               "transformer.decoder.to_logits.weight")) ||
+      !(stage->to_logits_bias = bind_tensor (stage, error, VECTOR (config->dec_num_tokens),
+                                             "transformer.decoder.to_logits.bias")))
+    return FALSE;
+
+  if (config->variant != IB_VARIANT_PLAIN &&
+      !(stage->log_scalors = bind_tensor (stage, error, VECTOR (config->n_scales),
+                                          "transformer.log_scalors")))
+    return FALSE;
+
+  stage->enc_layers = g_new0 (EncoderLayer, config->enc_depth);
+  for (int l = 0; l < config->enc_depth; l++)
+    if (!bind_attention (stage, &stage->enc_layers[l].attn, "encoder", 2 * l, stage->enc_inner, error) ||
+        !bind_feed_forward (stage, &stage->enc_layers[l].ff, "encoder", 2 * l + 1, error))
+      return FALSE;
+
+  stage->dec_layers = g_new0 (DecoderLayer, config->dec_depth);
+  for (int l = 0; l < config->dec_depth; l++)
+    {
+      DecoderLayer *layer = &stage->dec_layers[l];
+
+      if (!bind_attention (stage, &layer->self_attn, "decoder", 3 * l, stage->dec_inner, error) ||
+          !bind_attention (stage, &layer->cross_attn, "decoder", 3 * l + 1, stage->dec_inner, error) ||
+          !bind_feed_forward (stage, &layer->ff, "decoder", 3 * l + 2, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Block `index` of minGPT, then the part's name. */
+#define BLOCK_NAME "transformer.blocks.%d.%s"
+
+static gboolean
+bind_gpt (IbStage  *stage,
+          GError  **error)
+{
+  const IbLevelConfig *config = stage->config;
+  int dim = stage->dim, ff_dim = stage->ff_dim;
+
+  if (!(stage->dec_token_emb = bind_tensor (stage, error, MATRIX (config->enc_num_tokens, dim),
+                                            "transformer.tok_emb.weight")) ||
+      !(stage->dec_pos_emb = bind_tensor (stage, error, TENSOR3 (1, config->dec_max_seq_len, dim),
+                                          "transformer.pos_emb")) ||
+      !(stage->dec_norm_weight = bind_tensor (stage, error, VECTOR (dim), "transformer.ln_f.weight")) ||
+      !(stage->dec_norm_bias = bind_tensor (stage, error, VECTOR (dim), "transformer.ln_f.bias")) ||
+      !(stage->to_logits_weight = bind_tensor (stage, error, MATRIX (config->dec_num_tokens, dim),
+                                               "transformer.head.weight")))
+    return FALSE;
+
+  stage->dec_layers = g_new0 (DecoderLayer, config->dec_depth);
+  for (int l = 0; l < config->dec_depth; l++)
+    {
+      AttentionWeights *a = &stage->dec_layers[l].self_attn;
+      FeedForwardWeights *f = &stage->dec_layers[l].ff;
+
+      if (!(a->norm_weight = bind_tensor (stage, error, VECTOR (dim), BLOCK_NAME, l, "ln1.weight")) ||
+          !(a->norm_bias = bind_tensor (stage, error, VECTOR (dim), BLOCK_NAME, l, "ln1.bias")) ||
+          !(a->to_q = bind_tensor (stage, error, MATRIX (dim, dim), BLOCK_NAME, l, "attn.query.weight")) ||
+          !(a->to_q_bias = bind_tensor (stage, error, VECTOR (dim), BLOCK_NAME, l, "attn.query.bias")) ||
+          !(a->to_k = bind_tensor (stage, error, MATRIX (dim, dim), BLOCK_NAME, l, "attn.key.weight")) ||
+          !(a->to_k_bias = bind_tensor (stage, error, VECTOR (dim), BLOCK_NAME, l, "attn.key.bias")) ||
+          !(a->to_v = bind_tensor (stage, error, MATRIX (dim, dim), BLOCK_NAME, l, "attn.value.weight")) ||
+          !(a->to_v_bias = bind_tensor (stage, error, VECTOR (dim), BLOCK_NAME, l, "attn.value.bias")) ||
+          !(a->to_out_weight = bind_tensor (stage, error, MATRIX (dim, dim), BLOCK_NAME, l,
+                                            "attn.proj.weight")) ||
+          !(a->to_out_bias = bind_tensor (stage, error, VECTOR (dim), BLOCK_NAME, l, "attn.proj.bias")) ||
+          !(f->norm_weight = bind_tensor (stage, error, VECTOR (dim), BLOCK_NAME, l, "ln2.weight")) ||
+          !(f->norm_bias = bind_tensor (stage, error, VECTOR (dim), BLOCK_NAME, l, "ln2.bias")) ||
+          !(f->w1 = bind_tensor (stage, error, MATRIX (ff_dim, dim), BLOCK_NAME, l, "mlp.0.weight")) ||
+          !(f->b1 = bind_tensor (stage, error, VECTOR (ff_dim), BLOCK_NAME, l, "mlp.0.bias")) ||
+          !(f->w2 = bind_tensor (stage, error, MATRIX (dim, ff_dim), BLOCK_NAME, l, "mlp.2.weight")) ||
+          !(f->b2 = bind_tensor (stage, error, VECTOR (dim), BLOCK_NAME, l, "mlp.2.bias")))
+        return FALSE;
+    }
+  return TRUE;
 }
 
 IbStage *
@@ -216,53 +346,17 @@ ib_stage_new (IbModelFile *file,
   stage->file = file;
   stage->model = model;
   stage->config = config;
+  stage->decoder_only = config->variant == IB_VARIANT_GPT;
   stage->dim = config->dim;
   stage->ff_dim = 4 * config->dim;
   stage->enc_inner = config->enc_heads * config->dim_head;
   stage->dec_inner = config->dec_heads * config->dim_head;
-  g_assert (config->dim > 0 && config->dim_head > 0 && config->enc_heads > 0 && config->dec_heads > 0);
-  g_assert (config->enc_depth > 0 && config->dec_depth > 0);
+  g_assert (config->dim > 0 && config->dim_head > 0 && config->dec_heads > 0);
+  g_assert (stage->decoder_only ? stage->dec_inner == config->dim : config->enc_heads > 0);
+  g_assert (config->enc_depth >= 0 && config->dec_depth >= 0);
 
-  int dim = stage->dim;
-  if (!(stage->enc_token_emb = bind_tensor (stage, error, config->enc_num_tokens, dim,
-                                            "transformer.encoder.token_emb.weight")) ||
-      !(stage->enc_pos_emb = bind_tensor (stage, error, config->enc_max_seq_len, dim,
-                                          "transformer.encoder.pos_emb.emb.weight")) ||
-      !(stage->enc_norm_weight = bind_tensor (stage, error, dim, 0, "transformer.encoder.norm.weight")) ||
-      !(stage->enc_norm_bias = bind_tensor (stage, error, dim, 0, "transformer.encoder.norm.bias")) ||
-      !(stage->dec_token_emb = bind_tensor (stage, error, config->dec_num_tokens, dim,
-                                            "transformer.decoder.token_emb.weight")) ||
-      !(stage->dec_pos_emb = bind_tensor (stage, error, config->dec_max_seq_len, dim,
-                                          "transformer.decoder.pos_emb.emb.weight")) ||
-      !(stage->dec_norm_weight = bind_tensor (stage, error, dim, 0, "transformer.decoder.norm.weight")) ||
-      !(stage->dec_norm_bias = bind_tensor (stage, error, dim, 0, "transformer.decoder.norm.bias")) ||
-      !(stage->to_logits_weight = bind_tensor (stage, error, config->dec_num_tokens, dim,
-                                               "transformer.decoder.to_logits.weight")) ||
-      !(stage->to_logits_bias = bind_tensor (stage, error, config->dec_num_tokens, 0,
-                                             "transformer.decoder.to_logits.bias")))
+  if (!(stage->decoder_only ? bind_gpt (stage, error) : bind_encoder_decoder (stage, error)))
     return NULL;
-
-  if (config->variant != IB_VARIANT_PLAIN &&
-      !(stage->log_scalors = bind_tensor (stage, error, config->n_scales, 0, "transformer.log_scalors")))
-    return NULL;
-
-  stage->enc_layers = g_new0 (EncoderLayer, config->enc_depth);
-  for (int l = 0; l < config->enc_depth; l++)
-    if (!bind_attention (stage, &stage->enc_layers[l].attn, "encoder", 2 * l, stage->enc_inner, error) ||
-        !bind_feed_forward (stage, &stage->enc_layers[l].ff, "encoder", 2 * l + 1, error))
-      return NULL;
-
-  stage->dec_layers = g_new0 (DecoderLayer, config->dec_depth);
-  for (int l = 0; l < config->dec_depth; l++)
-    {
-      DecoderLayer *layer = &stage->dec_layers[l];
-
-      if (!bind_attention (stage, &layer->self_attn, "decoder", 3 * l, stage->dec_inner, error) ||
-          !bind_attention (stage, &layer->cross_attn, "decoder", 3 * l + 1, stage->dec_inner, error) ||
-          !bind_feed_forward (stage, &layer->ff, "decoder", 3 * l + 2, error))
-        return NULL;
-    }
-
   return g_steal_pointer (&stage);
 }
 
@@ -297,6 +391,23 @@ try_alloc_floats (gsize    n,
   return p;
 }
 
+/* Row `row` of a table of rows of dim floats (leading dimensions of 1 allowed, as minGPT's pos_emb). */
+static void
+table_row (const IbTensor *table,
+           int64_t         row,
+           int             dim,
+           float          *dst)
+{
+  const float *f32 = ib_tensor_f32_data (table);
+
+  g_assert (row >= 0 && (row + 1) * dim <= table->n_elements);
+  if (f32 != NULL)
+    memcpy (dst, f32 + row * dim, (gsize) dim * sizeof (float));
+  else
+    for (int d = 0; d < dim; d++)
+      dst[d] = ib_tensor_get_f32 (table, row * dim + d);
+}
+
 /* x[i] = token_emb[tokens[i]] + pos_emb[first_pos + i]; row is scratch of dim floats. */
 static void
 embed (float          *x,
@@ -312,9 +423,8 @@ embed (float          *x,
     {
       float *xi = x + (gsize) i * dim;
 
-      g_assert (tokens[i] >= 0 && tokens[i] < token_emb->shape[0] && first_pos + i < pos_emb->shape[0]);
-      ib_tensor_rows_f32 (token_emb, tokens[i], 1, xi);
-      ib_tensor_rows_f32 (pos_emb, first_pos + i, 1, row);
+      table_row (token_emb, tokens[i], dim, xi);
+      table_row (pos_emb, first_pos + i, dim, row);
       for (int d = 0; d < dim; d++)
         xi[d] += row[d];
     }
@@ -337,6 +447,7 @@ check_tokens (const int32_t *tokens,
   return TRUE;
 }
 
+/* The encoder input of an encoder-decoder level, or the conditioning prefix of a minGPT level. */
 static gboolean
 check_src (IbStage       *stage,
            const int32_t *src,
@@ -348,8 +459,8 @@ check_src (IbStage       *stage,
   if (n_src < 1 || n_src > c->enc_max_seq_len)
     {
       g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT,
-                   "the encoder input has %d tokens; level %d takes 1 to %d",
-                   n_src, c->t, c->enc_max_seq_len);
+                   "the %s has %d tokens; level %d takes 1 to %d",
+                   stage->decoder_only ? "conditioning" : "encoder input", n_src, c->t, c->enc_max_seq_len);
       return FALSE;
     }
   if (src == NULL)
@@ -357,7 +468,19 @@ check_src (IbStage       *stage,
       g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "the encoder input is missing");
       return FALSE;
     }
-  return check_tokens (src, n_src, c->enc_num_tokens, "encoder input", error);
+  return check_tokens (src, n_src, c->enc_num_tokens, stage->decoder_only ? "conditioning" : "encoder input",
+                       error);
+}
+
+/* How many tgt tokens a sequence with this src can take. */
+static int
+tgt_capacity (IbStage *stage,
+              int      n_src)
+{
+  const IbLevelConfig *c = stage->config;
+
+  /* minGPT: src and tgt[1..] share block_size positions. */
+  return stage->decoder_only ? c->dec_max_seq_len - (n_src - 1) : c->dec_max_seq_len;
 }
 
 /* Encoder */
@@ -373,6 +496,12 @@ ib_stage_encode (IbStage       *stage,
   g_return_val_if_fail (context != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
+  if (stage->decoder_only)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT,
+                   "level %d is decoder-only (minGPT): it has no encoder", stage->config->t);
+      return FALSE;
+    }
   if (!check_src (stage, src, n_src, error))
     return FALSE;
 
@@ -449,8 +578,8 @@ self_values (IbDecoder *decoder,
   return self_keys (decoder, layer) + (gsize) stage->config->dec_max_seq_len * stage->dec_inner;
 }
 
-/* The variants read the level t from src[scale_pos] (1..n_scales) and the residual x_t from
- * src[xt_start .. xt_start + xt_size). */
+/* The Scaled variants read the level t from src[scale_pos] (1..n_scales), ResidualScaled the residual x_t
+ * from src[xt_start .. xt_start + xt_size). */
 static gboolean
 check_variant_src (IbStage       *stage,
                    const int32_t *src,
@@ -459,7 +588,7 @@ check_variant_src (IbStage       *stage,
 {
   const IbLevelConfig *c = stage->config;
 
-  if (c->variant == IB_VARIANT_PLAIN)
+  if (c->variant != IB_VARIANT_SCALED && c->variant != IB_VARIANT_RESIDUAL_SCALED)
     return TRUE;
   if (c->scale_pos >= n_src)
     {
@@ -497,29 +626,142 @@ check_variant_src (IbStage       *stage,
   return TRUE;
 }
 
-IbDecoder *
-ib_decoder_new (IbStage       *stage,
+/* Floats of decoder work memory per row of a feed: x, h, q, attention output, feed-forward hidden. */
+static gsize
+work_per_row (const IbStage *stage)
+{
+  return 2 * (gsize) stage->dim + MAX (2 * (gsize) stage->dec_inner, (gsize) stage->ff_dim);
+}
+
+static gboolean
+ensure_work (IbDecoder *decoder,
+             int        rows,
+             GError   **error)
+{
+  if (rows <= decoder->work_rows)
+    return TRUE;
+
+  /* Grow to at least double, so ragged chunks do not reallocate each time. */
+  rows = MIN (decoder->stage->config->dec_max_seq_len, MAX (rows, 2 * decoder->work_rows));
+  float *work = try_alloc_floats ((gsize) rows * work_per_row (decoder->stage), error);
+  if (work == NULL)
+    return FALSE;
+  g_free (decoder->work);
+  decoder->work = work;
+  decoder->work_rows = rows;
+  return TRUE;
+}
+
+/* Causal self-attention of n rows at positions first_pos.. over the cache, minGPT's leading n_unmasked
+ * positions seeing each other both ways (as far as the sequence goes: minGPT slices its mask). */
+static void
+self_attention (IbDecoder   *decoder,
+                float       *att,
+                const float *q,
+                int          n,
+                int          first_pos,
+                const float *keys,
+                const float *values)
+{
+  const IbLevelConfig *c = decoder->stage->config;
+  int inner = decoder->stage->dec_inner;
+  int n_unmasked = decoder->stage->decoder_only ? c->n_unmasked : 0;
+  int n_open = CLAMP (n_unmasked - first_pos, 0, n);
+
+  if (n_open > 0)
+    {
+      /* The unmasked positions come in one chunk: the first feed of a decoder holds src whole and
+       * ib_decoder_new keeps them inside src; ib_stage_logits runs the whole sequence at once. */
+      g_assert (first_pos == 0);
+      ib_attention (att, q, n_open, inner, keys, values, MIN (n_unmasked, n), inner, c->dec_heads,
+                    c->dim_head, false, 0);
+    }
+  if (n > n_open)
+    ib_attention (att + (gsize) n_open * inner, q + (gsize) n_open * inner, n - n_open, inner, keys, values,
+                  first_pos + n, inner, c->dec_heads, c->dim_head, true, first_pos + n_open);
+}
+
+/* The decoder stack over n tokens at sequence positions first_pos..: fills the self-attention cache and,
+ * when logits is not NULL, writes the logits (before any variant's scaling) of the last n_out rows. The
+ * work memory must hold n rows. */
+static void
+run_decoder (IbDecoder     *decoder,
+             const int32_t *tokens,
+             int            n,
+             int            first_pos,
+             float         *logits,
+             int            n_out)
+{
+  IbStage *stage = decoder->stage;
+  const IbLevelConfig *c = stage->config;
+  int dim = stage->dim, inner = stage->dec_inner, heads = c->dec_heads, dim_head = c->dim_head;
+  float *x = decoder->work;
+  float *h = x + (gsize) n * dim;
+  float *q = h + (gsize) n * dim;
+  float *att = q + (gsize) n * inner;
+  float *hidden = q;
+
+  g_assert (n <= decoder->work_rows && n_out <= n && first_pos + n <= c->dec_max_seq_len);
+  embed (x, stage->dec_token_emb, stage->dec_pos_emb, tokens, n, first_pos, dim, h);
+
+  for (int l = 0; l < c->dec_depth; l++)
+    {
+      const DecoderLayer *layer = &stage->dec_layers[l];
+      const AttentionWeights *sa = &layer->self_attn;
+      float *keys = self_keys (decoder, l), *values = self_values (decoder, l);
+
+      ib_layer_norm (h, x, n, dim, sa->norm_weight, sa->norm_bias, LAYER_NORM_EPS);
+      ib_linear (keys + (gsize) first_pos * inner, h, n, sa->to_k, sa->to_k_bias);
+      ib_linear (values + (gsize) first_pos * inner, h, n, sa->to_v, sa->to_v_bias);
+      /* A prefill whose logits nobody reads needs the last layer's cache rows only. */
+      if (logits == NULL && l == c->dec_depth - 1)
+        break;
+      ib_linear (q, h, n, sa->to_q, sa->to_q_bias);
+      self_attention (decoder, att, q, n, first_pos, keys, values);
+      ib_linear_add (x, att, n, sa->to_out_weight, sa->to_out_bias);
+
+      if (!stage->decoder_only)
+        {
+          const AttentionWeights *ca = &layer->cross_attn;
+
+          ib_layer_norm (h, x, n, dim, ca->norm_weight, ca->norm_bias, LAYER_NORM_EPS);
+          ib_linear (q, h, n, ca->to_q, NULL);
+          ib_attention (att, q, n, inner, cross_keys (decoder, l), cross_values (decoder, l), decoder->n_src,
+                        inner, heads, dim_head, false, 0);
+          ib_linear_add (x, att, n, ca->to_out_weight, ca->to_out_bias);
+        }
+
+      ib_layer_norm (h, x, n, dim, layer->ff.norm_weight, layer->ff.norm_bias, LAYER_NORM_EPS);
+      ib_linear (hidden, h, n, layer->ff.w1, layer->ff.b1);
+      ib_gelu (hidden, (gsize) n * stage->ff_dim);
+      ib_linear_add (x, hidden, n, layer->ff.w2, layer->ff.b2);
+    }
+
+  if (logits != NULL && n_out > 0)
+    {
+      const float *rows = x + (gsize) (n - n_out) * dim;
+
+      ib_layer_norm (h, rows, n_out, dim, stage->dec_norm_weight, stage->dec_norm_bias, LAYER_NORM_EPS);
+      ib_linear (logits, h, n_out, stage->to_logits_weight, stage->to_logits_bias);
+    }
+}
+
+/* A decoder with its src, variant constants and self-attention cache, nothing computed yet. */
+static IbDecoder *
+decoder_create (IbStage       *stage,
                 const int32_t *src,
                 int            n_src,
-                const float   *context,
                 GError       **error)
 {
-  g_return_val_if_fail (stage != NULL, NULL);
-  g_return_val_if_fail (context != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  if (!check_src (stage, src, n_src, error) || !check_variant_src (stage, src, n_src, error))
-    return NULL;
-
   const IbLevelConfig *c = stage->config;
-  int inner = stage->dec_inner;
   g_autoptr (IbDecoder) decoder = g_new0 (IbDecoder, 1);
 
   decoder->stage = stage;
   decoder->src = g_memdup2 (src, (gsize) n_src * sizeof (int32_t));
   decoder->n_src = n_src;
+  decoder->capacity = tgt_capacity (stage, n_src);
   decoder->scalor = 1.0f;
-  if (c->variant != IB_VARIANT_PLAIN)
+  if (c->variant == IB_VARIANT_SCALED || c->variant == IB_VARIANT_RESIDUAL_SCALED)
     {
       int t = src[c->scale_pos];
 
@@ -535,10 +777,54 @@ ib_decoder_new (IbStage       *stage,
         }
     }
 
-  if (!(decoder->cross_kv = try_alloc_floats ((gsize) 2 * c->dec_depth * n_src * inner, error)) ||
-      !(decoder->self_kv = try_alloc_floats ((gsize) 2 * c->dec_depth * c->dec_max_seq_len * inner, error)))
+  gsize cache_floats = (gsize) 2 * c->dec_depth * c->dec_max_seq_len * stage->dec_inner;
+  if (!(decoder->self_kv = try_alloc_floats (cache_floats, error)))
+    return NULL;
+  return g_steal_pointer (&decoder);
+}
+
+IbDecoder *
+ib_decoder_new (IbStage       *stage,
+                const int32_t *src,
+                int            n_src,
+                const float   *context,
+                GError       **error)
+{
+  g_return_val_if_fail (stage != NULL, NULL);
+  g_return_val_if_fail (context != NULL || stage->decoder_only, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  const IbLevelConfig *c = stage->config;
+
+  if (!check_src (stage, src, n_src, error) || !check_variant_src (stage, src, n_src, error))
+    return NULL;
+  /* minGPT's first n_unmasked positions see each other both ways: decoding one token at a time, they
+   * must all be conditioning, or a position would see tokens not sampled yet. */
+  if (stage->decoder_only && c->n_unmasked > n_src)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT,
+                   "level %d attends both ways over its first %d positions, but the conditioning has only %d "
+                   "tokens", c->t, c->n_unmasked, n_src);
+      return NULL;
+    }
+
+  g_autoptr (IbDecoder) decoder = decoder_create (stage, src, n_src, error);
+  if (decoder == NULL)
     return NULL;
 
+  if (stage->decoder_only)
+    {
+      /* src fills positions 0 .. n_src - 1; its last position's logits are tgt row 0. */
+      if (!(decoder->first_logits = try_alloc_floats ((gsize) c->dec_num_tokens, error)) ||
+          !ensure_work (decoder, n_src, error))
+        return NULL;
+      run_decoder (decoder, src, n_src, 0, decoder->first_logits, 1);
+      return g_steal_pointer (&decoder);
+    }
+
+  int inner = stage->dec_inner;
+  if (!(decoder->cross_kv = try_alloc_floats ((gsize) 2 * c->dec_depth * n_src * inner, error)))
+    return NULL;
   for (int l = 0; l < c->dec_depth; l++)
     {
       const AttentionWeights *cross = &stage->dec_layers[l].cross_attn;
@@ -557,6 +843,7 @@ ib_decoder_free (IbDecoder *decoder)
   g_free (decoder->src);
   g_free (decoder->cross_kv);
   g_free (decoder->self_kv);
+  g_free (decoder->first_logits);
   g_free (decoder->work);
   g_free (decoder);
 }
@@ -574,15 +861,8 @@ ib_decoder_rewind (IbDecoder *decoder,
 {
   g_return_if_fail (decoder != NULL);
   g_return_if_fail (pos >= 0 && pos <= decoder->position);
-  /* The cache rows past pos are simply overwritten by the next feed. */
+  /* The cache rows past pos are simply overwritten by the next feed (src's stay). */
   decoder->position = pos;
-}
-
-/* Floats of decoder work memory per token of a feed: x, h, q, attention output, feed-forward hidden. */
-static gsize
-work_per_row (const IbStage *stage)
-{
-  return 2 * (gsize) stage->dim + MAX (2 * (gsize) stage->dec_inner, (gsize) stage->ff_dim);
 }
 
 /* The variant's scaling and residual on logits rows of positions first_pos .. first_pos + n - 1. */
@@ -595,7 +875,7 @@ finish_logits (IbDecoder *decoder,
   const IbLevelConfig *c = decoder->stage->config;
   int n_tokens = c->dec_num_tokens;
 
-  if (c->variant == IB_VARIANT_PLAIN)
+  if (c->variant != IB_VARIANT_SCALED && c->variant != IB_VARIANT_RESIDUAL_SCALED)
     return;
 
   float scalor = decoder->scalor;
@@ -637,11 +917,11 @@ ib_decoder_feed (IbDecoder     *decoder,
       g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "cannot feed %d decoder tokens", n);
       return FALSE;
     }
-  if (n > c->dec_max_seq_len - pos)
+  if (n > decoder->capacity - pos)
     {
       g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT,
                    "feeding %d tokens after %d would pass the decoder's %d positions",
-                   n, pos, c->dec_max_seq_len);
+                   n, pos, decoder->capacity);
       return FALSE;
     }
   if (!check_tokens (tokens, n, c->dec_num_tokens, "decoder input", error))
@@ -649,63 +929,28 @@ ib_decoder_feed (IbDecoder     *decoder,
   if (n == 0)
     return TRUE;
 
-  if (n > decoder->work_rows)
+  if (!stage->decoder_only)
     {
-      /* Grow to at least double, so ragged chunks do not reallocate each time. */
-      int rows = MIN (c->dec_max_seq_len, MAX (n, 2 * decoder->work_rows));
-      float *work = try_alloc_floats ((gsize) rows * work_per_row (stage), error);
-
-      if (work == NULL)
+      if (!ensure_work (decoder, n, error))
         return FALSE;
-      g_free (decoder->work);
-      decoder->work = work;
-      decoder->work_rows = rows;
+      run_decoder (decoder, tokens, n, pos, logits, n);
+      if (logits != NULL)
+        finish_logits (decoder, logits, n, pos);
+      decoder->position = pos + n;
+      return TRUE;
     }
 
-  int dim = stage->dim, inner = stage->dec_inner, heads = c->dec_heads, dim_head = c->dim_head;
-  float *x = decoder->work;
-  float *h = x + (gsize) n * dim;
-  float *q = h + (gsize) n * dim;
-  float *att = q + (gsize) n * inner;
-  float *hidden = q;
-
-  embed (x, stage->dec_token_emb, stage->dec_pos_emb, tokens, n, pos, dim, h);
-
-  for (int l = 0; l < c->dec_depth; l++)
-    {
-      const DecoderLayer *layer = &stage->dec_layers[l];
-      float *keys = self_keys (decoder, l), *values = self_values (decoder, l);
-
-      ib_layer_norm (h, x, n, dim, layer->self_attn.norm_weight, layer->self_attn.norm_bias, LAYER_NORM_EPS);
-      ib_linear (keys + (gsize) pos * inner, h, n, layer->self_attn.to_k, NULL);
-      ib_linear (values + (gsize) pos * inner, h, n, layer->self_attn.to_v, NULL);
-      /* A prefill whose logits nobody reads needs the last layer's cache rows only. */
-      if (logits == NULL && l == c->dec_depth - 1)
-        break;
-      ib_linear (q, h, n, layer->self_attn.to_q, NULL);
-      ib_attention (att, q, n, inner, keys, values, pos + n, inner, heads, dim_head, true, pos);
-      ib_linear_add (x, att, n, layer->self_attn.to_out_weight, layer->self_attn.to_out_bias);
-
-      ib_layer_norm (h, x, n, dim, layer->cross_attn.norm_weight, layer->cross_attn.norm_bias,
-                     LAYER_NORM_EPS);
-      ib_linear (q, h, n, layer->cross_attn.to_q, NULL);
-      ib_attention (att, q, n, inner, cross_keys (decoder, l), cross_values (decoder, l), decoder->n_src,
-                    inner, heads, dim_head, false, 0);
-      ib_linear_add (x, att, n, layer->cross_attn.to_out_weight, layer->cross_attn.to_out_bias);
-
-      ib_layer_norm (h, x, n, dim, layer->ff.norm_weight, layer->ff.norm_bias, LAYER_NORM_EPS);
-      ib_linear (hidden, h, n, layer->ff.w1, layer->ff.b1);
-      ib_gelu (hidden, (gsize) n * stage->ff_dim);
-      ib_linear_add (x, hidden, n, layer->ff.w2, layer->ff.b2);
-    }
-
-  if (logits != NULL)
-    {
-      ib_layer_norm (h, x, n, dim, stage->dec_norm_weight, stage->dec_norm_bias, LAYER_NORM_EPS);
-      ib_linear (logits, h, n, stage->to_logits_weight, stage->to_logits_bias);
-      finish_logits (decoder, logits, n, pos);
-    }
-
+  /* minGPT: tgt[0] stands for the start token, whose part src's last position played; tgt[p], p >= 1, is
+   * the input at position n_src - 1 + p. */
+  int skip = pos == 0 ? 1 : 0;
+  if (!check_tokens (tokens + skip, n - skip, c->enc_num_tokens, "decoder input", error) ||
+      !ensure_work (decoder, n - skip, error))
+    return FALSE;
+  if (skip && logits != NULL)
+    memcpy (logits, decoder->first_logits, (gsize) c->dec_num_tokens * sizeof (float));
+  if (n > skip)
+    run_decoder (decoder, tokens + skip, n - skip, decoder->n_src - 1 + pos + skip,
+                 logits != NULL ? logits + (gsize) skip * c->dec_num_tokens : NULL, n - skip);
   decoder->position = pos + n;
   return TRUE;
 }
@@ -729,15 +974,37 @@ ib_stage_logits (IbStage       *stage,
 
   if (!check_src (stage, src, n_src, error) || !check_variant_src (stage, src, n_src, error))
     return FALSE;
-  if (n_tgt < 0 || n_tgt > c->dec_max_seq_len || (n_tgt > 0 && tgt == NULL))
+  int capacity = tgt_capacity (stage, n_src);
+  if (n_tgt < 0 || n_tgt > capacity || (n_tgt > 0 && tgt == NULL))
     {
       g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT,
-                   "the decoder input has %d tokens; level %d takes 0 to %d",
-                   n_tgt, c->t, c->dec_max_seq_len);
+                   "the decoder input has %d tokens; level %d takes 0 to %d here",
+                   n_tgt, c->t, capacity);
       return FALSE;
     }
   if (!check_tokens (tgt, n_tgt, c->dec_num_tokens, "decoder input", error))
     return FALSE;
+
+  if (stage->decoder_only)
+    {
+      /* The whole sequence src ++ tgt[1..] in one pass, so that minGPT's unmasked positions see each other
+       * even where they reach into tgt (no release does that, but it is what the model computes). */
+      if (n_tgt == 0)
+        return TRUE;
+      if (!check_tokens (tgt + 1, n_tgt - 1, c->enc_num_tokens, "decoder input", error))
+        return FALSE;
+
+      int n = n_src + n_tgt - 1;
+      g_autofree int32_t *sequence = g_new (int32_t, n);
+      g_autoptr (IbDecoder) decoder = decoder_create (stage, src, n_src, error);
+
+      if (decoder == NULL || !ensure_work (decoder, n, error))
+        return FALSE;
+      memcpy (sequence, src, (gsize) n_src * sizeof (int32_t));
+      memcpy (sequence + n_src, tgt + 1, (gsize) (n_tgt - 1) * sizeof (int32_t));
+      run_decoder (decoder, sequence, n, 0, logits, n_tgt);
+      return TRUE;
+    }
 
   g_autofree float *context = try_alloc_floats ((gsize) n_src * stage->dim, error);
   if (context == NULL || !ib_stage_encode (stage, src, n_src, context, error))

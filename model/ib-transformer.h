@@ -1,5 +1,10 @@
-/* ib-transformer.h: one level's encoder-decoder transformer (official XTransformer and its Scaled and
- * ResidualScaled variants) on the CPU engine, with a KV cache for the decoder. */
+/* ib-transformer.h: one level's transformer on the CPU engine, with a KV cache for the decoder: the
+ * official encoder-decoder XTransformer and its Scaled and ResidualScaled variants, or the decoder-only
+ * minGPT of DecoderOnlyDenoiser levels (variant "gpt").
+ *
+ * A minGPT level has no encoder: its src is the conditioning [t, conditioning tokens...] (no x_t), its
+ * decoder takes no context, and it runs the one sequence src ++ tgt[1..]: logits row i is the output at
+ * position n_src - 1 + i, and tgt[0] stands for the start token and is not read (docs/model-format.md). */
 #pragma once
 
 #include <glib.h>
@@ -20,7 +25,8 @@ void        ib_stage_free          (IbStage          *stage);
 const IbLevelConfig *ib_stage_get_config (IbStage    *stage);
 
 /* Encoder: src (n_src tokens, each < enc_num_tokens, n_src <= enc_max_seq_len) -> context, n_src x dim
- * (after the encoder's final LayerNorm, as return_embeddings=True gives it). */
+ * (after the encoder's final LayerNorm, as return_embeddings=True gives it). An IB_ERROR_ARGUMENT for a
+ * minGPT level. */
 gboolean    ib_stage_encode        (IbStage          *stage,
                                     const int32_t    *src,
                                     int               n_src,
@@ -28,7 +34,9 @@ gboolean    ib_stage_encode        (IbStage          *stage,
                                     GError          **error);
 
 /* Decoder state for one sequence: the cross-attention keys and values of the context, computed once,
- * and the self-attention KV cache. src is kept (copied) for the variants' scaling and residual. */
+ * and the self-attention KV cache. src is kept (copied) for the variants' scaling and residual. For a
+ * minGPT level context is NULL and src is run through the cache here; its first n_unmasked positions
+ * must lie inside src. */
 IbDecoder  *ib_decoder_new         (IbStage          *stage,
                                     const int32_t    *src,
                                     int               n_src,
@@ -50,7 +58,8 @@ int         ib_decoder_get_position (IbDecoder       *decoder);
 void        ib_decoder_rewind      (IbDecoder        *decoder,
                                     int               pos);
 
-/* transformer(src, tgt): logits n_tgt x dec_num_tokens. */
+/* transformer(src, tgt): logits n_tgt x dec_num_tokens, recomputed in full. For a minGPT level that is
+ * GPT(src ++ tgt[1..]) rows n_src - 1 onwards, whatever n_unmasked. */
 gboolean    ib_stage_logits        (IbStage          *stage,
                                     const int32_t    *src,
                                     int               n_src,

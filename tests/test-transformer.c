@@ -12,13 +12,14 @@
 #include "ib-ops.h"
 #include "ib-transformer.h"
 
-/* The test model: a 9x9 token grid (longer than the attention's row blocks), K = 11 image tokens, three
- * levels, one per variant, with different head counts in the encoder and decoder and dim_head * heads
- * different from dim. dec_max_seq_len exceeds the grid so that rows past xt_size are exercised. */
+/* The test model: a 9x9 token grid (longer than the attention's row blocks), K = 11 image tokens, four
+ * levels, one per variant: three encoder-decoder ones with different head counts in the encoder and decoder
+ * and dim_head * heads different from dim (dec_max_seq_len exceeds the grid so that rows past xt_size are
+ * exercised), and a minGPT one whose first two positions see each other both ways. */
 #define SIDE 9
 #define N_TOKENS (SIDE * SIDE)
 #define K 11
-#define N_LEVELS 3
+#define N_LEVELS 4
 #define DIM 40
 #define DIM_HEAD 12
 #define ENC_HEADS 3
@@ -29,8 +30,13 @@
 #define XT_START 2                       /* after the scale token and one conditioning token */
 #define ENC_MAX_SEQ_LEN (XT_START + N_TOKENS)
 #define DEC_MAX_SEQ_LEN (N_TOKENS + 4)
+#define GPT_LEVEL 4
+#define GPT_HEADS 4
+#define GPT_DEPTH 2
+#define GPT_UNMASKED 2
+#define GPT_BLOCK (DEC_MAX_SEQ_LEN + 1)  /* a 2-token src leaves DEC_MAX_SEQ_LEN tgt tokens */
 
-static const char *variant_names[N_LEVELS] = { "residual_scaled", "scaled", "plain" };
+static const char *variant_names[N_LEVELS] = { "residual_scaled", "scaled", "plain", "gpt" };
 
 static char *
 config_json (void)
@@ -43,10 +49,10 @@ config_json (void)
     "\"tokens\": {\"height\": %d, \"width\": %d}, "
     "\"vqgan\": {\"resolution\": %d, \"in_channels\": 3, \"out_ch\": 3, \"ch\": 32, \"ch_mult\": [1], "
     "\"num_res_blocks\": 0, \"attn_resolutions\": [], \"z_channels\": 4, \"embed_dim\": 4, \"n_embed\": %d}, "
-    "\"schedule\": {\"name\": \"test\", \"betas\": [0, 0.25, 0.6, 1.0]}, "
+    "\"schedule\": {\"name\": \"test\", \"betas\": [0, 0.25, 0.6, 0.8, 1.0]}, "
     "\"conditioning\": {\"kind\": \"none\"}, "
     "\"levels\": [", SIDE, SIDE, SIDE, SIDE, K);
-  for (int t = 1; t <= N_LEVELS; t++)
+  for (int t = 1; t < GPT_LEVEL; t++)
     g_string_append_printf (json,
       "%s{\"t\": %d, \"prefix\": \"level%d.\", \"variant\": \"%s\", \"dim\": %d, \"dim_head\": %d, "
       "\"enc_depth\": %d, \"dec_depth\": %d, \"enc_heads\": %d, \"dec_heads\": %d, \"enc_num_tokens\": %d, "
@@ -54,6 +60,10 @@ config_json (void)
       "\"n_scales\": %d, \"xt_start\": %d, \"xt_size\": %d}",
       t > 1 ? ", " : "", t, t, variant_names[t - 1], DIM, DIM_HEAD, ENC_DEPTH, DEC_DEPTH, ENC_HEADS,
       DEC_HEADS, ENC_NUM_TOKENS, K, ENC_MAX_SEQ_LEN, DEC_MAX_SEQ_LEN, N_LEVELS, XT_START, N_TOKENS);
+  g_string_append_printf (json,
+    ", {\"t\": %d, \"prefix\": \"level%d.\", \"variant\": \"gpt\", \"vocab_size\": %d, \"block_size\": %d, "
+    "\"n_layer\": %d, \"n_head\": %d, \"n_embd\": %d, \"input_vocab_size\": %d, \"n_unmasked\": %d}",
+    GPT_LEVEL, GPT_LEVEL, K, GPT_BLOCK, GPT_DEPTH, GPT_HEADS, DIM, ENC_NUM_TOKENS, GPT_UNMASKED);
   g_string_append (json, "]}");
   return g_string_free (json, FALSE);
 }
@@ -466,6 +476,96 @@ ref_forward (IbModelFile   *file,
       logits[(gsize) i * K + j] += log (alpha * (src[ref.level->xt_start + i] == j) + (1.0 - alpha) / K);
 }
 
+/* DecoderOnlyDenoiser / minGPT: GPT(src ++ tgt[1..]) at positions n_src - 1 onwards. */
+static void
+ref_gpt_forward (IbModelFile   *file,
+                 const int32_t *src,
+                 int            n_src,
+                 const int32_t *tgt,
+                 int            n_tgt,
+                 double        *logits)
+{
+  Reference ref = { file, ib_model_file_get_config (file), NULL };
+  ref.level = &ref.model->levels[GPT_LEVEL - 1];
+  int n = n_src + n_tgt - 1, dim = DIM, heads = GPT_HEADS, dh = DIM / GPT_HEADS, ff = 4 * DIM;
+  g_autofree int32_t *seq = g_new (int32_t, n);
+  g_autofree double *x = g_new (double, (gsize) n * dim);
+  g_autofree double *h = g_new (double, (gsize) n * dim);
+  g_autofree double *q = g_new (double, (gsize) n * dim);
+  g_autofree double *k = g_new (double, (gsize) n * dim);
+  g_autofree double *v = g_new (double, (gsize) n * dim);
+  g_autofree double *o = g_new (double, (gsize) n * dim);
+  g_autofree double *y = g_new (double, (gsize) n * dim);
+  g_autofree double *hidden = g_new (double, (gsize) n * ff);
+  g_autofree double *p = g_new (double, n);
+  const IbTensor *tok_emb = ref_tensor (&ref, "transformer.tok_emb.weight");
+  const IbTensor *pos_emb = ref_tensor (&ref, "transformer.pos_emb");
+
+  memcpy (seq, src, n_src * sizeof (int32_t));
+  if (n_tgt > 1)
+    memcpy (seq + n_src, tgt + 1, (n_tgt - 1) * sizeof (int32_t));
+  for (int i = 0; i < n; i++)
+    for (int d = 0; d < dim; d++)
+      x[(gsize) i * dim + d] = value (tok_emb, (int64_t) seq[i] * dim + d) +
+                               value (pos_emb, (int64_t) i * dim + d);
+
+  for (int l = 0; l < GPT_DEPTH; l++)
+    {
+      ref_layer_norm (h, x, n, dim, ref_tensor (&ref, "transformer.blocks.%d.ln1.weight", l),
+                      ref_tensor (&ref, "transformer.blocks.%d.ln1.bias", l));
+      ref_linear (q, h, n, ref_tensor (&ref, "transformer.blocks.%d.attn.query.weight", l),
+                  ref_tensor (&ref, "transformer.blocks.%d.attn.query.bias", l));
+      ref_linear (k, h, n, ref_tensor (&ref, "transformer.blocks.%d.attn.key.weight", l),
+                  ref_tensor (&ref, "transformer.blocks.%d.attn.key.bias", l));
+      ref_linear (v, h, n, ref_tensor (&ref, "transformer.blocks.%d.attn.value.weight", l),
+                  ref_tensor (&ref, "transformer.blocks.%d.attn.value.bias", l));
+      memset (o, 0, (gsize) n * dim * sizeof (double));
+      for (int hd = 0; hd < heads; hd++)
+        for (int i = 0; i < n; i++)
+          {
+            double max = -INFINITY, sum = 0.0;
+
+            /* minGPT's mask: tril, and the first n_unmasked positions see each other. */
+            for (int j = 0; j < n; j++)
+              {
+                p[j] = -INFINITY;
+                if (j <= i || (i < GPT_UNMASKED && j < GPT_UNMASKED))
+                  {
+                    double s = 0.0;
+                    for (int d = 0; d < dh; d++)
+                      s += q[(gsize) i * dim + hd * dh + d] * k[(gsize) j * dim + hd * dh + d];
+                    p[j] = s / sqrt ((double) dh);
+                  }
+                max = MAX (max, p[j]);
+              }
+            for (int j = 0; j < n; j++)
+              sum += (p[j] = exp (p[j] - max));
+            for (int j = 0; j < n; j++)
+              for (int d = 0; d < dh; d++)
+                o[(gsize) i * dim + hd * dh + d] += p[j] / sum * v[(gsize) j * dim + hd * dh + d];
+          }
+      ref_linear (y, o, n, ref_tensor (&ref, "transformer.blocks.%d.attn.proj.weight", l),
+                  ref_tensor (&ref, "transformer.blocks.%d.attn.proj.bias", l));
+      for (gsize i = 0; i < (gsize) n * dim; i++)
+        x[i] += y[i];
+
+      ref_layer_norm (h, x, n, dim, ref_tensor (&ref, "transformer.blocks.%d.ln2.weight", l),
+                      ref_tensor (&ref, "transformer.blocks.%d.ln2.bias", l));
+      ref_linear (hidden, h, n, ref_tensor (&ref, "transformer.blocks.%d.mlp.0.weight", l),
+                  ref_tensor (&ref, "transformer.blocks.%d.mlp.0.bias", l));
+      for (gsize i = 0; i < (gsize) n * ff; i++)
+        hidden[i] = 0.5 * hidden[i] * (1.0 + erf (hidden[i] / sqrt (2.0)));
+      ref_linear (y, hidden, n, ref_tensor (&ref, "transformer.blocks.%d.mlp.2.weight", l),
+                  ref_tensor (&ref, "transformer.blocks.%d.mlp.2.bias", l));
+      for (gsize i = 0; i < (gsize) n * dim; i++)
+        x[i] += y[i];
+    }
+
+  ref_layer_norm (h, x + (gsize) (n_src - 1) * dim, n_tgt, dim, ref_tensor (&ref, "transformer.ln_f.weight"),
+                  ref_tensor (&ref, "transformer.ln_f.bias"));
+  ref_linear (logits, h, n_tgt, ref_tensor (&ref, "transformer.head.weight"), NULL);
+}
+
 /* |got - expected| <= tol * (max |expected| of the row + 1), row by row. */
 static void
 assert_rows_close (const float  *got,
@@ -497,7 +597,7 @@ assert_rows_close (const float  *got,
 typedef struct
 {
   IbDType dtype;
-  int t;                         /* level, so variant: 1 residual_scaled, 2 scaled, 3 plain */
+  int t;                         /* level, so variant: 1 residual_scaled, 2 scaled, 3 plain, 4 gpt */
 } ReferenceCase;
 
 static void
@@ -510,23 +610,43 @@ test_reference (gconstpointer data)
   g_autoptr (GRand) rand = g_rand_new_with_seed (100 + rc->t);
   g_assert_no_error (error);
 
-  /* Both scale tokens a level can see, a full-length tgt (past xt_size) and a short one. */
+  /* Both scale tokens a level can see, a full-length tgt (past xt_size) and a short one. A minGPT level
+   * reads [t, conditioning] only (and as much of the sequence as fits its block). */
   for (int scale = 1; scale <= 2; scale++)
     for (int pass = 0; pass < 2; pass++)
       {
-        int n_tgt = pass == 0 ? DEC_MAX_SEQ_LEN : 5;
+        gboolean gpt = rc->t == GPT_LEVEL;
+        int n_src = gpt ? 2 + pass : ENC_MAX_SEQ_LEN;
+        int n_tgt = pass == 1 ? 5 : gpt ? GPT_BLOCK - (n_src - 1) : DEC_MAX_SEQ_LEN;
         int32_t src[ENC_MAX_SEQ_LEN], tgt[DEC_MAX_SEQ_LEN];
         g_autofree float *logits = g_new (float, (gsize) n_tgt * K + 1);
         g_autofree double *expected = g_new (double, (gsize) n_tgt * K);
 
         random_inputs (rand, scale, src, tgt, n_tgt);
         logits[(gsize) n_tgt * K] = 12345.0f;
-        g_assert_true (ib_stage_logits (stage, src, ENC_MAX_SEQ_LEN, tgt, n_tgt, logits, &error));
+        g_assert_true (ib_stage_logits (stage, src, n_src, tgt, n_tgt, logits, &error));
         g_assert_no_error (error);
         g_assert_cmpfloat (logits[(gsize) n_tgt * K], ==, 12345.0f);
 
-        ref_forward (file, rc->t, src, ENC_MAX_SEQ_LEN, tgt, n_tgt, expected);
+        if (gpt)
+          ref_gpt_forward (file, src, n_src, tgt, n_tgt, expected);
+        else
+          ref_forward (file, rc->t, src, n_src, tgt, n_tgt, expected);
         assert_rows_close (logits, expected, n_tgt, K, 2e-5, "logits against the naive reference");
+      }
+
+  /* The full pass of a minGPT level whose unmasked positions reach into tgt (which only ib_stage_logits
+   * computes: a decoder refuses it). */
+  if (rc->t == GPT_LEVEL)
+    for (int n_tgt = 1; n_tgt <= 4; n_tgt += 3)
+      {
+        int32_t src[1] = { 3 }, tgt[4] = { 0, 7, 2, 10 };
+        float logits[4 * K];
+        double expected[4 * K];
+
+        g_assert_true (ib_stage_logits (stage, src, 1, tgt, n_tgt, logits, &error));
+        ref_gpt_forward (file, src, 1, tgt, n_tgt, expected);
+        assert_rows_close (logits, expected, n_tgt, K, 2e-5, "unmasked positions past src");
       }
 
   /* A shorter encoder input (no x_t) is fine for the plain variant. */
@@ -600,13 +720,19 @@ test_kv_cache (gconstpointer data)
   g_autofree float *context = g_new (float, (gsize) ENC_MAX_SEQ_LEN * DIM);
   g_assert_no_error (error);
 
+  /* A minGPT level reads [t, conditioning] and has no encoder. */
+  gboolean gpt = rc->t == GPT_LEVEL;
+  int n_src = gpt ? 2 : ENC_MAX_SEQ_LEN;
+
   random_inputs (rand, 2, src, tgt, n);
-  g_assert_true (ib_stage_logits (stage, src, ENC_MAX_SEQ_LEN, tgt, n, full, &error));
-  g_assert_true (ib_stage_encode (stage, src, ENC_MAX_SEQ_LEN, context, &error));
+  g_assert_true (ib_stage_logits (stage, src, n_src, tgt, n, full, &error));
+  g_assert_no_error (error);
+  if (!gpt)
+    g_assert_true (ib_stage_encode (stage, src, n_src, context, &error));
 
   /* One token at a time. */
   {
-    g_autoptr (IbDecoder) decoder = ib_decoder_new (stage, src, ENC_MAX_SEQ_LEN, context, &error);
+    g_autoptr (IbDecoder) decoder = ib_decoder_new (stage, src, n_src, gpt ? NULL : context, &error);
     g_assert_no_error (error);
     for (int i = 0; i < n; i++)
       {
@@ -619,7 +745,7 @@ test_kv_cache (gconstpointer data)
   /* Ragged chunks, across the batched paths' thresholds (8 rows) and the attention's row blocks. */
   {
     static const int chunks[] = { 1, 3, 7, 2, 9, 1, 12, 5, 30, 8, 7 };
-    g_autoptr (IbDecoder) decoder = ib_decoder_new (stage, src, ENC_MAX_SEQ_LEN, context, &error);
+    g_autoptr (IbDecoder) decoder = ib_decoder_new (stage, src, n_src, gpt ? NULL : context, &error);
     int pos = 0;
 
     memset (step, 0, (gsize) n * K * sizeof (float));
@@ -634,7 +760,7 @@ test_kv_cache (gconstpointer data)
 
   /* A prefill without logits, then the rest; rewinding and feeding again gives the same rows. */
   {
-    g_autoptr (IbDecoder) decoder = ib_decoder_new (stage, src, ENC_MAX_SEQ_LEN, context, &error);
+    g_autoptr (IbDecoder) decoder = ib_decoder_new (stage, src, n_src, gpt ? NULL : context, &error);
     int split = 40;
 
     g_assert_true (ib_decoder_feed (decoder, tgt, split, NULL, &error));
@@ -771,11 +897,51 @@ test_bad_inputs (void)
   g_assert_no_error (error);
 }
 
+static void
+test_bad_inputs_gpt (void)
+{
+  IbModelFile *file = model (IB_DTYPE_F32);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (IbStage) gpt = ib_stage_new (file, GPT_LEVEL, &error);
+  int32_t src[3] = { 1, 5, 7 }, tgt[GPT_BLOCK + 1] = { 0 };
+  float context[3 * DIM];
+  g_autofree float *logits = g_new (float, (gsize) (GPT_BLOCK + 1) * K);
+  g_assert_no_error (error);
+  g_assert_cmpint (ib_stage_get_config (gpt)->variant, ==, IB_VARIANT_GPT);
+
+  expect_argument_error (ib_stage_encode (gpt, src, 2, context, &error), &error,
+                         "encoding with a minGPT level");
+  /* The two unmasked positions must both be conditioning. */
+  expect_argument_error (ib_decoder_new (gpt, src, 1, NULL, &error) != NULL, &error,
+                         "conditioning shorter than n_unmasked");
+  src[1] = ENC_NUM_TOKENS;
+  expect_argument_error (ib_stage_logits (gpt, src, 2, tgt, 3, logits, &error), &error,
+                         "a conditioning token past input_vocab_size");
+  src[1] = 5;
+  /* src and tgt[1..] share the block: with 3 conditioning tokens, GPT_BLOCK - 2 tgt tokens fit. */
+  expect_argument_error (ib_stage_logits (gpt, src, 3, tgt, GPT_BLOCK - 1, logits, &error), &error,
+                         "a sequence past block_size");
+  g_assert_true (ib_stage_logits (gpt, src, 3, tgt, GPT_BLOCK - 2, logits, &error));
+  tgt[2] = K;
+  expect_argument_error (ib_stage_logits (gpt, src, 2, tgt, 4, logits, &error), &error,
+                         "a decoder token past K");
+  tgt[2] = 0;
+
+  g_autoptr (IbDecoder) decoder = ib_decoder_new (gpt, src, 2, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (ib_decoder_feed (decoder, tgt, GPT_BLOCK - 2, NULL, &error));
+  expect_argument_error (ib_decoder_feed (decoder, tgt, 2, logits, &error), &error,
+                         "feeding past block_size");
+  g_assert_true (ib_decoder_feed (decoder, tgt, 1, logits, &error));
+  g_assert_no_error (error);
+}
+
 static const ReferenceCase reference_cases[] = {
-  { IB_DTYPE_F32, 1 }, { IB_DTYPE_F32, 2 }, { IB_DTYPE_F32, 3 },
-  { IB_DTYPE_F16, 1 }, { IB_DTYPE_F16, 2 }, { IB_DTYPE_F16, 3 },
-  { IB_DTYPE_BF16, 1 }, { IB_DTYPE_BF16, 2 }, { IB_DTYPE_BF16, 3 },
+  { IB_DTYPE_F32, 1 }, { IB_DTYPE_F32, 2 }, { IB_DTYPE_F32, 3 }, { IB_DTYPE_F32, 4 },
+  { IB_DTYPE_F16, 1 }, { IB_DTYPE_F16, 2 }, { IB_DTYPE_F16, 3 }, { IB_DTYPE_F16, 4 },
+  { IB_DTYPE_BF16, 1 }, { IB_DTYPE_BF16, 2 }, { IB_DTYPE_BF16, 3 }, { IB_DTYPE_BF16, 4 },
 };
+static const char *const case_names[N_LEVELS] = { "residual-scaled", "scaled", "plain", "gpt" };
 
 int
 main (int    argc,
@@ -786,7 +952,7 @@ main (int    argc,
   for (guint i = 0; i < G_N_ELEMENTS (reference_cases); i++)
     {
       const ReferenceCase *rc = &reference_cases[i];
-      const char *variant = rc->t == 1 ? "residual-scaled" : rc->t == 2 ? "scaled" : "plain";
+      const char *variant = case_names[rc->t - 1];
       const char *dtype = rc->dtype == IB_DTYPE_F32 ? "f32" : rc->dtype == IB_DTYPE_F16 ? "f16" : "bf16";
       g_autofree char *reference_path = NULL, *cache_path = NULL;
 
@@ -798,6 +964,7 @@ main (int    argc,
     }
   g_test_add_func ("/model/transformer/encode/guard", test_encode_guard);
   g_test_add_func ("/model/transformer/bad-inputs", test_bad_inputs);
+  g_test_add_func ("/model/transformer/bad-inputs/gpt", test_bad_inputs_gpt);
 
   int status = g_test_run ();
   for (guint i = 0; i < G_N_ELEMENTS (models); i++)
