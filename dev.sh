@@ -50,13 +50,33 @@ run() {
   echo "Wrote build/sample.png"
 }
 
+# Counts the results of meson's last run in a build folder, from its JSON test log.
+count_results() {
+  /usr/bin/python3 - "$1/meson-logs/testlog.json" <<'PY'
+import json, sys
+results = [json.loads(line)["result"] for line in open(sys.argv[1]) if line.strip()]
+passed = sum(r in ("OK", "EXPECTEDFAIL") for r in results)
+skipped = sum(r == "SKIP" for r in results)
+print(passed, len(results) - passed - skipped, skipped)
+PY
+}
+
 run_tests() {
+  local status=0 passed failed skipped total_passed=0 total_failed=0 total_skipped=0
   build build --buildtype=release
-  meson test -C build --print-errorlogs --num-processes 2
+  meson test -C build --print-errorlogs --num-processes 2 || status=1
+  read -r passed failed skipped < <(count_results build)
+  total_passed=$((total_passed + passed)); total_failed=$((total_failed + failed)); total_skipped=$((total_skipped + skipped))
+
   # The C tests again under the sanitizers: parsers of untrusted files must be clean.
   build build-sanitize --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-    meson test -C build-sanitize --print-errorlogs --num-processes 2 --suite model
+    meson test -C build-sanitize --print-errorlogs --num-processes 2 --suite model || status=1
+  read -r passed failed skipped < <(count_results build-sanitize)
+  total_passed=$((total_passed + passed)); total_failed=$((total_failed + failed)); total_skipped=$((total_skipped + skipped))
+
+  echo "tests: $total_passed passed, $total_failed failed, $total_skipped skipped"
+  return $status
 }
 
 case "${1:-}" in
