@@ -8,7 +8,10 @@
  *
  * The one-token decoding step is a matrix-vector product per weight, bound by memory bandwidth: it runs
  * fused widen+dot kernels (AVX2/F16C when the CPU has them, picked at run time) split over the threads by
- * rows of the weight, so f16/bf16 weights are read at half the bytes of f32 and never widened to memory. */
+ * rows of the weight, so f16/bf16 weights are read at half the bytes of f32 and never widened to memory.
+ * Its attention reads the cache and context front to back, split over the threads by keys.
+ *
+ * IMAGEBART_NO_SIMD=1 in the environment selects the portable kernels (for testing them). */
 #include "ib-ops.h"
 
 #include <cblas.h>
@@ -397,8 +400,8 @@ is_float_dtype (IbDType dtype)
   return dtype == IB_DTYPE_F32 || dtype == IB_DTYPE_F16 || dtype == IB_DTYPE_BF16;
 }
 
-/* A small float tensor (bias, norm) as f32: in place when f32, else widened into scratch slot 0 of the
- * calling thread at dst_offset. */
+/* A small float tensor (bias, norm) as f32: in place when f32, else widened into scratch (the calling
+ * thread's slot 0, which the op's team leaves alone). */
 static const float *
 small_tensor_f32 (const IbTensor *t,
                   float          *scratch)
