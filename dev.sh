@@ -6,12 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages: build tools and libraries, the PyTorch twin (test oracle), and OpenBLAS's threaded
-# build (without it Debian's torch falls back to a reference BLAS about 30x slower).
+# build (without it Debian's torch falls back to a reference BLAS about 30x slower); the Vulkan headers and
+# glslc for the Vulkan engine, with Mesa's drivers (lavapipe runs its tests without a GPU) and the validation
+# layer the tests run under.
 PACKAGES=(
   build-essential meson ninja-build pkg-config
   libglib2.0-dev libjson-glib-dev libgdk-pixbuf-2.0-dev
   libopenblas-dev libopenblas0-pthread
   python3 python3-torch python3-numpy python3-yaml
+  libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers
 )
 
 as_root() {

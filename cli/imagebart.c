@@ -15,22 +15,66 @@
 #include "ib-sampler.h"
 #include "ib-transformer.h"
 #include "ib-vqgan.h"
+#include "ib-vulkan-device.h"
 
 #define DEFAULT_MODEL_NAME "default.safetensors"
 
 typedef struct
 {
   char *backend;
+  char *device;
   int threads;
 } CommonOptions;
 
-static CommonOptions common = { NULL, 0 };
+static CommonOptions common = { NULL, NULL, 0 };
 
 static GOptionEntry common_entries[] = {
-  { "backend", 0, 0, G_OPTION_ARG_STRING, &common.backend, "Compute engine: cpu, vulkan or auto (default)", "ENGINE" },
+  { "backend", 0, 0, G_OPTION_ARG_STRING, &common.backend,
+    "Compute engine: cpu, vulkan or auto (default: Vulkan where a GPU is found, else the CPU)", "ENGINE" },
+  { "device", 0, 0, G_OPTION_ARG_STRING, &common.device,
+    "Vulkan device: its number or a part of its name ('imagebart devices' lists them)", "DEVICE" },
   { "threads", 0, 0, G_OPTION_ARG_INT, &common.threads, "CPU threads (default: all cores)", "N" },
   { NULL }
 };
+
+/* The Vulkan device the options chose, or NULL for the CPU engine. */
+static IbVkDevice *vulkan_device;
+
+/* --backend vulkan: the named or best device, or an error. --backend auto: Vulkan only on a real GPU (lavapipe
+ * and other CPU implementations are far slower than the CPU engine), or on the device --device names. */
+static gboolean
+choose_backend (const char *backend,
+                GError    **error)
+{
+  gboolean want_vulkan = g_strcmp0 (backend, "vulkan") == 0;
+  g_autoptr (GError) local = NULL;
+
+  if (!want_vulkan && (common.device == NULL || *common.device == '\0') && !ib_vk_has_gpu ())
+    return TRUE;
+  IbVkDeviceOptions options = { .selector = common.device };
+  vulkan_device = ib_vk_device_new (&options, &local);
+  if (vulkan_device == NULL)
+    {
+      if (want_vulkan || common.device != NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      g_printerr ("imagebart: the Vulkan engine is not available (%s); using the CPU engine\n", local->message);
+      return TRUE;
+    }
+  /* The networks do not run on the Vulkan engine yet (issue 3): say so rather than quietly use the CPU. */
+  if (want_vulkan)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_UNSUPPORTED,
+                   "The Vulkan engine found %s but cannot run the networks yet; use --backend cpu (or auto)",
+                   ib_vk_device_get_name (vulkan_device));
+      g_clear_pointer (&vulkan_device, ib_vk_device_free);
+      return FALSE;
+    }
+  g_clear_pointer (&vulkan_device, ib_vk_device_free);
+  return TRUE;
+}
 
 static gboolean
 apply_common_options (GError **error)
@@ -42,19 +86,18 @@ apply_common_options (GError **error)
       g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "--threads must be between 1 and 1024");
       return FALSE;
     }
-  if (g_strcmp0 (backend, "vulkan") == 0)
-    {
-      g_set_error (error, IB_ERROR, IB_ERROR_UNSUPPORTED,
-                   "The Vulkan engine is not built yet; use --backend cpu (or auto)");
-      return FALSE;
-    }
-  if (g_strcmp0 (backend, "cpu") != 0 && g_strcmp0 (backend, "auto") != 0)
+  if (g_strcmp0 (backend, "cpu") != 0 && g_strcmp0 (backend, "auto") != 0 && g_strcmp0 (backend, "vulkan") != 0)
     {
       g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "Unknown --backend \"%s\": use cpu, vulkan or auto", backend);
       return FALSE;
     }
+  if (common.device != NULL && g_strcmp0 (backend, "cpu") == 0)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "--device chooses a Vulkan device; it does not go with --backend cpu");
+      return FALSE;
+    }
   ib_set_num_threads (common.threads);
-  return TRUE;
+  return g_strcmp0 (backend, "cpu") == 0 || choose_backend (backend, error);
 }
 
 /* The bundled model: $IMAGEBART_MODEL, else the installed data folder, else the source tree's. */
@@ -535,6 +578,48 @@ failed:
   return EXIT_FAILURE;
 }
 
+static int
+run_devices (int    argc,
+             char **argv)
+{
+  g_autoptr (GOptionContext) context = g_option_context_new ("- list the Vulkan devices, best first");
+  GOptionEntry entries[] = { { NULL } };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) list = NULL;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    goto failed;
+  if (argc > 1)
+    {
+      g_set_error (&error, IB_ERROR, IB_ERROR_ARGUMENT, "devices takes no arguments");
+      goto failed;
+    }
+  list = ib_vk_list_devices (&error);
+  if (list == NULL || list->len == 0)
+    {
+      /* Not a failure of this command: the machine simply has no Vulkan; the CPU engine is used. */
+      printf ("No Vulkan device: %s.\nThe CPU engine will be used.\n",
+              error ? error->message : "Vulkan works but lists no device; install a Vulkan driver for your GPU");
+      return EXIT_SUCCESS;
+    }
+  for (guint i = 0; i < list->len; i++)
+    {
+      const IbVkDeviceInfo *info = g_ptr_array_index (list, i);
+      g_autofree char *memory = g_format_size (info->device_local_bytes);
+      printf ("%d: %s (%s, %s, Vulkan %u.%u%s%s)%s%s\n", info->index, info->name, ib_vk_device_kind_name (info->kind),
+              memory, (info->api_version >> 22) & 0x7f, (info->api_version >> 12) & 0x3ff,
+              *info->driver ? ", " : "", info->driver, !info->usable ? " - not usable" : "",
+              i == 0 && info->usable ? (info->kind == IB_VK_DEVICE_CPU ? " - default for --backend vulkan" : " - default")
+                                     : "");
+    }
+  return EXIT_SUCCESS;
+
+failed:
+  g_printerr ("imagebart devices: %s\n", error->message);
+  return EXIT_FAILURE;
+}
+
 static const struct
 {
   const char *name;
@@ -546,6 +631,7 @@ static const struct
   { "decode", run_decode, "Decode a token grid to an image" },
   { "logits", run_logits, "Write a level's raw logits for given encoder and decoder inputs" },
   { "sample", run_sample, "Draw an unconditional sample through all levels" },
+  { "devices", run_devices, "List the Vulkan devices (for --device)" },
 };
 
 static void

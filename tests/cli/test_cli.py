@@ -77,12 +77,27 @@ class CommandLineTest(unittest.TestCase):
         self.assertIn("folder", self.run_tool("info", self.tmp.name, ok=False).stderr)
 
     def test_common_options(self):
-        self.assertIn("not built yet", self.run_tool("info", self.model, "--backend", "vulkan", ok=False).stderr)
+        # Until the networks run on the Vulkan engine, --backend vulkan is refused with the reason, whatever the machine.
+        self.assertIn("Vulkan", self.run_tool("info", self.model, "--backend", "vulkan", ok=False).stderr)
+        no_loader = {"IMAGEBART_VULKAN_LOADER": "/nonexistent/libvulkan.so.1"}
+        self.assertIn("No Vulkan loader",
+                      self.run_tool("info", self.model, "--backend", "vulkan", env=no_loader, ok=False).stderr)
+        self.run_tool("info", self.model, "--backend", "auto", env=no_loader)
+        self.assertIn("--device", self.run_tool("info", self.model, "--backend", "cpu", "--device", "0", ok=False).stderr)
+        self.assertIn("devices", self.run_tool("info", self.model, "--device", "no such gpu", ok=False).stderr)
         self.assertIn("Unknown --backend", self.run_tool("info", self.model, "--backend", "tpu", ok=False).stderr)
         self.assertIn("--threads", self.run_tool("info", self.model, "--threads", "-3", ok=False).stderr)
         self.run_tool("info", self.model, "--backend", "cpu", "--threads", "1")
         self.run_tool("info", self.model, "--bogus-option", ok=False)
         self.run_tool("info", self.model, "extra", "arguments", ok=False)
+
+    def test_devices(self):
+        # Lists the devices, or says plainly that there is none; never fails for want of Vulkan.
+        self.assertTrue(self.run_tool("devices").stdout.strip())
+        proc = self.run_tool("devices", env={"IMAGEBART_VULKAN_LOADER": "/nonexistent/libvulkan.so.1"})
+        self.assertIn("No Vulkan device", proc.stdout)
+        self.assertIn("CPU engine", proc.stdout)
+        self.run_tool("devices", "extra", ok=False)
 
     def test_decode(self):
         png, raw = self.path("decoded.png"), self.path("decoded.f32")

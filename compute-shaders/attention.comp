@@ -1,0 +1,71 @@
+// attention.comp: multi-head scaled dot-product attention, one workgroup per (query row, head).
+// The row's scores live in shared memory (n_kv <= MAX_KV, checked by the host), so the softmax is the
+// two-pass one: the maximum first, then the exponentials and their sum, in f32.
+//   q row r, head h at Q[q_base + r q_stride + h dh]; key/value j at K/V[k_base/v_base + j kv_stride + h dh]
+//   out row r at O[r out_stride + h dh]; causal: row r (absolute position q_offset + r) sees keys 0..q_offset + r.
+#version 450
+#extension GL_GOOGLE_include_directive : require
+
+layout (local_size_x_id = 0) in;
+layout (constant_id = 1) const uint MAX_KV = 1024;
+layout (constant_id = 2) const uint MAX_DH = 256;
+
+layout (std430, binding = 0) readonly buffer QBuffer { float Q[]; };
+layout (std430, binding = 1) readonly buffer KBuffer { float K[]; };
+layout (std430, binding = 2) readonly buffer VBuffer { float V[]; };
+layout (std430, binding = 3) writeonly buffer OBuffer { float O[]; };
+
+layout (push_constant) uniform Push
+{
+  uint n_q, n_kv, q_stride, kv_stride, out_stride, dim_head;
+  uint q_base, k_base, v_base;
+  uint causal, q_offset;
+  float scale;
+} p;
+
+#include "reduce.glsl"
+
+shared float scores[MAX_KV];
+shared float q[MAX_DH];
+
+void
+main ()
+{
+  uint r = gl_WorkGroupID.x, h = gl_WorkGroupID.y;
+  uint tid = gl_LocalInvocationID.x, threads = gl_WorkGroupSize.x;
+  uint dh = p.dim_head;
+  uint n_keys = p.causal != 0u ? min (p.q_offset + r + 1u, p.n_kv) : p.n_kv;
+
+  for (uint d = tid; d < dh; d += threads)
+    q[d] = Q[p.q_base + r * p.q_stride + h * dh + d];
+  barrier ();
+
+  float local_max = -3.402823466e38;
+  for (uint j = tid; j < n_keys; j += threads)
+    {
+      uint kb = p.k_base + j * p.kv_stride + h * dh;
+      float s = 0.0;
+      for (uint d = 0; d < dh; d++)
+        s = fma (q[d], K[kb + d], s);
+      s *= p.scale;
+      scores[j] = s;
+      local_max = max (local_max, s);
+    }
+  float row_max = workgroup_max (local_max);
+  float local_sum = 0.0;
+  for (uint j = tid; j < n_keys; j += threads)
+    {
+      float e = exp (scores[j] - row_max);
+      scores[j] = e;
+      local_sum += e;
+    }
+  float inv = n_keys > 0u ? 1.0 / workgroup_sum (local_sum) : 0.0;   // the sum's barrier publishes scores
+
+  for (uint d = tid; d < dh; d += threads)
+    {
+      float acc = 0.0;
+      for (uint j = 0; j < n_keys; j++)
+        acc = fma (scores[j], V[p.v_base + j * p.kv_stride + h * dh + d], acc);
+      O[r * p.out_stride + h * dh + d] = acc * inv;
+    }
+}

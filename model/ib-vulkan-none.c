@@ -1,0 +1,69 @@
+/* ib-vulkan-none.c: the device entry points of a build without the Vulkan engine (meson -Dvulkan=disabled, or
+ * no Vulkan headers or glslc at build time): each says so, so that callers fall back to the CPU engine. */
+#include "ib-vulkan-device.h"
+
+G_DEFINE_QUARK (ib-vk-error-quark, ib_vk_error)
+
+#define NOT_BUILT "This build of ImageBART Studio has no Vulkan engine (it was built without the Vulkan headers or glslc); use the CPU engine"
+
+gboolean
+ib_vk_is_built (void)
+{
+  return FALSE;
+}
+
+const char *
+ib_vk_device_kind_name (IbVkDeviceKind kind)
+{
+  return "unknown";
+}
+
+void
+ib_vk_device_info_free (IbVkDeviceInfo *info)
+{
+  if (info == NULL)
+    return;
+  g_free (info->name);
+  g_free (info->driver);
+  g_free (info);
+}
+
+GPtrArray *
+ib_vk_list_devices (GError **error)
+{
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
+  return NULL;
+}
+
+gboolean
+ib_vk_has_gpu (void)
+{
+  return FALSE;
+}
+
+IbVkDevice *
+ib_vk_device_new (const IbVkDeviceOptions *options,
+                  GError                 **error)
+{
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
+  return NULL;
+}
+
+void
+ib_vk_device_free (IbVkDevice *device)
+{
+  g_return_if_fail (device == NULL);
+}
+
+const char *
+ib_vk_device_get_name (IbVkDevice *device)
+{
+  g_return_val_if_fail (device != NULL, NULL);
+  return NULL;
+}
+
+IbVkDeviceKind
+ib_vk_device_get_kind (IbVkDevice *device)
+{
+  return IB_VK_DEVICE_OTHER;
+}

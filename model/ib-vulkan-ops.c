@@ -1,0 +1,389 @@
+/* ib-vulkan-ops.c: recording the Vulkan engine's kernels: argument and range checks, tile and workgroup
+ * sizes chosen from the device's limits, one dispatch per weight chunk. */
+#include "ib-vulkan-ops.h"
+
+#include <math.h>
+
+#include "ib-vulkan-private.h"
+
+#define LINEAR_VECTOR_MAX_ROWS 4
+
+static gboolean
+check_view (const IbVkView *view,
+            guint64         n_floats,
+            const char     *op,
+            const char     *what,
+            GError        **error)
+{
+  if (view == NULL || view->buffer == NULL || n_floats > view->size / 4)
+    {
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_ARGUMENT,
+                   "%s: %s needs %" G_GUINT64_FORMAT " floats; its view holds %" G_GUINT64_FORMAT, op, what, n_floats,
+                   view && view->buffer ? view->size / 4 : 0);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+check_vector (const IbVkTensor *t,
+              int64_t           n,
+              const char       *op,
+              const char       *what,
+              GError          **error)
+{
+  if (t == NULL || t->dtype != IB_DTYPE_F32 || t->n_chunks != 1 || t->rows * t->row_len != n)
+    {
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_ARGUMENT, "%s: %s must be %" G_GINT64_FORMAT " f32 values in one chunk",
+                   op, what, n);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The largest power of two <= wanted that the device runs in one workgroup. */
+static uint32_t
+threads_for (IbVkDevice *d,
+             uint32_t    wanted)
+{
+  uint32_t limit = MIN (wanted, MIN (d->limits.max_invocations, d->limits.max_group_size[0]));
+  uint32_t t = 1;
+
+  while (t * 2 <= limit)
+    t *= 2;
+  return t;
+}
+
+/* n workgroups as x * y with x within the device's limit; the shaders rebuild the index as y * nx + x. */
+static gboolean
+groups_for (IbVkDevice *d,
+            guint64     n,
+            uint32_t    groups[3],
+            GError    **error)
+{
+  guint64 x = MIN (MAX (n, 1), (guint64) d->limits.max_group_count[0]);
+  guint64 y = (n + x - 1) / x;
+
+  if (y > d->limits.max_group_count[1])
+    {
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED, "%" G_GUINT64_FORMAT " workgroups are too many for this GPU",
+                   n);
+      return FALSE;
+    }
+  groups[0] = (uint32_t) x;
+  groups[1] = (uint32_t) MAX (y, 1);
+  groups[2] = 1;
+  return n > 0;
+}
+
+static const char *
+weight_suffix (IbDType dtype)
+{
+  switch (dtype)
+    {
+    case IB_DTYPE_F16: return "f16";
+    case IB_DTYPE_BF16: return "bf16";
+    default: return "f32";
+    }
+}
+
+/* Tiles of the matrix product: the largest that fits the device's workgroup and shared-memory limits. */
+typedef struct
+{
+  uint32_t threads, bm, bn, bk, tm, tn;
+} Tile;
+
+static const Tile tiles[] = {
+  { 256, 64, 64, 16, 4, 4 },
+  { 64, 32, 32, 16, 4, 4 },
+  { 16, 16, 16, 8, 4, 4 },
+};
+
+static const Tile *
+choose_tile (IbVkDevice *d,
+             GError    **error)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (tiles); i++)
+    if (tiles[i].threads <= d->limits.max_invocations && tiles[i].threads <= d->limits.max_group_size[0] &&
+        (tiles[i].bm + tiles[i].bn) * tiles[i].bk * 4 <= d->limits.max_shared_bytes)
+      return &tiles[i];
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED, "The GPU's workgroups are too small for the matrix product");
+  return NULL;
+}
+
+typedef struct
+{
+  uint32_t m, n, k, ldy, n0, flags;
+  uint32_t c_in, h, w, ksize, stride, pad_top, pad_left, out_w;
+} MatmulPush;
+
+gboolean
+ib_vk_linear (IbVkDevice       *d,
+              const IbVkView   *y,
+              const IbVkView   *x,
+              int               n,
+              const IbVkTensor *weight,
+              const IbVkTensor *bias,
+              gboolean          accumulate,
+              IbVkLinearKernel  kernel,
+              GError          **error)
+{
+  g_return_val_if_fail (d != NULL && weight != NULL && n >= 0, FALSE);
+  int64_t in = weight->row_len, out = weight->rows;
+
+  if (!check_view (x, (guint64) n * in, "linear", "x", error) ||
+      !check_view (y, (guint64) n * out, "linear", "y", error) ||
+      (bias != NULL && !check_vector (bias, out, "linear", "the bias", error)))
+    return FALSE;
+  if (n == 0)
+    return TRUE;
+  if (kernel == IB_VK_LINEAR_AUTO)
+    kernel = n <= LINEAR_VECTOR_MAX_ROWS ? IB_VK_LINEAR_VECTOR : IB_VK_LINEAR_TILED;
+
+  const Tile *tile = NULL;
+  uint32_t vector_threads = threads_for (d, 128);
+  if (kernel == IB_VK_LINEAR_TILED && !(tile = choose_tile (d, error)))
+    return FALSE;
+  if (kernel == IB_VK_LINEAR_VECTOR && (vector_threads < LINEAR_VECTOR_MAX_ROWS ||
+                                        LINEAR_VECTOR_MAX_ROWS * vector_threads * 4 > d->limits.max_shared_bytes))
+    {
+      g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED, "The GPU's workgroups are too small for the matrix-vector kernel");
+      return FALSE;
+    }
+  g_autofree char *name = g_strdup_printf ("%s_%s", kernel == IB_VK_LINEAR_TILED ? "matmul" : "matvec",
+                                           weight_suffix (weight->dtype));
+
+  for (int c = 0; c < weight->n_chunks; c++)
+    {
+      int64_t n0 = c * weight->rows_per_chunk, rows = MIN (weight->rows_per_chunk, out - n0);
+      const IbVkView *bindings[] = { x, &weight->chunks[c], bias ? &bias->chunks[0] : x, y };
+      MatmulPush push = {
+        .k = (uint32_t) in,
+        .ldy = (uint32_t) out,
+        .n0 = (uint32_t) n0,
+        .n = (uint32_t) rows,
+        .flags = (accumulate ? 1u : 0u) | (bias ? 2u : 0u),
+      };
+      uint32_t groups[3];
+
+      if (kernel == IB_VK_LINEAR_TILED)
+        {
+          uint32_t spec[] = { tile->threads, tile->bm, tile->bn, tile->bk, tile->tm, tile->tn };
+          push.m = (uint32_t) n;
+          groups[0] = (uint32_t) ((rows + tile->bn - 1) / tile->bn);
+          groups[1] = (uint32_t) ((n + tile->bm - 1) / tile->bm);
+          groups[2] = 1;
+          if (!ib_vk_dispatch (d, name, spec, G_N_ELEMENTS (spec), bindings, 4, 1u << 3, &push, sizeof push, groups,
+                               error))
+            return FALSE;
+        }
+      else
+        {
+          uint32_t spec[] = { vector_threads, LINEAR_VECTOR_MAX_ROWS };
+          if (!groups_for (d, (guint64) rows, groups, error))
+            return FALSE;
+          for (int m0 = 0; m0 < n; m0 += LINEAR_VECTOR_MAX_ROWS)
+            {
+              struct
+              {
+                uint32_t m, n, k, ldy, n0, flags, m0;
+              } vpush = { (uint32_t) MIN (LINEAR_VECTOR_MAX_ROWS, n - m0), push.n, push.k, push.ldy, push.n0,
+                          push.flags, (uint32_t) m0 };
+              if (!ib_vk_dispatch (d, name, spec, G_N_ELEMENTS (spec), bindings, 4, 1u << 3, &vpush, sizeof vpush,
+                                   groups, error))
+                return FALSE;
+            }
+        }
+    }
+  return TRUE;
+}
+
+gboolean
+ib_vk_layer_norm (IbVkDevice       *d,
+                  const IbVkView   *y,
+                  const IbVkView   *x,
+                  int               n_rows,
+                  int               dim,
+                  const IbVkTensor *gamma,
+                  const IbVkTensor *beta,
+                  float             eps,
+                  GError          **error)
+{
+  struct
+  {
+    uint32_t n_rows, dim;
+    float eps;
+  } push = { (uint32_t) n_rows, (uint32_t) dim, eps };
+  uint32_t spec[] = { threads_for (d, 128) };
+  uint32_t groups[3];
+
+  g_return_val_if_fail (n_rows >= 0 && dim > 0, FALSE);
+  if (!check_view (x, (guint64) n_rows * dim, "layer norm", "x", error) ||
+      !check_view (y, (guint64) n_rows * dim, "layer norm", "y", error) ||
+      !check_vector (gamma, dim, "layer norm", "gamma", error) || !check_vector (beta, dim, "layer norm", "beta", error))
+    return FALSE;
+  if (!groups_for (d, (guint64) n_rows, groups, error))
+    return error == NULL || *error == NULL;
+  const IbVkView *bindings[] = { x, &gamma->chunks[0], &beta->chunks[0], y };
+  return ib_vk_dispatch (d, "layer_norm", spec, 1, bindings, 4, 1u << 3, &push, sizeof push, groups, error);
+}
+
+static gboolean
+unary (IbVkDevice     *d,
+       const IbVkView *x,
+       gsize           n,
+       uint32_t        op,
+       const char     *what,
+       GError        **error)
+{
+  uint32_t threads = threads_for (d, 256);
+  uint32_t spec[] = { threads, op };
+  uint32_t push = (uint32_t) n;
+  uint32_t groups[3] = { (uint32_t) MIN ((n + threads - 1) / threads, d->limits.max_group_count[0]), 1, 1 };
+
+  if (!check_view (x, n, what, "x", error))
+    return FALSE;
+  const IbVkView *bindings[] = { x };
+  return n == 0 || ib_vk_dispatch (d, "unary", spec, 2, bindings, 1, 1u, &push, sizeof push, groups, error);
+}
+
+gboolean
+ib_vk_gelu (IbVkDevice     *d,
+            const IbVkView *x,
+            gsize           n,
+            GError        **error)
+{
+  return unary (d, x, n, 0, "gelu", error);
+}
+
+gboolean
+ib_vk_swish (IbVkDevice     *d,
+             const IbVkView *x,
+             gsize           n,
+             GError        **error)
+{
+  return unary (d, x, n, 1, "swish", error);
+}
+
+gboolean
+ib_vk_add (IbVkDevice     *d,
+           const IbVkView *y,
+           const IbVkView *x,
+           gsize           n,
+           GError        **error)
+{
+  uint32_t threads = threads_for (d, 256);
+  uint32_t spec[] = { threads };
+  uint32_t push = (uint32_t) n;
+  uint32_t groups[3] = { (uint32_t) MIN ((n + threads - 1) / threads, d->limits.max_group_count[0]), 1, 1 };
+
+  if (!check_view (x, n, "add", "x", error) || !check_view (y, n, "add", "y", error))
+    return FALSE;
+  const IbVkView *bindings[] = { x, y };
+  return n == 0 || ib_vk_dispatch (d, "add", spec, 1, bindings, 2, 1u << 1, &push, sizeof push, groups, error);
+}
+
+gboolean
+ib_vk_attention (IbVkDevice               *d,
+                 const IbVkView           *out,
+                 const IbVkView           *q,
+                 const IbVkView           *k,
+                 const IbVkView           *v,
+                 const IbVkAttentionShape *s,
+                 GError                  **error)
+{
+  g_return_val_if_fail (s != NULL && s->n_q >= 0 && s->n_kv >= 0 && s->heads > 0 && s->dim_head > 0, FALSE);
+  g_return_val_if_fail (s->q_stride >= s->heads * s->dim_head && s->kv_stride >= s->heads * s->dim_head, FALSE);
+  int width = s->heads * s->dim_head;
+  uint32_t threads = threads_for (d, 64);
+  /* Shared memory: the query row (dim_head rounded up), the scores, and the reduction scratch. */
+  uint32_t max_dh = (uint32_t) ((s->dim_head + 63) / 64 * 64);
+  guint64 fixed = ((guint64) max_dh + threads) * 4;
+  guint64 capacity = d->limits.max_shared_bytes > fixed ? (d->limits.max_shared_bytes - fixed) / 4 : 0;
+  uint32_t max_kv = (uint32_t) MIN (capacity, 4096) & ~63u;
+
+  if (s->n_q == 0)
+    return TRUE;
+  if ((uint32_t) s->n_kv > max_kv)
+    {
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED,
+                   "attention over %d keys needs more shared memory than this GPU has (at most %u keys)", s->n_kv,
+                   max_kv);
+      return FALSE;
+    }
+  if (!check_view (out, (guint64) s->n_q * width, "attention", "out", error) ||
+      !check_view (q, s->q_base + (guint64) (s->n_q - 1) * s->q_stride + width, "attention", "q", error) ||
+      (s->n_kv > 0 &&
+       (!check_view (k, s->k_base + (guint64) (s->n_kv - 1) * s->kv_stride + width, "attention", "k", error) ||
+        !check_view (v, s->v_base + (guint64) (s->n_kv - 1) * s->kv_stride + width, "attention", "v", error))))
+    return FALSE;
+  if ((uint32_t) s->n_q > d->limits.max_group_count[0] || (uint32_t) s->heads > d->limits.max_group_count[1])
+    {
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED, "attention: %d rows of %d heads are too many workgroups",
+                   s->n_q, s->heads);
+      return FALSE;
+    }
+  struct
+  {
+    uint32_t n_q, n_kv, q_stride, kv_stride, out_stride, dim_head;
+    uint32_t q_base, k_base, v_base;
+    uint32_t causal, q_offset;
+    float scale;
+  } push = {
+    (uint32_t) s->n_q, (uint32_t) s->n_kv, (uint32_t) s->q_stride, (uint32_t) s->kv_stride, (uint32_t) width,
+    (uint32_t) s->dim_head, (uint32_t) s->q_base, (uint32_t) s->k_base, (uint32_t) s->v_base, s->causal ? 1u : 0u,
+    (uint32_t) s->q_offset, 1.0f / sqrtf ((float) s->dim_head),
+  };
+  uint32_t spec[] = { threads, MAX (max_kv, 64), max_dh };
+  uint32_t groups[3] = { (uint32_t) s->n_q, (uint32_t) s->heads, 1 };
+  const IbVkView *bindings[] = { q, k, v, out };
+  return ib_vk_dispatch (d, "attention", spec, 3, bindings, 4, 1u << 3, &push, sizeof push, groups, error);
+}
+
+gboolean
+ib_vk_embed (IbVkDevice       *d,
+             const IbVkView   *y,
+             const IbVkView   *tokens,
+             guint             token_base,
+             int               n,
+             const IbVkTensor *table,
+             const IbVkTensor *positions,
+             int               pos0,
+             GError          **error)
+{
+  g_return_val_if_fail (table != NULL && positions != NULL && n >= 0 && pos0 >= 0, FALSE);
+  int64_t dim = table->row_len;
+
+  if (table->dtype != IB_DTYPE_F32 || table->n_chunks != 1 || positions->dtype != IB_DTYPE_F32 ||
+      positions->n_chunks != 1 || positions->row_len != dim)
+    {
+      g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_ARGUMENT,
+                           "embed: the tables must be f32, in one chunk, with rows of the same length");
+      return FALSE;
+    }
+  if (pos0 + n > positions->rows)
+    {
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_ARGUMENT, "embed: positions %d..%d are past the table's %" G_GINT64_FORMAT,
+                   pos0, pos0 + n - 1, positions->rows);
+      return FALSE;
+    }
+  if (!check_view (y, (guint64) n * dim, "embed", "y", error) ||
+      !check_view (tokens, (guint64) token_base + n, "embed", "tokens", error))
+    return FALSE;
+  if (n == 0)
+    return TRUE;
+  uint32_t threads = threads_for (d, 128);
+  struct
+  {
+    uint32_t n, dim, pos0, n_table, token_base;
+  } push = { (uint32_t) n, (uint32_t) dim, (uint32_t) pos0, (uint32_t) table->rows, token_base };
+  uint32_t spec[] = { threads };
+  uint32_t groups[3] = { (uint32_t) MIN ((dim + threads - 1) / threads, 64), (uint32_t) n, 1 };
+  if (groups[1] > d->limits.max_group_count[1])
+    {
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED, "embed: %d rows are too many workgroups", n);
+      return FALSE;
+    }
+  const IbVkView *bindings[] = { tokens, &table->chunks[0], &positions->chunks[0], y };
+  return ib_vk_dispatch (d, "embed", spec, 1, bindings, 4, 1u << 3, &push, sizeof push, groups, error);
+}

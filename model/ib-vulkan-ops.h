@@ -1,0 +1,98 @@
+/* ib-vulkan-ops.h: the Vulkan engine's kernels, each the GPU twin of a CPU op of ib-ops.h.
+ *
+ * Activations are f32 views (row-major, as on the CPU); weights are IbVkTensors (ib_vk_tensor_upload).
+ * Biases, norm parameters and embedding tables must be f32 (upload them widened). Every op only records
+ * into the device's current batch: results are there after ib_vk_device_submit (or an ib_vk_download).
+ * Every op checks that what it reads and writes lies inside the views it is given. */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "ib-vulkan-device.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  IB_VK_LINEAR_AUTO,            /* matrix-vector for up to 4 rows, else tiled */
+  IB_VK_LINEAR_TILED,
+  IB_VK_LINEAR_VECTOR,
+} IbVkLinearKernel;
+
+/* y[n, out] (+)= x[n, in] W^T + b (ib_linear / ib_linear_add). bias: NULL or [out]. */
+gboolean  ib_vk_linear        (IbVkDevice       *device,
+                               const IbVkView   *y,
+                               const IbVkView   *x,
+                               int               n,
+                               const IbVkTensor *weight,
+                               const IbVkTensor *bias,
+                               gboolean          accumulate,
+                               IbVkLinearKernel  kernel,
+                               GError          **error);
+
+/* ib_layer_norm: rows of dim; y may be x. */
+gboolean  ib_vk_layer_norm    (IbVkDevice       *device,
+                               const IbVkView   *y,
+                               const IbVkView   *x,
+                               int               n_rows,
+                               int               dim,
+                               const IbVkTensor *gamma,
+                               const IbVkTensor *beta,
+                               float             eps,
+                               GError          **error);
+
+/* In place on the first n floats of x. */
+gboolean  ib_vk_gelu          (IbVkDevice       *device,
+                               const IbVkView   *x,
+                               gsize             n,
+                               GError          **error);
+gboolean  ib_vk_swish         (IbVkDevice       *device,
+                               const IbVkView   *x,
+                               gsize             n,
+                               GError          **error);
+
+/* y += x, n floats. */
+gboolean  ib_vk_add           (IbVkDevice       *device,
+                               const IbVkView   *y,
+                               const IbVkView   *x,
+                               gsize             n,
+                               GError          **error);
+
+/* ib_attention, with q, k and v each given as a view plus a first element (q_base, k_base, v_base), so
+ * that they may sit side by side in one buffer. out: n_q rows of heads * dim_head. */
+typedef struct
+{
+  int n_q;
+  int q_stride;
+  int n_kv;
+  int kv_stride;
+  int heads;
+  int dim_head;
+  bool causal;
+  int q_offset;
+  guint64 q_base;
+  guint64 k_base;
+  guint64 v_base;
+} IbVkAttentionShape;
+
+gboolean  ib_vk_attention     (IbVkDevice               *device,
+                               const IbVkView           *out,
+                               const IbVkView           *q,
+                               const IbVkView           *k,
+                               const IbVkView           *v,
+                               const IbVkAttentionShape *shape,
+                               GError                  **error);
+
+/* y[i] = table[tokens[token_base + i]] + positions[pos0 + i], n rows of dim (the transformers' input). */
+gboolean  ib_vk_embed         (IbVkDevice       *device,
+                               const IbVkView   *y,
+                               const IbVkView   *tokens,
+                               guint             token_base,
+                               int               n,
+                               const IbVkTensor *table,
+                               const IbVkTensor *positions,
+                               int               pos0,
+                               GError          **error);
+
+G_END_DECLS

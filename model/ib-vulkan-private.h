@@ -1,0 +1,225 @@
+/* ib-vulkan-private.h: what the Vulkan engine's .c files share: the function table loaded at run time, the
+ * device struct, and recording dispatches. Not for code outside model/ib-vulkan-*.c. */
+#pragma once
+
+#define VK_NO_PROTOTYPES
+#include <vulkan/vulkan.h>
+
+#include "ib-vulkan-device.h"
+
+G_BEGIN_DECLS
+
+/* Functions resolved through vkGetInstanceProcAddr with a NULL instance. */
+#define IB_VK_GLOBAL_FUNCTIONS(X) \
+  X (vkCreateInstance) \
+  X (vkEnumerateInstanceExtensionProperties) \
+  X (vkEnumerateInstanceLayerProperties)
+
+#define IB_VK_INSTANCE_FUNCTIONS(X) \
+  X (vkDestroyInstance) \
+  X (vkEnumeratePhysicalDevices) \
+  X (vkGetPhysicalDeviceProperties) \
+  X (vkGetPhysicalDeviceProperties2) \
+  X (vkGetPhysicalDeviceFeatures) \
+  X (vkGetPhysicalDeviceMemoryProperties) \
+  X (vkGetPhysicalDeviceQueueFamilyProperties) \
+  X (vkEnumerateDeviceExtensionProperties) \
+  X (vkCreateDevice) \
+  X (vkGetDeviceProcAddr)
+
+#define IB_VK_DEVICE_FUNCTIONS(X) \
+  X (vkDestroyDevice) \
+  X (vkGetDeviceQueue) \
+  X (vkQueueSubmit) \
+  X (vkDeviceWaitIdle) \
+  X (vkAllocateMemory) \
+  X (vkFreeMemory) \
+  X (vkMapMemory) \
+  X (vkUnmapMemory) \
+  X (vkFlushMappedMemoryRanges) \
+  X (vkInvalidateMappedMemoryRanges) \
+  X (vkCreateBuffer) \
+  X (vkDestroyBuffer) \
+  X (vkGetBufferMemoryRequirements) \
+  X (vkBindBufferMemory) \
+  X (vkCreateShaderModule) \
+  X (vkDestroyShaderModule) \
+  X (vkCreateDescriptorSetLayout) \
+  X (vkDestroyDescriptorSetLayout) \
+  X (vkCreatePipelineLayout) \
+  X (vkDestroyPipelineLayout) \
+  X (vkCreateComputePipelines) \
+  X (vkDestroyPipeline) \
+  X (vkCreatePipelineCache) \
+  X (vkDestroyPipelineCache) \
+  X (vkGetPipelineCacheData) \
+  X (vkCreateDescriptorPool) \
+  X (vkDestroyDescriptorPool) \
+  X (vkResetDescriptorPool) \
+  X (vkAllocateDescriptorSets) \
+  X (vkUpdateDescriptorSets) \
+  X (vkCreateCommandPool) \
+  X (vkDestroyCommandPool) \
+  X (vkAllocateCommandBuffers) \
+  X (vkResetCommandPool) \
+  X (vkBeginCommandBuffer) \
+  X (vkEndCommandBuffer) \
+  X (vkCmdBindPipeline) \
+  X (vkCmdBindDescriptorSets) \
+  X (vkCmdPushConstants) \
+  X (vkCmdDispatch) \
+  X (vkCmdPipelineBarrier) \
+  X (vkCmdCopyBuffer) \
+  X (vkCmdFillBuffer) \
+  X (vkCreateFence) \
+  X (vkDestroyFence) \
+  X (vkWaitForFences) \
+  X (vkResetFences)
+
+#define IB_VK_DECLARE(name) PFN_##name name;
+
+typedef struct
+{
+  PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
+  IB_VK_GLOBAL_FUNCTIONS (IB_VK_DECLARE)
+  IB_VK_INSTANCE_FUNCTIONS (IB_VK_DECLARE)
+  PFN_vkCreateDebugUtilsMessengerEXT vkCreateDebugUtilsMessengerEXT;
+  PFN_vkDestroyDebugUtilsMessengerEXT vkDestroyDebugUtilsMessengerEXT;
+} IbVkInstanceTable;
+
+typedef struct
+{
+  IB_VK_DEVICE_FUNCTIONS (IB_VK_DECLARE)
+} IbVkDeviceTable;
+
+/* What the kernels must know about the device before choosing tile and workgroup sizes. */
+typedef struct
+{
+  guint64 max_range;                /* maxStorageBufferRange (or the test override) */
+  guint64 max_allocation;           /* maxMemoryAllocationSize */
+  guint64 offset_alignment;         /* minStorageBufferOffsetAlignment */
+  guint64 non_coherent_atom;        /* nonCoherentAtomSize */
+  guint32 max_shared_bytes;         /* maxComputeSharedMemorySize */
+  guint32 max_invocations;          /* maxComputeWorkGroupInvocations */
+  guint32 max_group_size[3];        /* maxComputeWorkGroupSize */
+  guint32 max_group_count[3];       /* maxComputeWorkGroupCount */
+  guint32 max_push_bytes;           /* maxPushConstantsSize */
+  guint32 subgroup_size;            /* 0 when the device does not say */
+  gboolean float64;                 /* shaderFloat64 */
+} IbVkLimits;
+
+typedef struct _IbVkPipeline IbVkPipeline;
+
+struct _IbVkBuffer
+{
+  IbVkDevice *device;
+  VkBuffer buffer;
+  VkDeviceMemory memory;
+  guint64 size;
+  void *mapped;                     /* host-visible buffers only */
+  gboolean coherent;
+};
+
+typedef struct
+{
+  IbVkView view;
+  gboolean written;
+} IbVkAccess;
+
+struct _IbVkDevice
+{
+  IbVkInstanceTable vki;
+  IbVkDeviceTable vk;
+  VkInstance instance;
+  VkDebugUtilsMessengerEXT messenger;
+  GMutex messages_lock;
+  GPtrArray *messages;              /* validation warnings and errors, as text */
+
+  VkPhysicalDevice physical;
+  VkPhysicalDeviceProperties properties;
+  VkPhysicalDeviceMemoryProperties memory_properties;
+  IbVkDeviceKind kind;
+  IbVkLimits limits;
+  guint32 queue_family;
+  VkDevice device;
+  VkQueue queue;
+
+  VkPipelineCache pipeline_cache;
+  char *pipeline_cache_path;        /* NULL: not saved */
+  GHashTable *pipelines;            /* key string -> IbVkPipeline */
+  GHashTable *layouts;              /* (n_bindings, push bytes) -> IbVkLayout */
+
+  /* The current batch. */
+  VkCommandPool command_pool;
+  VkCommandBuffer command_buffer;
+  VkFence fence;
+  gboolean recording;
+  GPtrArray *descriptor_pools;
+  guint descriptor_pool_index;
+  GArray *accesses;                 /* IbVkAccess: ranges touched since the last barrier */
+
+  /* Staging for transfers: host-visible, reused; uploads of one batch are packed into it. */
+  IbVkBuffer *staging;
+  guint64 staging_used;
+
+  /* A device loss or failed submission; every later call fails with it. */
+  GError *failure;
+};
+
+/* Sets error from a VkResult ("what" names the call) and returns FALSE; device loss is remembered. */
+gboolean        ib_vk_check                 (IbVkDevice     *device,
+                                             VkResult        result,
+                                             const char     *what,
+                                             GError        **error);
+gboolean        ib_vk_device_ok             (IbVkDevice     *device,
+                                             GError        **error);
+
+IbVkBuffer     *ib_vk_buffer_new            (IbVkDevice     *device,
+                                             guint64         size,
+                                             gboolean        host_visible,
+                                             GError        **error);
+void            ib_vk_buffer_free           (IbVkBuffer     *buffer);
+
+/* Starts the batch if none is open; returns the command buffer or NULL with error. */
+VkCommandBuffer ib_vk_device_begin          (IbVkDevice     *device,
+                                             GError        **error);
+
+/* Before work that accesses views (bit i of written_mask: views[i] is written): records a barrier when it
+ * touches a range that earlier work of the batch wrote, or writes a range that earlier work read; then notes
+ * the accesses. */
+void            ib_vk_device_access         (IbVkDevice     *device,
+                                             const IbVkView *const *views,
+                                             int             n_views,
+                                             guint32         written_mask);
+/* A full compute/transfer barrier now (before the host reads, before a copy). */
+void            ib_vk_device_barrier        (IbVkDevice     *device);
+
+/* Embedded SPIR-V, generated by compute-shaders/embed-spirv.py. */
+typedef struct
+{
+  const char *name;
+  const uint32_t *code;
+  gsize size;                       /* bytes */
+} IbVkShaderCode;
+
+extern const IbVkShaderCode ib_vk_shader_codes[];
+extern const gsize ib_vk_n_shader_codes;
+
+/* Records one dispatch of shader `name` with specialization constants spec[0..n_spec) (constant_id i),
+ * storage buffers bound at 0..n_bindings-1 (bit i of written_mask: binding i is written), push constants,
+ * and groups[3] workgroups. The pipeline is made on first use and cached. */
+gboolean        ib_vk_dispatch              (IbVkDevice     *device,
+                                             const char     *name,
+                                             const uint32_t *spec,
+                                             int             n_spec,
+                                             const IbVkView *const *bindings,
+                                             int             n_bindings,
+                                             guint32         written_mask,
+                                             const void     *push,
+                                             guint32         push_bytes,
+                                             const uint32_t  groups[3],
+                                             GError        **error);
+
+void            ib_vk_pipelines_free        (IbVkDevice     *device);
+
+G_END_DECLS
