@@ -25,6 +25,7 @@ struct _IbModelFile
   GHashTable *by_name;           /* name -> IbTensor* */
   GPtrArray *aligned_copies;     /* tensors whose mapped data was misaligned get an aligned copy */
   IbModelConfig *config;
+  char *sha256;                  /* computed at the first ib_model_file_get_sha256 */
 };
 
 static gboolean
@@ -406,6 +407,7 @@ ib_model_file_free (IbModelFile *file)
   g_clear_pointer (&file->tensors, g_ptr_array_unref);
   g_clear_pointer (&file->aligned_copies, g_ptr_array_unref);
   g_clear_pointer (&file->bytes, g_bytes_unref);
+  g_free (file->sha256);
   g_free (file->path);
   g_free (file);
 }
@@ -422,6 +424,24 @@ ib_model_file_get_path (IbModelFile *file)
 {
   g_return_val_if_fail (file != NULL, NULL);
   return file->path;
+}
+
+const char *
+ib_model_file_get_sha256 (IbModelFile *file)
+{
+  g_return_val_if_fail (file != NULL, NULL);
+  /* Several threads may ask at once; the hash is computed once and never changes. */
+  if (g_once_init_enter (&file->sha256))
+    {
+      gsize size;
+      const guint8 *data = g_bytes_get_data (file->bytes, &size);
+      g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+      /* g_checksum_update takes a gssize length. */
+      for (gsize done = 0; done < size; done += MIN (size - done, (gsize) 1 << 30))
+        g_checksum_update (checksum, data + done, (gssize) MIN (size - done, (gsize) 1 << 30));
+      g_once_init_leave (&file->sha256, g_strdup (g_checksum_get_string (checksum)));
+    }
+  return file->sha256;
 }
 
 const IbTensor *

@@ -22,6 +22,8 @@ void                 ib_model_file_free        (IbModelFile    *file);
 
 const IbModelConfig *ib_model_file_get_config  (IbModelFile    *file);
 const char          *ib_model_file_get_path    (IbModelFile    *file);
+/* SHA-256 of the whole file (lowercase hex), computed at the first call (seconds for a large model). */
+const char          *ib_model_file_get_sha256  (IbModelFile    *file);
 
 /* NULL when absent. */
 const IbTensor      *ib_model_file_lookup      (IbModelFile    *file,

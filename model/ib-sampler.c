@@ -112,6 +112,26 @@ ib_sample_level (IbStage               *stage,
                  GCancellable          *cancellable,
                  GError               **error)
 {
+  return ib_sample_level_with_progress (stage, conditioning, n_conditioning, x_t, n_tokens, sampling, stream, known,
+                                        known_tokens, x_prev, NULL, NULL, cancellable, error);
+}
+
+gboolean
+ib_sample_level_with_progress (IbStage               *stage,
+                               const int32_t         *conditioning,
+                               int                    n_conditioning,
+                               const int32_t         *x_t,
+                               int                    n_tokens,
+                               const IbLevelSampling *sampling,
+                               const IbRngStream     *stream,
+                               const gboolean        *known,
+                               const int32_t         *known_tokens,
+                               int32_t               *x_prev,
+                               IbSampleProgressFunc   progress,
+                               gpointer               progress_data,
+                               GCancellable          *cancellable,
+                               GError               **error)
+{
   const IbLevelConfig *config = ib_stage_get_config (stage);
   /* A decoder-only level reads [t, conditioning...] and never x_t (which is pure noise there). */
   gboolean decoder_only = config->variant == IB_VARIANT_GPT;
@@ -147,6 +167,10 @@ ib_sample_level (IbStage               *stage,
    * reads its last conditioning token in place of sos). */
   tgt[0] = 0;
   int fed = 0;                          /* tgt entries given to the decoder so far */
+  int n_free = 0, n_drawn = 0;
+  for (int i = 0; i < n_tokens; i++)
+    n_free += known == NULL || !known[i];
+  /* Forced tokens are only fed to catch up before a free one: after the last free token nothing runs. */
   for (int i = 0; i < n_tokens; i++)
     {
       if (known != NULL && known[i])
@@ -165,6 +189,8 @@ ib_sample_level (IbStage               *stage,
       float u = ib_rng_uniform (stream, (uint32_t) i, 0);
       x_prev[i] = ib_sample_token (logits, n_vocab, sampling->top_k, sampling->temperature, u, scratch);
       tgt[i + 1] = x_prev[i];
+      if (progress != NULL)
+        progress (++n_drawn, n_free, progress_data);
     }
   return TRUE;
 }

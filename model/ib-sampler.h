@@ -30,8 +30,8 @@ typedef struct
 /* Runs level t: the encoder reads src = [t, conditioning..., x_t] (a decoder-only level reads only
  * [t, conditioning...]), the decoder writes x_{t-1} token by token.
  * Where known is non-NULL and known[i] is TRUE, x_{t-1}[i] is forced to known_tokens[i] (runs of forced tokens
- * are fed in one batched step). Draws come from stream at (position, draw 0). cancellable is checked once per
- * decoding step. */
+ * are fed in one batched step; forced tokens after the last free one are not fed at all). Draws come from
+ * stream at (position, draw 0). cancellable is checked once per decoding step. */
 gboolean  ib_sample_level           (IbStage              *stage,
                                      const int32_t        *conditioning,
                                      int                   n_conditioning,
@@ -44,6 +44,27 @@ gboolean  ib_sample_level           (IbStage              *stage,
                                      int32_t              *x_prev,
                                      GCancellable         *cancellable,
                                      GError              **error);
+
+/* Called after each drawn (not forced) token of a level: n_done of its n_total free tokens. */
+typedef void (*IbSampleProgressFunc) (int      n_done,
+                                      int      n_total,
+                                      gpointer user_data);
+
+/* ib_sample_level, reporting progress (progress may be NULL). */
+gboolean  ib_sample_level_with_progress (IbStage              *stage,
+                                         const int32_t        *conditioning,
+                                         int                   n_conditioning,
+                                         const int32_t        *x_t,
+                                         int                   n_tokens,
+                                         const IbLevelSampling *sampling,
+                                         const IbRngStream    *stream,
+                                         const gboolean       *known,
+                                         const int32_t        *known_tokens,
+                                         int32_t              *x_prev,
+                                         IbSampleProgressFunc  progress,
+                                         gpointer              progress_data,
+                                         GCancellable         *cancellable,
+                                         GError              **error);
 
 /* An unconditional sample: x_T uniform noise, then levels T..1 with each level's default settings.
  * tokens: token_height * token_width. */

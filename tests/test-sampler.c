@@ -148,6 +148,53 @@ test_level_with_known_tokens (void)
 }
 
 static void
+count_progress_cb (int      n_done,
+                   int      n_total,
+                   gpointer user_data)
+{
+  int *calls = user_data;
+  calls[0]++;
+  g_assert_cmpint (n_done, ==, calls[0]);
+  calls[1] = n_total;
+}
+
+/* Progress counts the free tokens only, one call each, and does not change the draws. */
+static void
+test_level_progress (void)
+{
+  IbTestModelSpec spec;
+  ib_test_model_spec_init (&spec);
+  g_autoptr (GBytes) bytes = ib_test_model_build (&spec);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (IbModelFile) file = ib_model_file_new_from_bytes (bytes, "test", &error);
+  g_autoptr (IbStage) stage = ib_stage_new (file, 1, &error);
+  g_assert_no_error (error);
+
+  enum { N = 16 };
+  int32_t x_t[N], known_tokens[N], a[N], b[N];
+  gboolean known[N];
+  for (int i = 0; i < N; i++)
+    {
+      x_t[i] = i % 10;
+      known[i] = i % 4 != 1;            /* the last free token is 13: 14 and 15 are never fed */
+      known_tokens[i] = 9 - i % 10;
+    }
+  IbLevelSampling sampling = { .top_k = 3, .temperature = 0.9f };
+  IbRngStream stream = { .seed = 8, .level = 1 };
+  int calls[2] = { 0, 0 };
+  g_assert_true (ib_sample_level_with_progress (stage, NULL, 0, x_t, N, &sampling, &stream, known, known_tokens, a,
+                                                count_progress_cb, calls, NULL, &error));
+  g_assert_true (ib_sample_level (stage, NULL, 0, x_t, N, &sampling, &stream, known, known_tokens, b, NULL,
+                                  &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (calls[0], ==, 4);
+  g_assert_cmpint (calls[1], ==, 4);
+  g_assert_cmpmem (a, sizeof a, b, sizeof b);
+  for (int i = 14; i < N; i++)
+    g_assert_cmpint (a[i], ==, known_tokens[i]);
+}
+
+static void
 test_chain_is_reproducible (void)
 {
   IbTestModelSpec spec;
@@ -175,6 +222,7 @@ main (int    argc,
   g_test_add_func ("/model/rng/uniform-and-below", test_uniform_and_below);
   g_test_add_func ("/model/sampler/token", test_sample_token);
   g_test_add_func ("/model/sampler/level-with-known-tokens", test_level_with_known_tokens);
+  g_test_add_func ("/model/sampler/level-progress", test_level_progress);
   g_test_add_func ("/model/sampler/chain-is-reproducible", test_chain_is_reproducible);
   return g_test_run ();
 }
