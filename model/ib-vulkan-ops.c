@@ -41,10 +41,9 @@ check_vector (const IbVkTensor *t,
   return TRUE;
 }
 
-/* The largest power of two <= wanted that the device runs in one workgroup. */
-static uint32_t
-threads_for (IbVkDevice *d,
-             uint32_t    wanted)
+uint32_t
+ib_vk_threads_for (IbVkDevice *d,
+                   uint32_t    wanted)
 {
   uint32_t limit = MIN (wanted, MIN (d->limits.max_invocations, d->limits.max_group_size[0]));
   uint32_t t = 1;
@@ -141,7 +140,7 @@ ib_vk_linear (IbVkDevice       *d,
     kernel = n <= LINEAR_VECTOR_MAX_ROWS ? IB_VK_LINEAR_VECTOR : IB_VK_LINEAR_TILED;
 
   const Tile *tile = NULL;
-  uint32_t vector_threads = threads_for (d, 128);
+  uint32_t vector_threads = ib_vk_threads_for (d, 128);
   if (kernel == IB_VK_LINEAR_TILED && !(tile = choose_tile (d, error)))
     return FALSE;
   if (kernel == IB_VK_LINEAR_VECTOR && (vector_threads < LINEAR_VECTOR_MAX_ROWS ||
@@ -214,7 +213,7 @@ ib_vk_layer_norm (IbVkDevice       *d,
     uint32_t n_rows, dim;
     float eps;
   } push = { (uint32_t) n_rows, (uint32_t) dim, eps };
-  uint32_t spec[] = { threads_for (d, 128) };
+  uint32_t spec[] = { ib_vk_threads_for (d, 128) };
   uint32_t groups[3];
 
   g_return_val_if_fail (n_rows >= 0 && dim > 0, FALSE);
@@ -236,7 +235,7 @@ unary (IbVkDevice     *d,
        const char     *what,
        GError        **error)
 {
-  uint32_t threads = threads_for (d, 256);
+  uint32_t threads = ib_vk_threads_for (d, 256);
   uint32_t spec[] = { threads, op };
   uint32_t push = (uint32_t) n;
   uint32_t groups[3] = { (uint32_t) MIN ((n + threads - 1) / threads, d->limits.max_group_count[0]), 1, 1 };
@@ -272,7 +271,7 @@ ib_vk_add (IbVkDevice     *d,
            gsize           n,
            GError        **error)
 {
-  uint32_t threads = threads_for (d, 256);
+  uint32_t threads = ib_vk_threads_for (d, 256);
   uint32_t spec[] = { threads };
   uint32_t push = (uint32_t) n;
   uint32_t groups[3] = { (uint32_t) MIN ((n + threads - 1) / threads, d->limits.max_group_count[0]), 1, 1 };
@@ -295,7 +294,7 @@ ib_vk_attention (IbVkDevice               *d,
   g_return_val_if_fail (s != NULL && s->n_q >= 0 && s->n_kv >= 0 && s->heads > 0 && s->dim_head > 0, FALSE);
   g_return_val_if_fail (s->q_stride >= s->heads * s->dim_head && s->kv_stride >= s->heads * s->dim_head, FALSE);
   int width = s->heads * s->dim_head;
-  uint32_t threads = threads_for (d, 64);
+  uint32_t threads = ib_vk_threads_for (d, 64);
   /* Shared memory: the query row (dim_head rounded up), the scores, and the reduction scratch. */
   uint32_t max_dh = (uint32_t) ((s->dim_head + 63) / 64 * 64);
   guint64 fixed = ((guint64) max_dh + threads) * 4;
@@ -372,7 +371,7 @@ ib_vk_embed (IbVkDevice       *d,
     return FALSE;
   if (n == 0)
     return TRUE;
-  uint32_t threads = threads_for (d, 128);
+  uint32_t threads = ib_vk_threads_for (d, 128);
   struct
   {
     uint32_t n, dim, pos0, n_table, token_base;

@@ -222,4 +222,8 @@ gboolean        ib_vk_dispatch              (IbVkDevice     *device,
 
 void            ib_vk_pipelines_free        (IbVkDevice     *device);
 
+/* The largest power of two <= wanted that the device runs in one workgroup. */
+uint32_t        ib_vk_threads_for           (IbVkDevice     *device,
+                                             uint32_t        wanted);
+
 G_END_DECLS
