@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imagebart-cli.h"
 #include "ib-error.h"
 #include "ib-model-file.h"
 #include "ib-ops.h"
@@ -620,6 +621,36 @@ failed:
   return EXIT_FAILURE;
 }
 
+/* For the commands in files of their own (imagebart-cli.h). */
+gboolean
+ib_cli_parse_options (GOptionContext  *context,
+                      GOptionEntry    *entries,
+                      int             *argc,
+                      char          ***argv,
+                      GError         **error)
+{
+  return parse_options (context, entries, argc, argv, error);
+}
+
+IbModelFile *
+ib_cli_open_model (int      argc,
+                   char   **argv,
+                   int      n_required,
+                   char  ***rest,
+                   GError **error)
+{
+  return open_model (argc, argv, n_required, rest, error);
+}
+
+gboolean
+ib_cli_write_file (const char  *path,
+                   const void  *data,
+                   gsize        length,
+                   GError     **error)
+{
+  return write_file (path, data, length, error);
+}
+
 static const struct
 {
   const char *name;
@@ -631,6 +662,7 @@ static const struct
   { "decode", run_decode, "Decode a token grid to an image" },
   { "logits", run_logits, "Write a level's raw logits for given encoder and decoder inputs" },
   { "sample", run_sample, "Draw an unconditional sample through all levels" },
+  { "inpaint", ib_cli_run_inpaint, "Re-synthesize the masked part of a picture" },
   { "devices", run_devices, "List the Vulkan devices (for --device)" },
 };
 

@@ -1,0 +1,35 @@
+/* imagebart-cli.h: what the command-line tool's commands share (cli/imagebart.c), for the commands that
+ * live in files of their own. */
+#pragma once
+
+#include <glib.h>
+
+#include "ib-model-file.h"
+
+G_BEGIN_DECLS
+
+/* Parses the command's entries and the common ones (--backend, --threads, ...) and applies the latter. */
+gboolean      ib_cli_parse_options   (GOptionContext  *context,
+                                      GOptionEntry    *entries,
+                                      int             *argc,
+                                      char          ***argv,
+                                      GError         **error);
+
+/* The optional MODEL positional argument (else the bundled default) and n_required arguments after it. */
+IbModelFile  *ib_cli_open_model      (int              argc,
+                                      char           **argv,
+                                      int              n_required,
+                                      char          ***rest,
+                                      GError         **error);
+
+/* Writes a whole file atomically (a temporary file renamed into place). */
+gboolean      ib_cli_write_file      (const char      *path,
+                                      const void      *data,
+                                      gsize            length,
+                                      GError         **error);
+
+/* imagebart inpaint (cli/imagebart-inpaint.c). */
+int           ib_cli_run_inpaint     (int              argc,
+                                      char           **argv);
+
+G_END_DECLS
