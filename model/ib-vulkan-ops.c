@@ -198,6 +198,75 @@ ib_vk_linear (IbVkDevice       *d,
 }
 
 gboolean
+ib_vk_conv2d (IbVkDevice           *d,
+              const IbVkView       *y,
+              const IbVkView       *x,
+              int                   c_in,
+              int                   h,
+              int                   w,
+              const IbVkTensor     *weight,
+              const IbVkTensor     *bias,
+              const IbConvGeometry *g,
+              gboolean              accumulate,
+              int                  *out_h,
+              int                  *out_w,
+              GError              **error)
+{
+  g_return_val_if_fail (d != NULL && weight != NULL && g != NULL && c_in > 0 && h > 0 && w > 0, FALSE);
+  int64_t out = weight->rows, k_len = weight->row_len;
+  int ksize = (int) lround (sqrt ((double) (k_len / c_in)));
+  const Tile *tile = choose_tile (d, error);
+
+  if (tile == NULL)
+    return FALSE;
+  if ((int64_t) ksize * ksize * c_in != k_len || g->stride < 1 || g->pad_top < 0 || g->pad_left < 0 ||
+      g->pad_bottom < 0 || g->pad_right < 0 || h + g->pad_top + g->pad_bottom < ksize ||
+      w + g->pad_left + g->pad_right < ksize)
+    {
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_ARGUMENT,
+                   "conv2d: a weight row of %" G_GINT64_FORMAT " values does not fit %d input channels, or the geometry "
+                   "does not fit a %dx%d input", k_len, c_in, h, w);
+      return FALSE;
+    }
+  int oh = (h + g->pad_top + g->pad_bottom - ksize) / g->stride + 1;
+  int ow = (w + g->pad_left + g->pad_right - ksize) / g->stride + 1;
+  guint64 pixels = (guint64) oh * ow;
+  if (!check_view (x, (guint64) c_in * h * w, "conv2d", "x", error) ||
+      !check_view (y, (guint64) out * pixels, "conv2d", "y", error) ||
+      (bias != NULL && !check_vector (bias, out, "conv2d", "the bias", error)))
+    return FALSE;
+  if ((pixels + tile->bm - 1) / tile->bm > d->limits.max_group_count[1])
+    {
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED, "conv2d: %" G_GUINT64_FORMAT " output pixels are too many",
+                   pixels);
+      return FALSE;
+    }
+  g_autofree char *name = g_strdup_printf ("conv_%s", weight_suffix (weight->dtype));
+  uint32_t spec[] = { tile->threads, tile->bm, tile->bn, tile->bk, tile->tm, tile->tn };
+  for (int c = 0; c < weight->n_chunks; c++)
+    {
+      int64_t n0 = c * weight->rows_per_chunk, rows = MIN (weight->rows_per_chunk, out - n0);
+      const IbVkView *bindings[] = { x, &weight->chunks[c], bias ? &bias->chunks[0] : x, y };
+      MatmulPush push = {
+        .m = (uint32_t) pixels, .n = (uint32_t) rows, .k = (uint32_t) k_len, .ldy = (uint32_t) pixels,
+        .n0 = (uint32_t) n0, .flags = (accumulate ? 1u : 0u) | (bias ? 2u : 0u),
+        .c_in = (uint32_t) c_in, .h = (uint32_t) h, .w = (uint32_t) w, .ksize = (uint32_t) ksize,
+        .stride = (uint32_t) g->stride, .pad_top = (uint32_t) g->pad_top, .pad_left = (uint32_t) g->pad_left,
+        .out_w = (uint32_t) ow,
+      };
+      uint32_t groups[3] = { (uint32_t) ((rows + tile->bn - 1) / tile->bn),
+                             (uint32_t) ((pixels + tile->bm - 1) / tile->bm), 1 };
+      if (!ib_vk_dispatch (d, name, spec, G_N_ELEMENTS (spec), bindings, 4, 1u << 3, &push, sizeof push, groups, error))
+        return FALSE;
+    }
+  if (out_h != NULL)
+    *out_h = oh;
+  if (out_w != NULL)
+    *out_w = ow;
+  return TRUE;
+}
+
+gboolean
 ib_vk_layer_norm (IbVkDevice       *d,
                   const IbVkView   *y,
                   const IbVkView   *x,

@@ -9,6 +9,7 @@
 #include <glib.h>
 #include <stdbool.h>
 
+#include "ib-ops.h"
 #include "ib-vulkan-device.h"
 
 G_BEGIN_DECLS
@@ -93,6 +94,58 @@ gboolean  ib_vk_embed         (IbVkDevice       *device,
                                const IbVkTensor *table,
                                const IbVkTensor *positions,
                                int               pos0,
+                               GError          **error);
+
+/* Image ops on CHW f32 (batch 1), twins of ib-ops.h's. */
+
+/* ib_group_norm, optionally followed by swish in the same pass; y may be x. gamma, beta: [channels] f32. */
+gboolean  ib_vk_group_norm    (IbVkDevice       *device,
+                               const IbVkView   *y,
+                               const IbVkView   *x,
+                               int               channels,
+                               int               hw,
+                               int               groups,
+                               const IbVkTensor *gamma,
+                               const IbVkTensor *beta,
+                               float             eps,
+                               gboolean          then_swish,
+                               GError          **error);
+
+/* ib_conv2d: weight [out, c_in, k, k] (any float dtype), bias NULL or [out] f32; geometry as on the CPU.
+ * accumulate adds to y (a residual). y must not overlap x. */
+gboolean  ib_vk_conv2d        (IbVkDevice           *device,
+                               const IbVkView       *y,
+                               const IbVkView       *x,
+                               int                   c_in,
+                               int                   h,
+                               int                   w,
+                               const IbVkTensor     *weight,
+                               const IbVkTensor     *bias,
+                               const IbConvGeometry *geometry,
+                               gboolean              accumulate,
+                               int                  *out_h,
+                               int                  *out_w,
+                               GError              **error);
+
+/* ib_upsample_nearest2x: y is c x 2h x 2w. */
+gboolean  ib_vk_upsample_nearest2x (IbVkDevice     *device,
+                                    const IbVkView *y,
+                                    const IbVkView *x,
+                                    int             c,
+                                    int             h,
+                                    int             w,
+                                    GError        **error);
+
+/* ib_nearest_code: indices (int32, n) of the nearest codebook row (f32, rows of dim) among candidates (int32,
+ * n_candidates; NULL: all rows, n_candidates of them). */
+gboolean  ib_vk_nearest_code  (IbVkDevice       *device,
+                               const IbVkView   *indices,
+                               const IbVkView   *z,
+                               int               n,
+                               int               dim,
+                               const IbVkTensor *codebook,
+                               const IbVkView   *candidates,
+                               int               n_candidates,
                                GError          **error);
 
 G_END_DECLS
