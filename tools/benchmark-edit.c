@@ -1,0 +1,178 @@
+/* benchmark-edit: what an edit's level costs as a function of the mask, on the CPU engine. Runs one level of a
+ * model (encoder over the whole grid, decoder with the known tokens forced) for a full mask and for masks
+ * covering about 10% of the tokens at the top, in the middle and at the bottom of the grid, and prints
+ * "key value" lines: seconds per level, the ratio to the full mask, and the same ratio without the encoder
+ * pass (which every mask pays in full: it reads the whole grid). A benchmark, not a test. */
+#include <glib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ib-model-file.h"
+#include "ib-ops.h"
+#include "ib-rng.h"
+#include "ib-sampler.h"
+#include "ib-transformer.h"
+
+static double
+now (void)
+{
+  return g_get_monotonic_time () / 1e6;
+}
+
+/* A square block of about fraction * n tokens with its top row at row first_row (clamped). */
+static int
+block_mask (int       height,
+            int       width,
+            double    fraction,
+            int       first_row,
+            gboolean *unknown)
+{
+  int side = MAX (1, (int) lround (sqrt (fraction * height * width)));
+  int y0 = CLAMP (first_row, 0, height - side), x0 = (width - side) / 2, n = 0;
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      {
+        unknown[y * width + x] = y >= y0 && y < y0 + side && x >= x0 && x < x0 + side;
+        n += unknown[y * width + x];
+      }
+  return n;
+}
+
+static double
+time_level (IbStage         *stage,
+            const int32_t   *x_t,
+            const gboolean  *unknown,
+            const int32_t   *x0,
+            int              n_tokens,
+            int              repeats,
+            GError         **error)
+{
+  const IbLevelConfig *l = ib_stage_get_config (stage);
+  IbLevelSampling sampling = { .top_k = l->top_k, .temperature = (float) l->temperature };
+  IbRngStream stream = { .seed = 3, .level = (uint32_t) l->t };
+  g_autofree gboolean *known = g_new (gboolean, n_tokens);
+  g_autofree int32_t *x_prev = g_new (int32_t, n_tokens);
+  double best = INFINITY;
+  for (int i = 0; i < n_tokens; i++)
+    known[i] = !unknown[i];
+  for (int round = 0; round < repeats; round++)
+    {
+      double start = now ();
+      if (!ib_sample_level (stage, NULL, 0, x_t, n_tokens, &sampling, &stream, known, x0, x_prev, NULL, error))
+        return -1;
+      best = MIN (best, now () - start);
+    }
+  return best;
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  int level = 1, threads = 0, repeats = 1;
+  double fraction = 0.1;
+  GOptionEntry entries[] = {
+    { "level", 0, 0, G_OPTION_ARG_INT, &level, "Level to run (default 1)", "T" },
+    { "fraction", 0, 0, G_OPTION_ARG_DOUBLE, &fraction, "Share of tokens under the small mask (default 0.1)", "F" },
+    { "repeats", 0, 0, G_OPTION_ARG_INT, &repeats, "Runs per mask, the best counts (default 1)", "R" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "Threads (default: all cores)", "N" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("MODEL - time an edit's level against its mask");
+  g_autoptr (GError) error = NULL;
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error) || argc != 2 || fraction <= 0 || fraction > 1)
+    {
+      fprintf (stderr, "%s\n", error ? error->message : "usage: benchmark-edit [OPTIONS] MODEL");
+      return 2;
+    }
+  ib_set_num_threads (threads);
+
+  g_autoptr (IbModelFile) file = ib_model_file_open (argv[1], &error);
+  g_autoptr (IbStage) stage = file ? ib_stage_new (file, level, &error) : NULL;
+  if (stage == NULL)
+    {
+      fprintf (stderr, "%s\n", error->message);
+      return 1;
+    }
+  const IbModelConfig *config = ib_model_file_get_config (file);
+  const IbLevelConfig *l = ib_stage_get_config (stage);
+  int h = config->token_height, w = config->token_width, n = h * w;
+  printf ("threads %d\n", ib_get_num_threads ());
+  printf ("level %d\nvariant %s\ndim %d\nenc_depth %d\ndec_depth %d\ntokens %d\n", level, ib_variant_name (l->variant),
+          l->dim, l->enc_depth, l->dec_depth, n);
+
+  g_autofree int32_t *x_t = g_new (int32_t, n), *x0 = g_new (int32_t, n);
+  IbRngStream stream = { .seed = 1, .level = 99 };
+  for (int i = 0; i < n; i++)
+    {
+      x0[i] = (int32_t) ib_rng_below (&stream, (uint32_t) i, 0, (uint32_t) config->n_codes);
+      x_t[i] = (int32_t) ib_rng_below (&stream, (uint32_t) i, 1, (uint32_t) config->n_codes);
+    }
+
+  /* Masks: the full grid, then about fraction of it at the top, in the middle and at the bottom. Rounds go
+   * through all of them in turn and the best of each counts, so that a busy spell of the machine does not
+   * land on one mask only. */
+  enum { N_MASKS = 4 };
+  static const char *const names[N_MASKS] = { "full", "top", "middle", "bottom" };
+  static const double where[N_MASKS] = { -1, 0.0, 0.5, 1.0 };
+  gboolean *masks[N_MASKS];
+  int n_unknown[N_MASKS];
+  double best[N_MASKS], encoder = l->variant == IB_VARIANT_GPT ? 0.0 : INFINITY;
+  int side = MAX (1, (int) lround (sqrt (fraction * n)));
+  for (int m = 0; m < N_MASKS; m++)
+    {
+      masks[m] = g_new (gboolean, n);
+      best[m] = INFINITY;
+      if (where[m] < 0)
+        {
+          for (int i = 0; i < n; i++)
+            masks[m][i] = TRUE;
+          n_unknown[m] = n;
+        }
+      else
+        n_unknown[m] = block_mask (h, w, fraction, (int) lround (where[m] * (h - side)), masks[m]);
+    }
+
+  g_autofree int32_t *src = g_new (int32_t, 1 + n);
+  g_autofree float *encoded = g_new (float, (gsize) (1 + n) * l->dim);
+  src[0] = level;
+  memcpy (src + 1, x_t, n * sizeof (int32_t));
+  for (int round = 0; round < MAX (repeats, 1); round++)
+    {
+      /* The encoder alone: what every mask pays in full. */
+      if (l->variant != IB_VARIANT_GPT)
+        {
+          double start = now ();
+          if (!ib_stage_encode (stage, src, 1 + n, encoded, &error))
+            break;
+          encoder = MIN (encoder, now () - start);
+        }
+      for (int m = 0; m < N_MASKS && error == NULL; m++)
+        best[m] = MIN (best[m], time_level (stage, x_t, masks[m], x0, n, 1, &error));
+      if (error != NULL)
+        break;
+    }
+  if (error != NULL)
+    {
+      fprintf (stderr, "%s\n", error->message);
+      return 1;
+    }
+
+  printf ("encoder_seconds %.3f\n", encoder);
+  for (int m = 0; m < N_MASKS; m++)
+    {
+      printf ("%s_mask_tokens %d\n", names[m], n_unknown[m]);
+      printf ("%s_mask_seconds %.3f\n", names[m], best[m]);
+      if (m == 0)
+        continue;
+      printf ("%s_mask_ratio %.3f\n", names[m], best[m] / best[0]);
+      /* What follows the mask: the level without its encoder pass. */
+      printf ("%s_mask_decoder_ratio %.3f\n", names[m], (best[m] - encoder) / (best[0] - encoder));
+    }
+  for (int m = 0; m < N_MASKS; m++)
+    g_free (masks[m]);
+  return 0;
+}
