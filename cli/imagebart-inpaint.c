@@ -420,8 +420,8 @@ show_progress (Run               *run,
 {
   enum { WIDTH = 30 };
   int levels = event->start_level, level_index = event->start_level - event->level;
-  gint64 per_level = (gint64) event->n_variants * event->n_passes * MAX (event->n_total, 1);
-  gint64 done = ((gint64) event->variant * event->n_passes + event->pass) * event->n_total + event->n_done;
+  gint64 per_level = (gint64) event->n_passes * MAX (event->n_total, 1);
+  gint64 done = (gint64) event->pass * event->n_total + event->n_done;
   double fraction = (level_index + (double) done / per_level) / levels;
   int filled = (int) (fraction * WIDTH);
   char bar[WIDTH + 1];
@@ -432,9 +432,10 @@ show_progress (Run               *run,
            levels);
   if (event->n_passes > 1)
     fprintf (stderr, ", pass %d/%d", event->pass + 1, event->n_passes);
+  fprintf (stderr, ", %d/%d tokens", event->n_done, event->n_total);
   if (event->n_variants > 1)
-    fprintf (stderr, ", variant %d/%d", event->variant + 1, event->n_variants);
-  fprintf (stderr, ", %d/%d tokens ", event->n_done, event->n_total);
+    fprintf (stderr, " x %d variants", event->n_variants);
+  fprintf (stderr, " ");
   fflush (stderr);
   run->bar_shown = TRUE;
 }

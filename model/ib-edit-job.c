@@ -417,7 +417,6 @@ typedef struct
   GMainContext *context;        /* NULL: call the listener directly */
   /* What the sampler's progress is about. */
   int level;
-  int variant;
   int pass;
   int n_passes;
   int n_unknown;
@@ -522,7 +521,7 @@ progress_cb (int      n_done,
     .kind = IB_EDIT_EVENT_PROGRESS,
     .level = emitter->level,
     .start_level = emitter->job->settings.start_level,
-    .variant = emitter->variant,
+    .variant = -1,
     .n_variants = emitter->job->settings.n_variants,
     .pass = emitter->pass,
     .n_passes = emitter->n_passes,
@@ -705,23 +704,29 @@ run (IbEditJob    *job,
         return NULL;
       emitter->level = t;
       emitter->n_passes = n_passes;
-      for (int v = 0; v < n_variants; v++)
+      /* The variants run in lockstep: one decoding step per position for all of them. */
+      for (int pass = 0; pass < n_passes; pass++)
         {
-          int32_t *xt = x_t + (gsize) v * n_tokens, *xp = x_prev + (gsize) v * n_tokens;
-          emitter->variant = v;
-          for (int pass = 0; pass < n_passes; pass++)
+          IbRngStream streams[IB_EDIT_MAX_VARIANTS];
+          for (int v = 0; v < n_variants; v++)
             {
-              IbRngStream stream = ib_edit_level_stream (settings->seed, t, pass, v);
-              emitter->pass = pass;
+              streams[v] = ib_edit_level_stream (settings->seed, t, pass, v);
               if (pass > 0)
-                ib_edit_renoise (config, t, pass - 1, n_passes, xp, work.unknown, n_tokens, settings->seed, v, xt);
-              if (!ib_sample_level_with_progress (stage, job->conditioning_tokens, job->n_conditioning, xt,
-                                                  n_tokens, &sampling, &stream, known, x0, xp, progress_cb,
-                                                  emitter, cancellable, error))
-                return NULL;
+                ib_edit_renoise (config, t, pass - 1, n_passes, x_prev + (gsize) v * n_tokens, work.unknown,
+                                 n_tokens, settings->seed, v, x_t + (gsize) v * n_tokens);
             }
-          memcpy (xt, xp, n_tokens * sizeof (int32_t));
+          emitter->pass = pass;
+          gboolean sampled = n_variants == 1
+            ? ib_sample_level_with_progress (stage, job->conditioning_tokens, job->n_conditioning, x_t, n_tokens,
+                                             &sampling, &streams[0], known, x0, x_prev, progress_cb, emitter,
+                                             cancellable, error)
+            : ib_sample_level_batch (stage, job->conditioning_tokens, job->n_conditioning, x_t, n_variants,
+                                     n_tokens, &sampling, streams, known, x0, x_prev, progress_cb, emitter,
+                                     cancellable, error);
+          if (!sampled)
+            return NULL;
         }
+      memcpy (x_t, x_prev, (gsize) n_variants * n_tokens * sizeof (int32_t));
 
       IbEditEvent finished = {
         .kind = IB_EDIT_EVENT_LEVEL_FINISHED, .level = t, .start_level = settings->start_level,

@@ -119,7 +119,7 @@ void      ib_edit_result_unref      (IbEditResult        *result);
 typedef enum
 {
   IB_EDIT_EVENT_LEVEL_STARTED,              /* level, n_passes */
-  IB_EDIT_EVENT_PROGRESS,                   /* level, variant, pass, n_done of n_total masked tokens */
+  IB_EDIT_EVENT_PROGRESS,                   /* level, pass, n_done of n_total masked tokens (all variants) */
   IB_EDIT_EVENT_LEVEL_FINISHED,             /* level, previews */
   IB_EDIT_EVENT_DONE,                       /* result */
   IB_EDIT_EVENT_FAILED,                     /* error */
@@ -131,11 +131,11 @@ typedef struct
   IbEditEventKind kind;
   int level;                                /* t: the level turning x_t into x_{t-1} */
   int start_level;
-  int variant;                              /* PROGRESS: 0-based */
+  int variant;                              /* -1: the variants run in lockstep, progress is for all */
   int n_variants;
   int pass;                                 /* PROGRESS: 0-based chain repeat */
   int n_passes;                             /* passes of this level */
-  int n_done;                               /* PROGRESS: tokens drawn in this pass */
+  int n_done;                               /* PROGRESS: tokens drawn in this pass, for every variant */
   int n_total;                              /* PROGRESS: masked tokens of the window */
   /* LEVEL_FINISHED: per variant, x_{t-1} decoded and composited: the mask's bounding box of the result
    * (outside it the result is the input). NULL when level previews are off, except at level 1. */

@@ -196,6 +196,105 @@ ib_sample_level_with_progress (IbStage               *stage,
 }
 
 gboolean
+ib_sample_level_batch (IbStage               *stage,
+                       const int32_t         *conditioning,
+                       int                    n_conditioning,
+                       const int32_t         *x_t,
+                       int                    n_batch,
+                       int                    n_tokens,
+                       const IbLevelSampling *sampling,
+                       const IbRngStream     *streams,
+                       const gboolean        *known,
+                       const int32_t         *known_tokens,
+                       int32_t               *x_prev,
+                       IbSampleProgressFunc   progress,
+                       gpointer               progress_data,
+                       GCancellable          *cancellable,
+                       GError               **error)
+{
+  g_return_val_if_fail (n_batch >= 1, FALSE);
+
+  const IbLevelConfig *config = ib_stage_get_config (stage);
+  gboolean decoder_only = config->variant == IB_VARIANT_GPT;
+  int n_src = 1 + n_conditioning + (decoder_only ? 0 : n_tokens);
+  int n_vocab = config->dec_num_tokens;
+  g_autofree int32_t *src = g_new (int32_t, n_src);
+  g_autofree int32_t *tgt = g_new (int32_t, (gsize) n_batch * (n_tokens + 1));
+  g_autofree int32_t *step = g_new (int32_t, n_batch);
+  g_autofree float *context = NULL;
+  g_autofree float *logits = g_new (float, (gsize) n_batch * n_vocab);
+  g_autofree float *scratch = g_new (float, n_vocab);
+  g_autofree IbDecoder **decoders = g_new0 (IbDecoder *, n_batch);
+  gboolean ok = TRUE;
+
+  if (n_src > config->enc_max_seq_len || n_tokens > config->dec_max_seq_len)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "Level %d takes at most %d encoder tokens, not %d",
+                   config->t, config->enc_max_seq_len, n_src);
+      return FALSE;
+    }
+  if (!decoder_only)
+    context = g_new (float, (gsize) n_src * config->dim);
+  src[0] = config->t;
+  if (n_conditioning > 0)
+    memcpy (src + 1, conditioning, n_conditioning * sizeof (int32_t));
+  for (int b = 0; b < n_batch && ok; b++)
+    {
+      if (!decoder_only)
+        memcpy (src + 1 + n_conditioning, x_t + (gsize) b * n_tokens, n_tokens * sizeof (int32_t));
+      ok = !g_cancellable_set_error_if_cancelled (cancellable, error) &&
+           (decoder_only || ib_stage_encode (stage, src, n_src, context, error)) &&
+           (decoders[b] = ib_decoder_new (stage, src, n_src, context, error)) != NULL;
+      tgt[(gsize) b * (n_tokens + 1)] = 0;
+    }
+
+  int fed = 0, n_free = 0, n_drawn = 0;
+  for (int i = 0; i < n_tokens; i++)
+    n_free += known == NULL || !known[i];
+  for (int i = 0; i < n_tokens && ok; i++)
+    {
+      if (known != NULL && known[i])
+        {
+          for (int b = 0; b < n_batch; b++)
+            {
+              x_prev[(gsize) b * n_tokens + i] = known_tokens[i];
+              tgt[(gsize) b * (n_tokens + 1) + i + 1] = known_tokens[i];
+            }
+          continue;
+        }
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        {
+          ok = FALSE;
+          break;
+        }
+      /* Each sequence catches up on its forced tokens, then one step for all of them. */
+      for (int b = 0; b < n_batch && ok; b++)
+        {
+          int32_t *row = tgt + (gsize) b * (n_tokens + 1);
+          ok = feed (decoders[b], row + fed, i - fed, NULL, error);
+          step[b] = row[i];
+        }
+      if (!ok || !(ok = ib_decoder_feed_batch (decoders, n_batch, step, logits, error)))
+        break;
+      fed = i + 1;
+      for (int b = 0; b < n_batch; b++)
+        {
+          float u = ib_rng_uniform (&streams[b], (uint32_t) i, 0);
+          int32_t token = ib_sample_token (logits + (gsize) b * n_vocab, n_vocab, sampling->top_k,
+                                           sampling->temperature, u, scratch);
+          x_prev[(gsize) b * n_tokens + i] = token;
+          tgt[(gsize) b * (n_tokens + 1) + i + 1] = token;
+        }
+      if (progress != NULL)
+        progress (++n_drawn, n_free, progress_data);
+    }
+
+  for (int b = 0; b < n_batch; b++)
+    ib_decoder_free (decoders[b]);
+  return ok;
+}
+
+gboolean
 ib_sample_chain (IbModelFile  *file,
                  uint64_t      seed,
                  int32_t      *tokens,

@@ -66,6 +66,28 @@ gboolean  ib_sample_level_with_progress (IbStage              *stage,
                                          GCancellable         *cancellable,
                                          GError              **error);
 
+/* Level t for n_batch sequences in lockstep (an edit's variants): x_t, x_prev and streams hold one entry per
+ * sequence (x_t and x_prev n_tokens each, one after the other); known and known_tokens are shared. Each
+ * sequence gets its own encoder pass and prefill of forced runs, and each free position one decoding step
+ * for all sequences at once (ib_decoder_feed_batch), so the decoder's weights are read once per position,
+ * not once per sequence. Sequence b draws what ib_sample_level draws with streams[b], up to the rounding of
+ * the batched products. progress counts positions: n_done of n_total free tokens, every sequence at once. */
+gboolean  ib_sample_level_batch     (IbStage              *stage,
+                                     const int32_t        *conditioning,
+                                     int                   n_conditioning,
+                                     const int32_t        *x_t,
+                                     int                   n_batch,
+                                     int                   n_tokens,
+                                     const IbLevelSampling *sampling,
+                                     const IbRngStream    *streams,
+                                     const gboolean       *known,
+                                     const int32_t        *known_tokens,
+                                     int32_t              *x_prev,
+                                     IbSampleProgressFunc  progress,
+                                     gpointer              progress_data,
+                                     GCancellable         *cancellable,
+                                     GError              **error);
+
 /* An unconditional sample: x_T uniform noise, then levels T..1 with each level's default settings.
  * tokens: token_height * token_width. */
 gboolean  ib_sample_chain           (IbModelFile    *file,

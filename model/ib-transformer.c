@@ -1013,3 +1013,127 @@ ib_stage_logits (IbStage       *stage,
   g_autoptr (IbDecoder) decoder = ib_decoder_new (stage, src, n_src, context, error);
   return decoder != NULL && ib_decoder_feed (decoder, tgt, n_tgt, logits, error);
 }
+
+/* Several sequences in lockstep */
+
+gboolean
+ib_decoder_feed_batch (IbDecoder     **decoders,
+                       int             n,
+                       const int32_t  *tokens,
+                       float          *logits,
+                       GError        **error)
+{
+  g_return_val_if_fail (decoders != NULL && n > 0 && tokens != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  IbStage *stage = decoders[0]->stage;
+  const IbLevelConfig *c = stage->config;
+  int dim = stage->dim, inner = stage->dec_inner, heads = c->dec_heads, dim_head = c->dim_head;
+  int n_vocab = c->dec_num_tokens;
+
+  for (int i = 0; i < n; i++)
+    {
+      IbDecoder *decoder = decoders[i];
+      if (decoder->stage != stage)
+        {
+          g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "decoders fed together must share their level");
+          return FALSE;
+        }
+      if (decoder->position >= decoder->capacity)
+        {
+          g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "feeding a token after %d would pass the decoder's %d "
+                       "positions", decoder->position, decoder->capacity);
+          return FALSE;
+        }
+      if (!check_tokens (tokens + i, 1, c->dec_num_tokens, "decoder input", error) ||
+          (stage->decoder_only && decoder->position > 0 &&
+           !check_tokens (tokens + i, 1, c->enc_num_tokens, "decoder input", error)))
+        return FALSE;
+    }
+
+  /* minGPT's tgt[0] is not read: its logits were computed with src. */
+  if (stage->decoder_only && decoders[0]->position == 0)
+    {
+      for (int i = 0; i < n; i++)
+        {
+          if (decoders[i]->position != 0)
+            {
+              g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "decoders fed together must be at the same position");
+              return FALSE;
+            }
+          if (logits != NULL)
+            memcpy (logits + (gsize) i * n_vocab, decoders[i]->first_logits, (gsize) n_vocab * sizeof (float));
+          decoders[i]->position = 1;
+        }
+      return TRUE;
+    }
+
+  /* The rows' own work memory: x, h, q/hidden, attention, and the new keys and values. */
+  gsize per_row = work_per_row (stage) + 2 * (gsize) inner;
+  g_autofree float *work = try_alloc_floats ((gsize) n * per_row, error);
+  g_autofree int *positions = g_new (int, n);
+  if (work == NULL)
+    return FALSE;
+  float *x = work, *h = x + (gsize) n * dim, *q = h + (gsize) n * dim;
+  float *att = q + (gsize) n * inner, *hidden = q;
+  float *new_keys = q + (gsize) n * MAX (2 * (gsize) inner, (gsize) stage->ff_dim), *new_values = new_keys + (gsize) n * inner;
+
+  for (int i = 0; i < n; i++)
+    {
+      IbDecoder *decoder = decoders[i];
+      /* A minGPT decoder's tgt[p] sits at sequence position n_src - 1 + p. */
+      positions[i] = stage->decoder_only ? decoder->n_src - 1 + decoder->position : decoder->position;
+      g_assert (positions[i] < c->dec_max_seq_len);
+      embed (x + (gsize) i * dim, stage->dec_token_emb, stage->dec_pos_emb, tokens + i, 1, positions[i], dim, h);
+    }
+
+  for (int l = 0; l < c->dec_depth; l++)
+    {
+      const DecoderLayer *layer = &stage->dec_layers[l];
+      const AttentionWeights *sa = &layer->self_attn;
+
+      ib_layer_norm (h, x, n, dim, sa->norm_weight, sa->norm_bias, LAYER_NORM_EPS);
+      ib_linear (new_keys, h, n, sa->to_k, sa->to_k_bias);
+      ib_linear (new_values, h, n, sa->to_v, sa->to_v_bias);
+      ib_linear (q, h, n, sa->to_q, sa->to_q_bias);
+      for (int i = 0; i < n; i++)
+        {
+          float *keys = self_keys (decoders[i], l), *values = self_values (decoders[i], l);
+          memcpy (keys + (gsize) positions[i] * inner, new_keys + (gsize) i * inner, (gsize) inner * sizeof (float));
+          memcpy (values + (gsize) positions[i] * inner, new_values + (gsize) i * inner,
+                  (gsize) inner * sizeof (float));
+          self_attention (decoders[i], att + (gsize) i * inner, q + (gsize) i * inner, 1, positions[i], keys, values);
+        }
+      ib_linear_add (x, att, n, sa->to_out_weight, sa->to_out_bias);
+
+      if (!stage->decoder_only)
+        {
+          const AttentionWeights *ca = &layer->cross_attn;
+
+          ib_layer_norm (h, x, n, dim, ca->norm_weight, ca->norm_bias, LAYER_NORM_EPS);
+          ib_linear (q, h, n, ca->to_q, NULL);
+          for (int i = 0; i < n; i++)
+            ib_attention (att + (gsize) i * inner, q + (gsize) i * inner, 1, inner, cross_keys (decoders[i], l),
+                          cross_values (decoders[i], l), decoders[i]->n_src, inner, heads, dim_head, false, 0);
+          ib_linear_add (x, att, n, ca->to_out_weight, ca->to_out_bias);
+        }
+
+      ib_layer_norm (h, x, n, dim, layer->ff.norm_weight, layer->ff.norm_bias, LAYER_NORM_EPS);
+      ib_linear (hidden, h, n, layer->ff.w1, layer->ff.b1);
+      ib_gelu (hidden, (gsize) n * stage->ff_dim);
+      ib_linear_add (x, hidden, n, layer->ff.w2, layer->ff.b2);
+    }
+
+  if (logits != NULL)
+    {
+      ib_layer_norm (h, x, n, dim, stage->dec_norm_weight, stage->dec_norm_bias, LAYER_NORM_EPS);
+      ib_linear (logits, h, n, stage->to_logits_weight, stage->to_logits_bias);
+    }
+  for (int i = 0; i < n; i++)
+    {
+      if (logits != NULL && !stage->decoder_only)
+        finish_logits (decoders[i], logits + (gsize) i * n_vocab, 1, decoders[i]->position);
+      decoders[i]->position++;
+    }
+  return TRUE;
+}

@@ -53,6 +53,15 @@ gboolean    ib_decoder_feed        (IbDecoder        *decoder,
                                     int               n,
                                     float            *logits,
                                     GError          **error);
+/* One token for each of n decoders of the same stage (sequences in lockstep, such as an edit's variants) in
+ * one batched pass: every matrix product reads its weights once for all n rows, each row attends to its own
+ * cache and context. logits (NULL or n x dec_num_tokens) row i is what ib_decoder_feed would give decoders[i]
+ * (up to the rounding of a product over n rows instead of one). */
+gboolean    ib_decoder_feed_batch  (IbDecoder       **decoders,
+                                    int               n,
+                                    const int32_t    *tokens,
+                                    float            *logits,
+                                    GError          **error);
 int         ib_decoder_get_position (IbDecoder       *decoder);
 /* Forgets everything after the first pos tokens (pos <= position). */
 void        ib_decoder_rewind      (IbDecoder        *decoder,

@@ -71,13 +71,15 @@ int
 main (int    argc,
       char **argv)
 {
-  int level = 1, threads = 0, repeats = 1;
+  int level = 1, threads = 0, repeats = 1, variants = 0;
   double fraction = 0.1;
   GOptionEntry entries[] = {
     { "level", 0, 0, G_OPTION_ARG_INT, &level, "Level to run (default 1)", "T" },
     { "fraction", 0, 0, G_OPTION_ARG_DOUBLE, &fraction, "Share of tokens under the small mask (default 0.1)", "F" },
     { "repeats", 0, 0, G_OPTION_ARG_INT, &repeats, "Runs per mask, the best counts (default 1)", "R" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "Threads (default: all cores)", "N" },
+    { "variants", 0, 0, G_OPTION_ARG_INT, &variants,
+      "Also time N variants of the full mask in lockstep against one after another", "N" },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("MODEL - time an edit's level against its mask");
@@ -171,6 +173,45 @@ main (int    argc,
       printf ("%s_mask_ratio %.3f\n", names[m], best[m] / best[0]);
       /* What follows the mask: the level without its encoder pass. */
       printf ("%s_mask_decoder_ratio %.3f\n", names[m], (best[m] - encoder) / (best[0] - encoder));
+    }
+
+  if (variants > 1)
+    {
+      /* The full mask, variants in lockstep (one decoding step per position for all) against one at a time. */
+      IbLevelSampling sampling = { .top_k = l->top_k, .temperature = (float) l->temperature };
+      g_autofree IbRngStream *streams = g_new (IbRngStream, variants);
+      g_autofree int32_t *x_ts = g_new (int32_t, (gsize) variants * n), *x_prev = g_new (int32_t, (gsize) variants * n);
+      g_autofree gboolean *known = g_new (gboolean, n);
+      for (int i = 0; i < n; i++)
+        known[i] = !masks[0][i];
+      for (int v = 0; v < variants; v++)
+        {
+          streams[v] = (IbRngStream) { .seed = 3, .level = (uint32_t) level, .variant = (uint32_t) v };
+          memcpy (x_ts + (gsize) v * n, x_t, n * sizeof (int32_t));
+        }
+      double lockstep = INFINITY, one_by_one = INFINITY;
+      for (int round = 0; round < MAX (repeats, 1) && error == NULL; round++)
+        {
+          double start = now ();
+          if (!ib_sample_level_batch (stage, NULL, 0, x_ts, variants, n, &sampling, streams, known, x0, x_prev, NULL,
+                                      NULL, NULL, &error))
+            break;
+          lockstep = MIN (lockstep, now () - start);
+          start = now ();
+          for (int v = 0; v < variants && error == NULL; v++)
+            ib_sample_level (stage, NULL, 0, x_ts + (gsize) v * n, n, &sampling, &streams[v], known, x0,
+                             x_prev + (gsize) v * n, NULL, &error);
+          one_by_one = MIN (one_by_one, now () - start);
+        }
+      if (error != NULL)
+        {
+          fprintf (stderr, "%s\n", error->message);
+          return 1;
+        }
+      printf ("variants %d\n", variants);
+      printf ("variants_lockstep_seconds %.3f\n", lockstep);
+      printf ("variants_one_by_one_seconds %.3f\n", one_by_one);
+      printf ("variants_speedup %.2f\n", one_by_one / lockstep);
     }
   for (int m = 0; m < N_MASKS; m++)
     g_free (masks[m]);
