@@ -106,6 +106,41 @@ ib_edit_feather (const guint8 *mask,
   return alpha;
 }
 
+/* Separable Gaussian blur of n_channels planes (native x native each), in place; the image's outside counts as
+ * zero, which is what a normalized convolution needs. */
+static void
+blur_planes (float  *planes,
+             int     n_channels,
+             int     native,
+             double  sigma)
+{
+  int radius = (int) ceil (3.0 * sigma);
+  g_autofree float *kernel = g_new (float, 2 * radius + 1);
+  g_autofree float *line = g_new (float, native);
+  for (int k = -radius; k <= radius; k++)
+    kernel[k + radius] = (float) exp (-0.5 * k * k / (sigma * sigma));
+
+  for (int c = 0; c < n_channels; c++)
+    {
+      float *plane = planes + (gsize) c * native * native;
+      for (int pass = 0; pass < 2; pass++)
+        for (int j = 0; j < native; j++)
+          {
+            /* pass 0: row j; pass 1: column j. */
+            gsize step = pass == 0 ? 1 : (gsize) native, base = pass == 0 ? (gsize) j * native : (gsize) j;
+            for (int i = 0; i < native; i++)
+              {
+                float sum = 0.0f;
+                for (int k = MAX (-radius, -i); k <= MIN (radius, native - 1 - i); k++)
+                  sum += kernel[k + radius] * plane[base + (i + k) * step];
+                line[i] = sum;
+              }
+            for (int i = 0; i < native; i++)
+              plane[base + i * step] = line[i];
+          }
+    }
+}
+
 gboolean
 ib_edit_match_colours (const float    *original,
                        float          *decoded,
@@ -116,6 +151,8 @@ ib_edit_match_colours (const float    *original,
                        int             ring_tokens)
 {
   int patch_w = native / token_width, patch_h = native / token_height;
+  gsize n_pixels = (gsize) native * native;
+  g_autofree guint8 *ring = g_new0 (guint8, n_pixels);
   double sum_o[3] = { 0 }, sum_d[3] = { 0 }, sq_o[3] = { 0 }, sq_d[3] = { 0 };
   gsize n = 0;
 
@@ -149,6 +186,7 @@ ib_edit_match_colours (const float    *original,
                   sum_d[c] += p[c];
                   sq_d[c] += (double) p[c] * p[c];
                 }
+              ring[(gsize) y * native + x] = 1;
               n++;
             }
       }
@@ -156,6 +194,7 @@ ib_edit_match_colours (const float    *original,
   if (n < (gsize) MAX (patch_w * patch_h, 4))
     return FALSE;
 
+  /* First the whole window: per channel, the ring's mean and standard deviation. */
   float gain[3], offset[3];
   for (int c = 0; c < 3; c++)
     {
@@ -167,9 +206,31 @@ ib_edit_match_colours (const float    *original,
       gain[c] = (float) g;
       offset[c] = (float) (mean_o - g * mean_d);
     }
-  for (gsize i = 0; i < (gsize) native * native; i++)
+  for (gsize i = 0; i < n_pixels; i++)
     for (int c = 0; c < 3; c++)
       decoded[i * 3 + c] = decoded[i * 3 + c] * gain[c] + offset[c];
+
+  /* Then what is left, locally: the residual on the ring, smoothed over about a token by a normalized
+   * convolution (blurred residual over blurred ring), is taken off everywhere. It fades inside the edit, far
+   * from the ring, where the blurred ring's weight is small next to the floor added to it. */
+  g_autofree float *planes = g_new (float, 4 * n_pixels);
+  for (gsize i = 0; i < n_pixels; i++)
+    {
+      for (int c = 0; c < 3; c++)
+        planes[c * n_pixels + i] = ring[i] ? original[i * 3 + c] - decoded[i * 3 + c] : 0.0f;
+      planes[3 * n_pixels + i] = ring[i];
+    }
+  blur_planes (planes, 4, native, MAX (patch_w, patch_h));
+  float peak = 0.0f;
+  for (gsize i = 0; i < n_pixels; i++)
+    peak = MAX (peak, planes[3 * n_pixels + i]);
+  float floor_weight = 0.05f * peak;
+  for (gsize i = 0; i < n_pixels; i++)
+    {
+      float weight = planes[3 * n_pixels + i];
+      for (int c = 0; c < 3; c++)
+        decoded[i * 3 + c] += planes[c * n_pixels + i] / (weight + floor_weight);
+    }
   return TRUE;
 }
 

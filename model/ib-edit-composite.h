@@ -22,10 +22,12 @@ float    *ib_edit_feather           (const guint8        *mask,
                                      const IbBox         *box,
                                      double               radius);
 
-/* Matches decoded to original (both native x native x 3, HWC): per channel, an affine map that gives the
- * decoded pixels the mean and standard deviation of the original over a ring of known tokens around the
- * unknown ones (known tokens within ring_tokens of an unknown one), the gain limited to [1/2, 2].
- * FALSE and decoded untouched when there is no such ring (no known token near an unknown one). */
+/* Matches decoded to original (both native x native x 3, HWC) on a ring of known tokens around the unknown
+ * ones (known tokens within ring_tokens of an unknown one), where both show the same content: first per
+ * channel an affine map that gives the decoded pixels the ring's mean and standard deviation (gain limited to
+ * [1/2, 2]), then a smooth local offset, the remaining difference on the ring spread over about a token
+ * (normalized Gaussian convolution), fading away from the ring. FALSE and decoded untouched when there is no
+ * such ring (no known token near an unknown one). */
 gboolean  ib_edit_match_colours     (const float         *original,
                                      float               *decoded,
                                      int                  native,

@@ -269,6 +269,57 @@ test_match_colours (void)
   g_assert_cmpfloat (decoded[0], ==, 0.5f);
 }
 
+/* A tint that varies across the window (the VQGAN's reconstruction error is not one colour): the local
+ * step takes it off around the edit and just inside it, where a seam would show. */
+static void
+test_match_colours_local (void)
+{
+  enum { N = 64, T = 8 };
+  g_autoptr (GRand) rand = g_rand_new_with_seed (6);
+  g_autofree float *original = g_new (float, N * N * 3), *decoded = g_new (float, N * N * 3);
+  gboolean unknown[T * T] = { FALSE };
+  for (int ty = 3; ty <= 4; ty++)
+    for (int tx = 2; tx <= 5; tx++)
+      unknown[ty * T + tx] = TRUE;
+  for (int y = 0; y < N; y++)
+    for (int x = 0; x < N; x++)
+      for (int c = 0; c < 3; c++)
+        {
+          float tint = c == 0 ? 0.25f * x / N : c == 1 ? -0.2f * y / N : 0.1f * (x + y) / (2 * N);
+          original[(y * N + x) * 3 + c] = (float) g_rand_double_range (rand, -0.6, 0.6);
+          decoded[(y * N + x) * 3 + c] = original[(y * N + x) * 3 + c] + tint;
+        }
+
+  /* Mean error over the ring (known tokens next to the unknown ones) and the unknown tokens' outer pixels. */
+  double before[2] = { 0 }, after[2] = { 0 };
+  for (int pass = 0; pass < 2; pass++)
+    {
+      double *error = pass == 0 ? before : after;
+      int counts[2] = { 0 };
+      if (pass == 1)
+        g_assert_true (ib_edit_match_colours (original, decoded, N, unknown, T, T, 1));
+      for (int y = 0; y < N; y++)
+        for (int x = 0; x < N; x++)
+          {
+            int ty = y / 8, tx = x / 8;
+            gboolean inside = unknown[ty * T + tx];
+            gboolean ring = !inside && ty >= 2 && ty <= 5 && tx >= 1 && tx <= 6;
+            gboolean edge = inside && (y % 8 < 2 || y % 8 > 5 || (tx == 2 && x % 8 < 2) || (tx == 5 && x % 8 > 5));
+            int k = ring ? 0 : edge ? 1 : -1;
+            if (k < 0)
+              continue;
+            for (int c = 0; c < 3; c++)
+              error[k] += fabs (decoded[(y * N + x) * 3 + c] - original[(y * N + x) * 3 + c]);
+            counts[k] += 3;
+          }
+      error[0] /= counts[0];
+      error[1] /= counts[1];
+    }
+  g_test_message ("ring %.4f -> %.4f, edge %.4f -> %.4f", before[0], after[0], before[1], after[1]);
+  g_assert_cmpfloat (after[0], <, 0.15 * before[0]);
+  g_assert_cmpfloat (after[1], <, 0.3 * before[1]);
+}
+
 /* Outside the mask the composite is the input, bit for bit, whatever the window, scale and feather. */
 static void
 test_composite_outside_is_input (void)
@@ -551,6 +602,7 @@ main (int    argc,
   g_test_add_func ("/model/edit/window/token-mask", test_token_mask);
   g_test_add_func ("/model/edit/composite/feather", test_feather);
   g_test_add_func ("/model/edit/composite/match-colours", test_match_colours);
+  g_test_add_func ("/model/edit/composite/match-colours-local", test_match_colours_local);
   g_test_add_func ("/model/edit/composite/outside-is-input", test_composite_outside_is_input);
   g_test_add_func ("/model/edit/composite/exact-inside", test_composite_exact_inside);
   g_test_add_func ("/model/edit/chain/noise", test_noise);
