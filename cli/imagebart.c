@@ -17,6 +17,7 @@
 #include "ib-transformer.h"
 #include "ib-vqgan.h"
 #include "ib-vulkan-device.h"
+#include "ib-vulkan-transformer.h"
 
 #define DEFAULT_MODEL_NAME "default.safetensors"
 
@@ -40,6 +41,10 @@ static GOptionEntry common_entries[] = {
 
 /* The Vulkan device the options chose, or NULL for the CPU engine. */
 static IbVkDevice *vulkan_device;
+/* Set by a command before parsing its options: it runs no network (info), or its networks run on the Vulkan
+ * engine (logits). Other commands refuse --backend vulkan, and --backend auto gives them the CPU engine. */
+static gboolean command_runs_no_network;
+static gboolean command_runs_on_vulkan;
 
 /* --backend vulkan: the named or best device, or an error. --backend auto: Vulkan only on a real GPU (lavapipe
  * and other CPU implementations are far slower than the CPU engine), or on the device --device names. */
@@ -64,11 +69,14 @@ choose_backend (const char *backend,
       g_printerr ("imagebart: the Vulkan engine is not available (%s); using the CPU engine\n", local->message);
       return TRUE;
     }
-  /* The networks do not run on the Vulkan engine yet (issue 3): say so rather than quietly use the CPU. */
-  if (want_vulkan)
+  if (command_runs_on_vulkan)
+    return TRUE;
+  /* This command's networks do not run on the Vulkan engine yet (issue 3): say so rather than quietly use the
+   * CPU. */
+  if (want_vulkan && !command_runs_no_network)
     {
       g_set_error (error, IB_ERROR, IB_ERROR_UNSUPPORTED,
-                   "The Vulkan engine found %s but cannot run the networks yet; use --backend cpu (or auto)",
+                   "The Vulkan engine found %s but cannot run this command's networks yet; use --backend cpu (or auto)",
                    ib_vk_device_get_name (vulkan_device));
       g_clear_pointer (&vulkan_device, ib_vk_device_free);
       return FALSE;
@@ -297,6 +305,7 @@ run_info (int    argc,
   g_autoptr (IbModelFile) file = NULL;
   char **rest;
 
+  command_runs_no_network = TRUE;
   if (!parse_options (context, entries, &argc, &argv, &error) ||
       !(file = open_model (argc, argv, 0, &rest, &error)))
     goto failed;
@@ -488,11 +497,13 @@ run_logits (int    argc,
   g_autoptr (GError) error = NULL;
   g_autoptr (IbModelFile) file = NULL;
   g_autoptr (IbStage) stage = NULL;
+  g_autoptr (IbVkStage) vk_stage = NULL;
   g_autofree int32_t *src = NULL, *tgt = NULL;
   g_autofree float *logits = NULL;
   char **rest;
   int n_src, n_tgt;
 
+  command_runs_on_vulkan = TRUE;
   if (!parse_options (context, entries, &argc, &argv, &error) ||
       !(file = open_model (argc, argv, 0, &rest, &error)))
     goto failed;
@@ -517,9 +528,16 @@ run_logits (int    argc,
       g_set_error (&error, IB_ERROR, IB_ERROR_NO_MEMORY, "Not enough memory for the logits");
       goto failed;
     }
-  if (!(stage = ib_stage_new (file, level, &error)) ||
-      !ib_stage_logits (stage, src, n_src, tgt, n_tgt, logits, &error) ||
-      !write_file (out, logits, (gsize) n_tgt * l->dec_num_tokens * sizeof (float), &error))
+  if (vulkan_device != NULL)
+    {
+      if (!(vk_stage = ib_vk_stage_new (vulkan_device, file, level, &error)) ||
+          !ib_vk_stage_logits (vk_stage, src, n_src, tgt, n_tgt, logits, &error))
+        goto failed;
+    }
+  else if (!(stage = ib_stage_new (file, level, &error)) ||
+           !ib_stage_logits (stage, src, n_src, tgt, n_tgt, logits, &error))
+    goto failed;
+  if (!write_file (out, logits, (gsize) n_tgt * l->dec_num_tokens * sizeof (float), &error))
     goto failed;
   return EXIT_SUCCESS;
 
@@ -699,7 +717,10 @@ main (int    argc,
       {
         g_autofree char *program = g_strdup_printf ("imagebart %s", commands[i].name);
         argv[1] = program;
-        return commands[i].run (argc - 1, argv + 1);
+        int status = commands[i].run (argc - 1, argv + 1);
+        /* Saves the pipeline cache. */
+        g_clear_pointer (&vulkan_device, ib_vk_device_free);
+        return status;
       }
   fprintf (stderr, "imagebart: unknown command \"%s\"\n\n", argv[1]);
   print_usage (stderr);

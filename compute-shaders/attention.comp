@@ -2,7 +2,8 @@
 // The row's scores live in shared memory (n_kv <= MAX_KV, checked by the host), so the softmax is the
 // two-pass one: the maximum first, then the exponentials and their sum, in f32.
 //   q row r, head h at Q[q_base + r q_stride + h dh]; key/value j at K/V[k_base/v_base + j kv_stride + h dh]
-//   out row r at O[r out_stride + h dh]; causal: row r (absolute position q_offset + r) sees keys 0..q_offset + r.
+//   out row r at O[r out_stride + h dh]; causal: row r (absolute position q_offset + r) sees keys 0..q_offset + r,
+//   and positions below n_unmasked (minGPT's leading block) see keys 0..n_unmasked - 1 as well.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 
@@ -19,7 +20,7 @@ layout (push_constant) uniform Push
 {
   uint n_q, n_kv, q_stride, kv_stride, out_stride, dim_head;
   uint q_base, k_base, v_base;
-  uint causal, q_offset;
+  uint causal, q_offset, n_unmasked;
   float scale;
 } p;
 
@@ -34,7 +35,7 @@ main ()
   uint r = gl_WorkGroupID.x, h = gl_WorkGroupID.y;
   uint tid = gl_LocalInvocationID.x, threads = gl_WorkGroupSize.x;
   uint dh = p.dim_head;
-  uint n_keys = p.causal != 0u ? min (p.q_offset + r + 1u, p.n_kv) : p.n_kv;
+  uint n_keys = p.causal != 0u ? min (max (p.q_offset + r + 1u, p.n_unmasked), p.n_kv) : p.n_kv;
 
   for (uint d = tid; d < dh; d += threads)
     q[d] = Q[p.q_base + r * p.q_stride + h * dh + d];

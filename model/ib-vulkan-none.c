@@ -67,3 +67,79 @@ ib_vk_device_get_kind (IbVkDevice *device)
 {
   return IB_VK_DEVICE_OTHER;
 }
+
+/* The networks: never reached without a device, but the command line links them. */
+
+#include "ib-vulkan-transformer.h"
+
+IbVkStage *
+ib_vk_stage_new (IbVkDevice  *device,
+                 IbModelFile *file,
+                 int          t,
+                 GError     **error)
+{
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
+  return NULL;
+}
+
+void
+ib_vk_stage_free (IbVkStage *stage)
+{
+}
+
+const IbLevelConfig *
+ib_vk_stage_get_config (IbVkStage *stage)
+{
+  return NULL;
+}
+
+guint64
+ib_vk_stage_get_weight_bytes (IbVkStage *stage)
+{
+  return 0;
+}
+
+gboolean
+ib_vk_stage_encode (IbVkStage *stage, const int32_t *src, int n_src, float *context, GError **error)
+{
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
+  return FALSE;
+}
+
+IbVkDecoder *
+ib_vk_decoder_new (IbVkStage *stage, const int32_t *src, int n_src, GError **error)
+{
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
+  return NULL;
+}
+
+void
+ib_vk_decoder_free (IbVkDecoder *decoder)
+{
+}
+
+gboolean
+ib_vk_decoder_feed (IbVkDecoder *decoder, const int32_t *tokens, int n, float *logits, GError **error)
+{
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
+  return FALSE;
+}
+
+int
+ib_vk_decoder_get_position (IbVkDecoder *decoder)
+{
+  return 0;
+}
+
+void
+ib_vk_decoder_rewind (IbVkDecoder *decoder, int pos)
+{
+}
+
+gboolean
+ib_vk_stage_logits (IbVkStage *stage, const int32_t *src, int n_src, const int32_t *tgt, int n_tgt, float *logits,
+                    GError **error)
+{
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
+  return FALSE;
+}

@@ -395,12 +395,12 @@ ib_vk_attention (IbVkDevice               *d,
   {
     uint32_t n_q, n_kv, q_stride, kv_stride, out_stride, dim_head;
     uint32_t q_base, k_base, v_base;
-    uint32_t causal, q_offset;
+    uint32_t causal, q_offset, n_unmasked;
     float scale;
   } push = {
     (uint32_t) s->n_q, (uint32_t) s->n_kv, (uint32_t) s->q_stride, (uint32_t) s->kv_stride, (uint32_t) width,
     (uint32_t) s->dim_head, (uint32_t) s->q_base, (uint32_t) s->k_base, (uint32_t) s->v_base, s->causal ? 1u : 0u,
-    (uint32_t) s->q_offset, 1.0f / sqrtf ((float) s->dim_head),
+    (uint32_t) s->q_offset, (uint32_t) MAX (s->n_unmasked, 0), 1.0f / sqrtf ((float) s->dim_head),
   };
   uint32_t spec[] = { threads, MAX (max_kv, 64), max_dh };
   uint32_t groups[3] = { (uint32_t) s->n_q, (uint32_t) s->heads, 1 };

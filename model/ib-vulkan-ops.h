@@ -72,6 +72,7 @@ typedef struct
   int dim_head;
   bool causal;
   int q_offset;
+  int n_unmasked;               /* causal: rows at positions below it see keys 0..n_unmasked - 1 too (minGPT) */
   guint64 q_base;
   guint64 k_base;
   guint64 v_base;

@@ -77,8 +77,10 @@ class CommandLineTest(unittest.TestCase):
         self.assertIn("folder", self.run_tool("info", self.tmp.name, ok=False).stderr)
 
     def test_common_options(self):
-        # Until the networks run on the Vulkan engine, --backend vulkan is refused with the reason, whatever the machine.
-        self.assertIn("Vulkan", self.run_tool("info", self.model, "--backend", "vulkan", ok=False).stderr)
+        # A command whose networks do not run on the Vulkan engine yet refuses --backend vulkan with the reason,
+        # whatever the machine.
+        self.assertIn("Vulkan", self.run_tool("sample", self.model, "--backend", "vulkan", "--out", self.path("v.png"),
+                                              ok=False).stderr)
         no_loader = {"IMAGEBART_VULKAN_LOADER": "/nonexistent/libvulkan.so.1"}
         self.assertIn("No Vulkan loader",
                       self.run_tool("info", self.model, "--backend", "vulkan", env=no_loader, ok=False).stderr)
@@ -146,6 +148,21 @@ class CommandLineTest(unittest.TestCase):
                               (["--level", "1", "--src", "1," + self.grid(), "--tgt", "0," * 16 + "0"], ""),
                               (["--level", "1", "--src", "1,2"], "--tgt")):
             self.run_tool("logits", self.model, *args, "--out", self.path("refused.f32"), ok=False)
+
+    def test_logits_vulkan(self):
+        # The Vulkan engine's logits are the CPU engine's (where a Vulkan device exists, lavapipe included).
+        for level, src, tgt in ((1, "1," + self.grid(), "0,1,2,3,4,5"), (2, "2,3", "0,1,2,3,4")):
+            cpu, vk = self.path("cpu.f32"), self.path("vk.f32")
+            args = ["logits", self.model, "--level", str(level), "--src", src, "--tgt", tgt]
+            self.run_tool(*args, "--out", cpu, "--backend", "cpu")
+            proc = subprocess.run([require_cli(self), *args, "--out", vk, "--backend", "vulkan"], capture_output=True,
+                                  text=True, timeout=120)
+            if proc.returncode != 0 and "No Vulkan" in proc.stderr:
+                self.skipTest("no Vulkan device: " + proc.stderr.strip())
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            a, b = np.fromfile(cpu, dtype=np.float32), np.fromfile(vk, dtype=np.float32)
+            self.assertEqual(a.shape, b.shape)
+            self.assertLess(np.linalg.norm(a - b) / np.linalg.norm(a), 1e-5)
 
     def test_sample_is_reproducible(self):
         a, b, c = self.path("a.png"), self.path("b.png"), self.path("c.png")

@@ -1,0 +1,887 @@
+/* ib-vulkan-transformer.c: one level's transformer on the Vulkan engine, step for step the CPU engine's
+ * (model/ib-transformer.c): the same pre-LayerNorm stacks, the same KV cache, the same variant finishing.
+ *
+ * Device memory of a decoder (one arena): the tokens (int32: src at 0..n_src - 1, then for an
+ * encoder-decoder level tgt[p] at n_src + p, for a minGPT level tgt[p] at its sequence position n_src - 1 + p),
+ * the context and cross keys/values, the self-attention cache, and the activations of one feed. A feed records
+ * its whole pass into one batch and waits once, when the logits come back. */
+#include "ib-vulkan-transformer.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ib-error.h"
+#include "ib-transformer.h"
+#include "ib-vulkan-ops.h"
+#include "ib-vulkan-private.h"
+#include "ib-vulkan-sampler.h"
+
+#define LAYER_NORM_EPS 1e-5f
+
+typedef struct
+{
+  IbVkTensor *norm_weight, *norm_bias;
+  IbVkTensor *to_q, *to_q_bias, *to_k, *to_k_bias, *to_v, *to_v_bias;
+  IbVkTensor *to_out_weight, *to_out_bias;
+} VkAttention;
+
+typedef struct
+{
+  IbVkTensor *norm_weight, *norm_bias, *w1, *b1, *w2, *b2;
+} VkFeedForward;
+
+typedef struct
+{
+  VkAttention attn;
+  VkFeedForward ff;
+} VkEncoderLayer;
+
+typedef struct
+{
+  VkAttention self_attn;
+  VkAttention cross_attn;
+  VkFeedForward ff;
+} VkDecoderLayer;
+
+struct _IbVkStage
+{
+  IbVkDevice *device;
+  IbVkArena *weights;
+  const IbModelConfig *model;       /* owned by the file: copied below what a stage needs later */
+  IbLevelConfig config;
+  char *prefix;
+  gboolean decoder_only;
+  int dim, ff_dim, enc_inner, dec_inner;
+  float *log_scalors;               /* n_scales, host */
+  float *alphas;                    /* n_levels + 1, host: alpha_t */
+  int n_levels;
+
+  IbVkTensor *enc_token_emb, *enc_pos_emb, *enc_norm_weight, *enc_norm_bias;
+  VkEncoderLayer *enc_layers;
+  IbVkTensor *dec_token_emb, *dec_pos_emb, *dec_norm_weight, *dec_norm_bias;
+  IbVkTensor *to_logits_weight, *to_logits_bias;
+  VkDecoderLayer *dec_layers;
+  GPtrArray *tensors;               /* every IbVkTensor above, to free */
+};
+
+struct _IbVkDecoder
+{
+  IbVkStage *stage;
+  IbVkArena *arena;
+  int32_t *src;
+  int n_src;
+  int position;
+  int capacity;
+  int rows;                         /* activation rows that fit */
+
+  float scalor, residual_hit, residual_miss;
+
+  IbVkView tokens;                  /* int32 */
+  IbVkView x, h, q, kv, att, hidden, logits;
+  IbVkView *cross_k, *cross_v;      /* per layer: n_src x dec_inner */
+  IbVkView *self_k, *self_v;        /* per layer: dec_max_seq_len x dec_inner */
+  float *first_logits;              /* minGPT: src's last position's logits, tgt row 0 */
+};
+
+/* Uploading the weights */
+
+static IbVkTensor *
+upload (IbVkStage    *stage,
+        IbModelFile  *file,
+        gboolean      widen,
+        GError      **error,
+        const char   *format,
+        ...) G_GNUC_PRINTF (5, 6);
+
+/* The float tensor prefix + format (the CPU stage has checked its shape), uploaded; widen: as f32. A tensor
+ * with a leading dimension of 1 (minGPT's pos_emb) is uploaded as the matrix under it. */
+static IbVkTensor *
+upload (IbVkStage    *stage,
+        IbModelFile  *file,
+        gboolean      widen,
+        GError      **error,
+        const char   *format,
+        ...)
+{
+  va_list args;
+  g_autofree char *suffix = NULL;
+  g_autofree char *name = NULL;
+
+  va_start (args, format);
+  suffix = g_strdup_vprintf (format, args);
+  va_end (args);
+  name = g_strconcat (stage->prefix, suffix, NULL);
+
+  const IbTensor *t = ib_model_file_lookup (file, name);
+  if (t == NULL)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_INVALID, "level %d needs the tensor \"%s\", which is missing",
+                   stage->config.t, name);
+      return NULL;
+    }
+  IbTensor squeezed = *t;
+  if (squeezed.n_dims == 3 && squeezed.shape[0] == 1)
+    {
+      squeezed.n_dims = 2;
+      squeezed.shape[0] = t->shape[1];
+      squeezed.shape[1] = t->shape[2];
+    }
+  IbVkTensor *vt = ib_vk_tensor_upload (stage->device, stage->weights, &squeezed, widen, error);
+  if (vt != NULL)
+    g_ptr_array_add (stage->tensors, vt);
+  return vt;
+}
+
+#define LAYER_NAME "transformer.%s.attn_layers.layers.%d.%s"
+#define BLOCK_NAME "transformer.blocks.%d.%s"
+
+static gboolean
+upload_attention (IbVkStage   *s,
+                  IbModelFile *f,
+                  VkAttention *w,
+                  const char  *stack,
+                  int          index,
+                  GError     **e)
+{
+  return (w->norm_weight = upload (s, f, TRUE, e, LAYER_NAME, stack, index, "0.weight")) &&
+         (w->norm_bias = upload (s, f, TRUE, e, LAYER_NAME, stack, index, "0.bias")) &&
+         (w->to_q = upload (s, f, FALSE, e, LAYER_NAME, stack, index, "1.to_q.weight")) &&
+         (w->to_k = upload (s, f, FALSE, e, LAYER_NAME, stack, index, "1.to_k.weight")) &&
+         (w->to_v = upload (s, f, FALSE, e, LAYER_NAME, stack, index, "1.to_v.weight")) &&
+         (w->to_out_weight = upload (s, f, FALSE, e, LAYER_NAME, stack, index, "1.to_out.weight")) &&
+         (w->to_out_bias = upload (s, f, TRUE, e, LAYER_NAME, stack, index, "1.to_out.bias"));
+}
+
+static gboolean
+upload_feed_forward (IbVkStage     *s,
+                     IbModelFile   *f,
+                     VkFeedForward *w,
+                     const char    *stack,
+                     int            index,
+                     GError       **e)
+{
+  return (w->norm_weight = upload (s, f, TRUE, e, LAYER_NAME, stack, index, "0.weight")) &&
+         (w->norm_bias = upload (s, f, TRUE, e, LAYER_NAME, stack, index, "0.bias")) &&
+         (w->w1 = upload (s, f, FALSE, e, LAYER_NAME, stack, index, "1.net.0.0.weight")) &&
+         (w->b1 = upload (s, f, TRUE, e, LAYER_NAME, stack, index, "1.net.0.0.bias")) &&
+         (w->w2 = upload (s, f, FALSE, e, LAYER_NAME, stack, index, "1.net.2.weight")) &&
+         (w->b2 = upload (s, f, TRUE, e, LAYER_NAME, stack, index, "1.net.2.bias"));
+}
+
+static gboolean
+upload_encoder_decoder (IbVkStage   *s,
+                        IbModelFile *f,
+                        GError     **e)
+{
+  const IbLevelConfig *c = &s->config;
+
+  if (!(s->enc_token_emb = upload (s, f, TRUE, e, "transformer.encoder.token_emb.weight")) ||
+      !(s->enc_pos_emb = upload (s, f, TRUE, e, "transformer.encoder.pos_emb.emb.weight")) ||
+      !(s->enc_norm_weight = upload (s, f, TRUE, e, "transformer.encoder.norm.weight")) ||
+      !(s->enc_norm_bias = upload (s, f, TRUE, e, "transformer.encoder.norm.bias")) ||
+      !(s->dec_token_emb = upload (s, f, TRUE, e, "transformer.decoder.token_emb.weight")) ||
+      !(s->dec_pos_emb = upload (s, f, TRUE, e, "transformer.decoder.pos_emb.emb.weight")) ||
+      !(s->dec_norm_weight = upload (s, f, TRUE, e, "transformer.decoder.norm.weight")) ||
+      !(s->dec_norm_bias = upload (s, f, TRUE, e, "transformer.decoder.norm.bias")) ||
+      !(s->to_logits_weight = upload (s, f, FALSE, e, "transformer.decoder.to_logits.weight")) ||
+      !(s->to_logits_bias = upload (s, f, TRUE, e, "transformer.decoder.to_logits.bias")))
+    return FALSE;
+
+  s->enc_layers = g_new0 (VkEncoderLayer, MAX (c->enc_depth, 1));
+  for (int l = 0; l < c->enc_depth; l++)
+    if (!upload_attention (s, f, &s->enc_layers[l].attn, "encoder", 2 * l, e) ||
+        !upload_feed_forward (s, f, &s->enc_layers[l].ff, "encoder", 2 * l + 1, e))
+      return FALSE;
+  s->dec_layers = g_new0 (VkDecoderLayer, MAX (c->dec_depth, 1));
+  for (int l = 0; l < c->dec_depth; l++)
+    if (!upload_attention (s, f, &s->dec_layers[l].self_attn, "decoder", 3 * l, e) ||
+        !upload_attention (s, f, &s->dec_layers[l].cross_attn, "decoder", 3 * l + 1, e) ||
+        !upload_feed_forward (s, f, &s->dec_layers[l].ff, "decoder", 3 * l + 2, e))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+upload_gpt (IbVkStage   *s,
+            IbModelFile *f,
+            GError     **e)
+{
+  const IbLevelConfig *c = &s->config;
+
+  if (!(s->dec_token_emb = upload (s, f, TRUE, e, "transformer.tok_emb.weight")) ||
+      !(s->dec_pos_emb = upload (s, f, TRUE, e, "transformer.pos_emb")) ||
+      !(s->dec_norm_weight = upload (s, f, TRUE, e, "transformer.ln_f.weight")) ||
+      !(s->dec_norm_bias = upload (s, f, TRUE, e, "transformer.ln_f.bias")) ||
+      !(s->to_logits_weight = upload (s, f, FALSE, e, "transformer.head.weight")))
+    return FALSE;
+
+  s->dec_layers = g_new0 (VkDecoderLayer, MAX (c->dec_depth, 1));
+  for (int l = 0; l < c->dec_depth; l++)
+    {
+      VkAttention *a = &s->dec_layers[l].self_attn;
+      VkFeedForward *w = &s->dec_layers[l].ff;
+
+      if (!(a->norm_weight = upload (s, f, TRUE, e, BLOCK_NAME, l, "ln1.weight")) ||
+          !(a->norm_bias = upload (s, f, TRUE, e, BLOCK_NAME, l, "ln1.bias")) ||
+          !(a->to_q = upload (s, f, FALSE, e, BLOCK_NAME, l, "attn.query.weight")) ||
+          !(a->to_q_bias = upload (s, f, TRUE, e, BLOCK_NAME, l, "attn.query.bias")) ||
+          !(a->to_k = upload (s, f, FALSE, e, BLOCK_NAME, l, "attn.key.weight")) ||
+          !(a->to_k_bias = upload (s, f, TRUE, e, BLOCK_NAME, l, "attn.key.bias")) ||
+          !(a->to_v = upload (s, f, FALSE, e, BLOCK_NAME, l, "attn.value.weight")) ||
+          !(a->to_v_bias = upload (s, f, TRUE, e, BLOCK_NAME, l, "attn.value.bias")) ||
+          !(a->to_out_weight = upload (s, f, FALSE, e, BLOCK_NAME, l, "attn.proj.weight")) ||
+          !(a->to_out_bias = upload (s, f, TRUE, e, BLOCK_NAME, l, "attn.proj.bias")) ||
+          !(w->norm_weight = upload (s, f, TRUE, e, BLOCK_NAME, l, "ln2.weight")) ||
+          !(w->norm_bias = upload (s, f, TRUE, e, BLOCK_NAME, l, "ln2.bias")) ||
+          !(w->w1 = upload (s, f, FALSE, e, BLOCK_NAME, l, "mlp.0.weight")) ||
+          !(w->b1 = upload (s, f, TRUE, e, BLOCK_NAME, l, "mlp.0.bias")) ||
+          !(w->w2 = upload (s, f, FALSE, e, BLOCK_NAME, l, "mlp.2.weight")) ||
+          !(w->b2 = upload (s, f, TRUE, e, BLOCK_NAME, l, "mlp.2.bias")))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+IbVkStage *
+ib_vk_stage_new (IbVkDevice  *device,
+                 IbModelFile *file,
+                 int          t,
+                 GError     **error)
+{
+  g_return_val_if_fail (device != NULL && file != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  /* The CPU stage checks every tensor's presence, dtype and shape. */
+  g_autoptr (IbStage) check = ib_stage_new (file, t, error);
+  if (check == NULL)
+    return NULL;
+
+  const IbModelConfig *model = ib_model_file_get_config (file);
+  g_autoptr (IbVkStage) stage = g_new0 (IbVkStage, 1);
+  stage->device = device;
+  stage->config = model->levels[t - 1];
+  stage->prefix = g_strdup (stage->config.prefix);
+  stage->config.prefix = stage->prefix;
+  stage->decoder_only = stage->config.variant == IB_VARIANT_GPT;
+  stage->dim = stage->config.dim;
+  stage->ff_dim = 4 * stage->config.dim;
+  stage->enc_inner = stage->config.enc_heads * stage->config.dim_head;
+  stage->dec_inner = stage->config.dec_heads * stage->config.dim_head;
+  stage->n_levels = model->n_levels;
+  stage->alphas = g_new0 (float, model->n_levels + 1);
+  for (int i = 1; i <= model->n_levels; i++)
+    stage->alphas[i] = ib_model_config_alpha (model, i);
+  stage->tensors = g_ptr_array_new_with_free_func ((GDestroyNotify) ib_vk_tensor_free);
+  stage->weights = ib_vk_arena_new (device, 32u << 20);
+
+  if (stage->config.variant == IB_VARIANT_SCALED || stage->config.variant == IB_VARIANT_RESIDUAL_SCALED)
+    {
+      g_autofree char *name = g_strconcat (stage->prefix, "transformer.log_scalors", NULL);
+      const IbTensor *ls = ib_model_file_lookup (file, name);
+      g_assert (ls != NULL && ls->n_elements == stage->config.n_scales);
+      stage->log_scalors = ib_tensor_dup_f32 (ls);
+    }
+
+  if (!(stage->decoder_only ? upload_gpt (stage, file, error) : upload_encoder_decoder (stage, file, error)) ||
+      !ib_vk_device_submit (device, error))
+    return NULL;
+  return g_steal_pointer (&stage);
+}
+
+void
+ib_vk_stage_free (IbVkStage *stage)
+{
+  if (stage == NULL)
+    return;
+  if (stage->tensors != NULL)
+    g_ptr_array_unref (stage->tensors);
+  g_clear_pointer (&stage->weights, ib_vk_arena_free);
+  g_free (stage->enc_layers);
+  g_free (stage->dec_layers);
+  g_free (stage->log_scalors);
+  g_free (stage->alphas);
+  g_free (stage->prefix);
+  g_free (stage);
+}
+
+const IbLevelConfig *
+ib_vk_stage_get_config (IbVkStage *stage)
+{
+  g_return_val_if_fail (stage != NULL, NULL);
+  return &stage->config;
+}
+
+guint64
+ib_vk_stage_get_weight_bytes (IbVkStage *stage)
+{
+  g_return_val_if_fail (stage != NULL, 0);
+  return ib_vk_arena_get_used (stage->weights);
+}
+
+/* Checks, as the CPU engine's */
+
+static gboolean
+check_tokens (const int32_t *tokens,
+              int            n,
+              int            n_tokens,
+              const char    *what,
+              GError       **error)
+{
+  for (int i = 0; i < n; i++)
+    if (tokens[i] < 0 || tokens[i] >= n_tokens)
+      {
+        g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "%s token %d at position %d is outside 0..%d", what,
+                     tokens[i], i, n_tokens - 1);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static gboolean
+check_src (IbVkStage     *stage,
+           const int32_t *src,
+           int            n_src,
+           GError       **error)
+{
+  const IbLevelConfig *c = &stage->config;
+  const char *what = stage->decoder_only ? "conditioning" : "encoder input";
+
+  if (n_src < 1 || n_src > c->enc_max_seq_len)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "the %s has %d tokens; level %d takes 1 to %d", what, n_src,
+                   c->t, c->enc_max_seq_len);
+      return FALSE;
+    }
+  if (src == NULL)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "the encoder input is missing");
+      return FALSE;
+    }
+  if (!check_tokens (src, n_src, c->enc_num_tokens, what, error))
+    return FALSE;
+  if (c->variant != IB_VARIANT_SCALED && c->variant != IB_VARIANT_RESIDUAL_SCALED)
+    return TRUE;
+  if (c->scale_pos >= n_src)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT,
+                   "the encoder input has %d tokens, too few to hold the scale token at position %d", n_src,
+                   c->scale_pos);
+      return FALSE;
+    }
+  int t = src[c->scale_pos];
+  if (t < 1 || t > c->n_scales)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT,
+                   "the scale token (position %d of the encoder input) is %d, not a level in 1..%d", c->scale_pos, t,
+                   c->n_scales);
+      return FALSE;
+    }
+  if (c->variant == IB_VARIANT_RESIDUAL_SCALED)
+    {
+      if (t > stage->n_levels)
+        {
+          g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "the scale token %d is past the schedule's %d levels", t,
+                       stage->n_levels);
+          return FALSE;
+        }
+      if ((int64_t) c->xt_start + c->xt_size > n_src)
+        {
+          g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT,
+                       "the encoder input has %d tokens, too few to hold x_t at positions %d..%d", n_src, c->xt_start,
+                       c->xt_start + c->xt_size - 1);
+          return FALSE;
+        }
+      if (!check_tokens (src + c->xt_start, c->xt_size, c->dec_num_tokens, "x_t", error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static int
+tgt_capacity (IbVkStage *stage,
+              int        n_src)
+{
+  const IbLevelConfig *c = &stage->config;
+
+  return stage->decoder_only ? c->dec_max_seq_len - (n_src - 1) : c->dec_max_seq_len;
+}
+
+/* Recording helpers */
+
+/* A part of a view, at a float offset (the copy commands take any 4-byte offset). */
+static gboolean
+copy_floats (IbVkDevice     *d,
+             const IbVkView *dst,
+             guint64         dst_float,
+             const IbVkView *src,
+             guint64         src_float,
+             guint64         n,
+             GError        **error)
+{
+  VkCommandBuffer cb;
+
+  g_assert ((dst_float + n) * 4 <= dst->size && (src_float + n) * 4 <= src->size);
+  if (n == 0)
+    return TRUE;
+  if (!(cb = ib_vk_device_begin (d, error)))
+    return FALSE;
+  IbVkView from = { src->buffer, src->offset + src_float * 4, n * 4 };
+  IbVkView to = { dst->buffer, dst->offset + dst_float * 4, n * 4 };
+  const IbVkView *views[] = { &from, &to };
+  ib_vk_device_access (d, views, 2, 1u << 1);
+  VkBufferCopy region = { from.offset, to.offset, n * 4 };
+  d->vk.vkCmdCopyBuffer (cb, from.buffer->buffer, to.buffer->buffer, 1, &region);
+  return TRUE;
+}
+
+/* x += FF(LN(x)) over n rows. */
+static gboolean
+feed_forward (IbVkStage           *s,
+              const VkFeedForward *ff,
+              const IbVkView      *x,
+              const IbVkView      *h,
+              const IbVkView      *hidden,
+              int                  n,
+              GError             **error)
+{
+  IbVkDevice *d = s->device;
+
+  return ib_vk_layer_norm (d, h, x, n, s->dim, ff->norm_weight, ff->norm_bias, LAYER_NORM_EPS, error) &&
+         ib_vk_linear (d, hidden, h, n, ff->w1, ff->b1, FALSE, IB_VK_LINEAR_AUTO, error) &&
+         ib_vk_gelu (d, hidden, (gsize) n * s->ff_dim, error) &&
+         ib_vk_linear (d, x, hidden, n, ff->w2, ff->b2, TRUE, IB_VK_LINEAR_AUTO, error);
+}
+
+/* Decoders */
+
+static gboolean
+alloc (IbVkDecoder *decoder,
+       guint64      n_floats,
+       IbVkView    *view,
+       GError     **error)
+{
+  return ib_vk_arena_alloc (decoder->arena, MAX (n_floats, 1) * 4, view, error);
+}
+
+/* A decoder with its memory, src uploaded, nothing computed. */
+static IbVkDecoder *
+decoder_create (IbVkStage     *stage,
+                const int32_t *src,
+                int            n_src,
+                int            rows,
+                GError       **error)
+{
+  const IbLevelConfig *c = &stage->config;
+  g_autoptr (IbVkDecoder) decoder = g_new0 (IbVkDecoder, 1);
+  int inner = MAX (stage->enc_inner, stage->dec_inner), depth = MAX (c->dec_depth, 1);
+
+  decoder->stage = stage;
+  decoder->src = g_memdup2 (src, (gsize) n_src * sizeof (int32_t));
+  decoder->n_src = n_src;
+  decoder->capacity = tgt_capacity (stage, n_src);
+  decoder->rows = rows;
+  decoder->scalor = 1.0f;
+  if (c->variant == IB_VARIANT_SCALED || c->variant == IB_VARIANT_RESIDUAL_SCALED)
+    {
+      int t = src[c->scale_pos];
+
+      decoder->scalor = expf (stage->log_scalors[t - 1]);
+      if (c->variant == IB_VARIANT_RESIDUAL_SCALED)
+        {
+          float alpha = stage->alphas[t];
+          float miss = (1.0f - alpha) / (float) c->dec_num_tokens;
+
+          decoder->residual_hit = logf (alpha + miss);
+          decoder->residual_miss = logf (miss);
+        }
+    }
+
+  decoder->arena = ib_vk_arena_new (stage->device, 8u << 20);
+  decoder->cross_k = g_new0 (IbVkView, depth);
+  decoder->cross_v = g_new0 (IbVkView, depth);
+  decoder->self_k = g_new0 (IbVkView, depth);
+  decoder->self_v = g_new0 (IbVkView, depth);
+
+  guint64 n = (guint64) rows;
+  if (!alloc (decoder, (guint64) n_src + c->dec_max_seq_len + 1, &decoder->tokens, error) ||
+      !alloc (decoder, n * stage->dim, &decoder->x, error) || !alloc (decoder, n * stage->dim, &decoder->h, error) ||
+      !alloc (decoder, n * inner, &decoder->q, error) || !alloc (decoder, 2 * n * inner, &decoder->kv, error) ||
+      !alloc (decoder, n * inner, &decoder->att, error) ||
+      !alloc (decoder, n * stage->ff_dim, &decoder->hidden, error) ||
+      !alloc (decoder, n * c->dec_num_tokens, &decoder->logits, error))
+    return NULL;
+  for (int l = 0; l < c->dec_depth; l++)
+    {
+      if (!alloc (decoder, (guint64) c->dec_max_seq_len * stage->dec_inner, &decoder->self_k[l], error) ||
+          !alloc (decoder, (guint64) c->dec_max_seq_len * stage->dec_inner, &decoder->self_v[l], error))
+        return NULL;
+      if (!stage->decoder_only &&
+          (!alloc (decoder, (guint64) n_src * stage->dec_inner, &decoder->cross_k[l], error) ||
+           !alloc (decoder, (guint64) n_src * stage->dec_inner, &decoder->cross_v[l], error)))
+        return NULL;
+    }
+  if (!ib_vk_upload (stage->device, &decoder->tokens, 0, src, (guint64) n_src * 4, error))
+    return NULL;
+  return g_steal_pointer (&decoder);
+}
+
+void
+ib_vk_decoder_free (IbVkDecoder *decoder)
+{
+  if (decoder == NULL)
+    return;
+  g_clear_pointer (&decoder->arena, ib_vk_arena_free);
+  g_free (decoder->cross_k);
+  g_free (decoder->cross_v);
+  g_free (decoder->self_k);
+  g_free (decoder->self_v);
+  g_free (decoder->src);
+  g_free (decoder->first_logits);
+  g_free (decoder);
+}
+
+/* The encoder over the decoder's src into decoder->x (the context). */
+static gboolean
+record_encoder (IbVkDecoder *decoder,
+                GError     **error)
+{
+  IbVkStage *s = decoder->stage;
+  IbVkDevice *d = s->device;
+  const IbLevelConfig *c = &s->config;
+  int n = decoder->n_src, inner = s->enc_inner;
+  const IbVkView *x = &decoder->x, *h = &decoder->h;
+
+  if (!ib_vk_embed (d, x, &decoder->tokens, 0, n, s->enc_token_emb, s->enc_pos_emb, 0, error))
+    return FALSE;
+  for (int l = 0; l < c->enc_depth; l++)
+    {
+      const VkEncoderLayer *layer = &s->enc_layers[l];
+      IbVkAttentionShape shape = {
+        .n_q = n, .q_stride = inner, .n_kv = n, .kv_stride = inner, .heads = c->enc_heads,
+        .dim_head = c->dim_head, .k_base = 0, .v_base = (guint64) n * inner,
+      };
+
+      if (!ib_vk_layer_norm (d, h, x, n, s->dim, layer->attn.norm_weight, layer->attn.norm_bias, LAYER_NORM_EPS,
+                             error) ||
+          !ib_vk_linear (d, &decoder->q, h, n, layer->attn.to_q, NULL, FALSE, IB_VK_LINEAR_AUTO, error) ||
+          !ib_vk_linear (d, &decoder->kv, h, n, layer->attn.to_k, NULL, FALSE, IB_VK_LINEAR_AUTO, error))
+        return FALSE;
+      /* v after k in the same view: the linear writes from the view's start, so go through the copy. */
+      if (!ib_vk_linear (d, &decoder->att, h, n, layer->attn.to_v, NULL, FALSE, IB_VK_LINEAR_AUTO, error) ||
+          !copy_floats (d, &decoder->kv, (guint64) n * inner, &decoder->att, 0, (guint64) n * inner, error) ||
+          !ib_vk_attention (d, &decoder->att, &decoder->q, &decoder->kv, &decoder->kv, &shape, error) ||
+          !ib_vk_linear (d, x, &decoder->att, n, layer->attn.to_out_weight, layer->attn.to_out_bias, TRUE,
+                         IB_VK_LINEAR_AUTO, error) ||
+          !feed_forward (s, &layer->ff, x, h, &decoder->hidden, n, error))
+        return FALSE;
+    }
+  return ib_vk_layer_norm (d, x, x, n, s->dim, s->enc_norm_weight, s->enc_norm_bias, LAYER_NORM_EPS, error);
+}
+
+/* The decoder stack over n tokens (at decoder->tokens[token_base..]) at sequence positions first_pos..: fills
+ * the cache and, when want_logits, writes the logits (before any finishing) of the last n_out rows into
+ * decoder->logits. */
+static gboolean
+record_decoder (IbVkDecoder *decoder,
+                guint        token_base,
+                int          n,
+                int          first_pos,
+                gboolean     want_logits,
+                int          n_out,
+                GError     **error)
+{
+  IbVkStage *s = decoder->stage;
+  IbVkDevice *d = s->device;
+  const IbLevelConfig *c = &s->config;
+  int dim = s->dim, inner = s->dec_inner;
+  const IbVkView *x = &decoder->x, *h = &decoder->h;
+
+  g_assert (n <= decoder->rows && n_out <= n && first_pos + n <= c->dec_max_seq_len);
+  if (!ib_vk_embed (d, x, &decoder->tokens, token_base, n, s->dec_token_emb, s->dec_pos_emb, first_pos, error))
+    return FALSE;
+
+  for (int l = 0; l < c->dec_depth; l++)
+    {
+      const VkDecoderLayer *layer = &s->dec_layers[l];
+      const VkAttention *sa = &layer->self_attn;
+      IbVkAttentionShape self = {
+        .n_q = n, .q_stride = inner, .n_kv = first_pos + n, .kv_stride = inner, .heads = c->dec_heads,
+        .dim_head = c->dim_head, .causal = true, .q_offset = first_pos,
+        .n_unmasked = s->decoder_only ? c->n_unmasked : 0,
+      };
+
+      if (!ib_vk_layer_norm (d, h, x, n, dim, sa->norm_weight, sa->norm_bias, LAYER_NORM_EPS, error) ||
+          !ib_vk_linear (d, &decoder->kv, h, n, sa->to_k, sa->to_k_bias, FALSE, IB_VK_LINEAR_AUTO, error) ||
+          !copy_floats (d, &decoder->self_k[l], (guint64) first_pos * inner, &decoder->kv, 0, (guint64) n * inner,
+                        error) ||
+          !ib_vk_linear (d, &decoder->kv, h, n, sa->to_v, sa->to_v_bias, FALSE, IB_VK_LINEAR_AUTO, error) ||
+          !copy_floats (d, &decoder->self_v[l], (guint64) first_pos * inner, &decoder->kv, 0, (guint64) n * inner,
+                        error))
+        return FALSE;
+      if (!want_logits && l == c->dec_depth - 1)
+        break;
+      if (!ib_vk_linear (d, &decoder->q, h, n, sa->to_q, sa->to_q_bias, FALSE, IB_VK_LINEAR_AUTO, error) ||
+          !ib_vk_attention (d, &decoder->att, &decoder->q, &decoder->self_k[l], &decoder->self_v[l], &self, error) ||
+          !ib_vk_linear (d, x, &decoder->att, n, sa->to_out_weight, sa->to_out_bias, TRUE, IB_VK_LINEAR_AUTO, error))
+        return FALSE;
+
+      if (!s->decoder_only)
+        {
+          const VkAttention *ca = &layer->cross_attn;
+          IbVkAttentionShape cross = {
+            .n_q = n, .q_stride = inner, .n_kv = decoder->n_src, .kv_stride = inner, .heads = c->dec_heads,
+            .dim_head = c->dim_head,
+          };
+
+          if (!ib_vk_layer_norm (d, h, x, n, dim, ca->norm_weight, ca->norm_bias, LAYER_NORM_EPS, error) ||
+              !ib_vk_linear (d, &decoder->q, h, n, ca->to_q, NULL, FALSE, IB_VK_LINEAR_AUTO, error) ||
+              !ib_vk_attention (d, &decoder->att, &decoder->q, &decoder->cross_k[l], &decoder->cross_v[l], &cross,
+                                error) ||
+              !ib_vk_linear (d, x, &decoder->att, n, ca->to_out_weight, ca->to_out_bias, TRUE, IB_VK_LINEAR_AUTO,
+                             error))
+            return FALSE;
+        }
+      if (!feed_forward (s, &layer->ff, x, h, &decoder->hidden, n, error))
+        return FALSE;
+    }
+
+  if (!want_logits || n_out == 0)
+    return TRUE;
+  /* The last n_out rows, moved to the start of h, normed in place. */
+  if (!copy_floats (d, h, 0, x, (guint64) (n - n_out) * dim, (guint64) n_out * dim, error) ||
+      !ib_vk_layer_norm (d, h, h, n_out, dim, s->dec_norm_weight, s->dec_norm_bias, LAYER_NORM_EPS, error))
+    return FALSE;
+  return ib_vk_linear (d, &decoder->logits, h, n_out, s->to_logits_weight, s->to_logits_bias, FALSE,
+                       IB_VK_LINEAR_AUTO, error);
+}
+
+/* The variant's scaling and residual on the logits of positions first_pos.., on the device. */
+static gboolean
+record_finish (IbVkDecoder *decoder,
+               int          n,
+               int          first_pos,
+               GError     **error)
+{
+  const IbLevelConfig *c = &decoder->stage->config;
+
+  if (c->variant != IB_VARIANT_SCALED && c->variant != IB_VARIANT_RESIDUAL_SCALED)
+    return TRUE;
+  IbVkLogitsFinish finish = {
+    .scalor = decoder->scalor,
+    .residual = c->variant == IB_VARIANT_RESIDUAL_SCALED,
+    .hit = decoder->residual_hit,
+    .miss = decoder->residual_miss,
+    .xt_base = (guint) c->xt_start,
+    .xt_size = c->xt_size,
+  };
+  return ib_vk_finish_logits (decoder->stage->device, &decoder->logits, n, c->dec_num_tokens, first_pos,
+                              &decoder->tokens, &finish, error);
+}
+
+static int
+decoder_rows (IbVkStage *stage)
+{
+  return MAX (stage->config.enc_max_seq_len, stage->config.dec_max_seq_len);
+}
+
+IbVkDecoder *
+ib_vk_decoder_new (IbVkStage     *stage,
+                   const int32_t *src,
+                   int            n_src,
+                   GError       **error)
+{
+  g_return_val_if_fail (stage != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  const IbLevelConfig *c = &stage->config;
+  IbVkDevice *d = stage->device;
+
+  if (!check_src (stage, src, n_src, error))
+    return NULL;
+  if (stage->decoder_only && c->n_unmasked > n_src)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT,
+                   "level %d attends both ways over its first %d positions, but the conditioning has only %d "
+                   "tokens", c->t, c->n_unmasked, n_src);
+      return NULL;
+    }
+  g_autoptr (IbVkDecoder) decoder = decoder_create (stage, src, n_src, decoder_rows (stage), error);
+  if (decoder == NULL)
+    return NULL;
+
+  if (stage->decoder_only)
+    {
+      decoder->first_logits = g_new (float, c->dec_num_tokens);
+      if (!record_decoder (decoder, 0, n_src, 0, TRUE, 1, error) ||
+          !ib_vk_download (d, &decoder->logits, 0, decoder->first_logits, (guint64) c->dec_num_tokens * 4, error))
+        return NULL;
+      return g_steal_pointer (&decoder);
+    }
+
+  if (!record_encoder (decoder, error))
+    return NULL;
+  for (int l = 0; l < c->dec_depth; l++)
+    {
+      const VkAttention *cross = &stage->dec_layers[l].cross_attn;
+
+      if (!ib_vk_linear (d, &decoder->cross_k[l], &decoder->x, n_src, cross->to_k, NULL, FALSE, IB_VK_LINEAR_AUTO,
+                         error) ||
+          !ib_vk_linear (d, &decoder->cross_v[l], &decoder->x, n_src, cross->to_v, NULL, FALSE, IB_VK_LINEAR_AUTO,
+                         error))
+        return NULL;
+    }
+  if (!ib_vk_device_submit (d, error))
+    return NULL;
+  return g_steal_pointer (&decoder);
+}
+
+int
+ib_vk_decoder_get_position (IbVkDecoder *decoder)
+{
+  g_return_val_if_fail (decoder != NULL, 0);
+  return decoder->position;
+}
+
+void
+ib_vk_decoder_rewind (IbVkDecoder *decoder,
+                      int          pos)
+{
+  g_return_if_fail (decoder != NULL);
+  g_return_if_fail (pos >= 0 && pos <= decoder->position);
+  decoder->position = pos;
+}
+
+gboolean
+ib_vk_decoder_feed (IbVkDecoder   *decoder,
+                    const int32_t *tokens,
+                    int            n,
+                    float         *logits,
+                    GError       **error)
+{
+  g_return_val_if_fail (decoder != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  IbVkStage *stage = decoder->stage;
+  IbVkDevice *d = stage->device;
+  const IbLevelConfig *c = &stage->config;
+  int pos = decoder->position, n_vocab = c->dec_num_tokens;
+
+  if (n < 0 || (n > 0 && tokens == NULL))
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "cannot feed %d decoder tokens", n);
+      return FALSE;
+    }
+  if (n > decoder->capacity - pos)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "feeding %d tokens after %d would pass the decoder's %d positions",
+                   n, pos, decoder->capacity);
+      return FALSE;
+    }
+  if (!check_tokens (tokens, n, n_vocab, "decoder input", error))
+    return FALSE;
+  if (n == 0)
+    return TRUE;
+
+  if (!stage->decoder_only)
+    {
+      guint base = (guint) decoder->n_src + pos;
+      if (!ib_vk_upload (d, &decoder->tokens, (guint64) base * 4, tokens, (guint64) n * 4, error) ||
+          !record_decoder (decoder, base, n, pos, logits != NULL, n, error) ||
+          (logits != NULL && !record_finish (decoder, n, pos, error)) ||
+          !(logits != NULL ? ib_vk_download (d, &decoder->logits, 0, logits, (guint64) n * n_vocab * 4, error)
+                           : ib_vk_device_submit (d, error)))
+        return FALSE;
+      decoder->position = pos + n;
+      return TRUE;
+    }
+
+  /* minGPT: tgt[0] is not read; tgt[p], p >= 1, is the input at sequence position n_src - 1 + p. */
+  int skip = pos == 0 ? 1 : 0;
+  if (!check_tokens (tokens + skip, n - skip, c->enc_num_tokens, "decoder input", error))
+    return FALSE;
+  if (skip && logits != NULL)
+    memcpy (logits, decoder->first_logits, (gsize) n_vocab * sizeof (float));
+  if (n > skip)
+    {
+      guint first = (guint) (decoder->n_src - 1 + pos + skip);
+      float *rest = logits != NULL ? logits + (gsize) skip * n_vocab : NULL;
+      if (!ib_vk_upload (d, &decoder->tokens, (guint64) first * 4, tokens + skip, (guint64) (n - skip) * 4, error) ||
+          !record_decoder (decoder, first, n - skip, (int) first, rest != NULL, n - skip, error) ||
+          !(rest != NULL ? ib_vk_download (d, &decoder->logits, 0, rest, (guint64) (n - skip) * n_vocab * 4, error)
+                         : ib_vk_device_submit (d, error)))
+        return FALSE;
+    }
+  decoder->position = pos + n;
+  return TRUE;
+}
+
+gboolean
+ib_vk_stage_encode (IbVkStage     *stage,
+                    const int32_t *src,
+                    int            n_src,
+                    float         *context,
+                    GError       **error)
+{
+  g_return_val_if_fail (stage != NULL && context != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (stage->decoder_only)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "level %d is decoder-only (minGPT): it has no encoder",
+                   stage->config.t);
+      return FALSE;
+    }
+  if (!check_src (stage, src, n_src, error))
+    return FALSE;
+  g_autoptr (IbVkDecoder) decoder = decoder_create (stage, src, n_src, n_src, error);
+  return decoder != NULL && record_encoder (decoder, error) &&
+         ib_vk_download (stage->device, &decoder->x, 0, context, (guint64) n_src * stage->dim * 4, error);
+}
+
+gboolean
+ib_vk_stage_logits (IbVkStage     *stage,
+                    const int32_t *src,
+                    int            n_src,
+                    const int32_t *tgt,
+                    int            n_tgt,
+                    float         *logits,
+                    GError       **error)
+{
+  g_return_val_if_fail (stage != NULL, FALSE);
+  g_return_val_if_fail (logits != NULL || n_tgt == 0, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  const IbLevelConfig *c = &stage->config;
+
+  if (!check_src (stage, src, n_src, error))
+    return FALSE;
+  int capacity = tgt_capacity (stage, n_src);
+  if (n_tgt < 0 || n_tgt > capacity || (n_tgt > 0 && tgt == NULL))
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "the decoder input has %d tokens; level %d takes 0 to %d here",
+                   n_tgt, c->t, capacity);
+      return FALSE;
+    }
+  if (!check_tokens (tgt, n_tgt, c->dec_num_tokens, "decoder input", error))
+    return FALSE;
+
+  if (stage->decoder_only)
+    {
+      /* The whole sequence src ++ tgt[1..] in one pass, as the CPU engine. */
+      if (n_tgt == 0)
+        return TRUE;
+      if (!check_tokens (tgt + 1, n_tgt - 1, c->enc_num_tokens, "decoder input", error))
+        return FALSE;
+      int n = n_src + n_tgt - 1;
+      g_autoptr (IbVkDecoder) decoder = decoder_create (stage, src, n_src, decoder_rows (stage), error);
+      return decoder != NULL &&
+             (n_tgt == 1 || ib_vk_upload (stage->device, &decoder->tokens, (guint64) n_src * 4, tgt + 1,
+                                          (guint64) (n_tgt - 1) * 4, error)) &&
+             record_decoder (decoder, 0, n, 0, TRUE, n_tgt, error) &&
+             ib_vk_download (stage->device, &decoder->logits, 0, logits, (guint64) n_tgt * c->dec_num_tokens * 4,
+                             error);
+    }
+
+  g_autoptr (IbVkDecoder) decoder = ib_vk_decoder_new (stage, src, n_src, error);
+  return decoder != NULL && ib_vk_decoder_feed (decoder, tgt, n_tgt, logits, error);
+}

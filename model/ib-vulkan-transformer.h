@@ -1,0 +1,66 @@
+/* ib-vulkan-transformer.h: one level's transformer on the Vulkan engine, the GPU twin of ib-transformer.h
+ * (encoder-decoder XTransformer levels with their Plain, Scaled and ResidualScaled variants, and decoder-only
+ * minGPT levels), with the same calls and the same meaning of every argument and result.
+ *
+ * The stage uploads the level's weights once (matrices in their file dtype, everything else widened to f32);
+ * a decoder keeps its context, cross keys and values, self-attention KV cache and tokens in device memory, so
+ * a feed uploads its tokens, records one pass and downloads only the logits asked for. */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+#include "ib-model-file.h"
+#include "ib-vulkan-device.h"
+
+G_BEGIN_DECLS
+
+typedef struct _IbVkStage IbVkStage;
+typedef struct _IbVkDecoder IbVkDecoder;
+
+/* Binds and uploads level t's tensors. The device must outlive the stage; the file need not. */
+IbVkStage   *ib_vk_stage_new            (IbVkDevice       *device,
+                                         IbModelFile      *file,
+                                         int               t,
+                                         GError          **error);
+void         ib_vk_stage_free           (IbVkStage        *stage);
+const IbLevelConfig *ib_vk_stage_get_config (IbVkStage    *stage);
+/* Device memory the weights take, in bytes. */
+guint64      ib_vk_stage_get_weight_bytes (IbVkStage      *stage);
+
+/* As ib_stage_encode: context is n_src x dim floats on the host. */
+gboolean     ib_vk_stage_encode         (IbVkStage        *stage,
+                                         const int32_t    *src,
+                                         int               n_src,
+                                         float            *context,
+                                         GError          **error);
+
+/* As ib_decoder_new, but the encoder runs on the device too (no context argument). */
+IbVkDecoder *ib_vk_decoder_new          (IbVkStage        *stage,
+                                         const int32_t    *src,
+                                         int               n_src,
+                                         GError          **error);
+void         ib_vk_decoder_free         (IbVkDecoder      *decoder);
+/* As ib_decoder_feed. */
+gboolean     ib_vk_decoder_feed         (IbVkDecoder      *decoder,
+                                         const int32_t    *tokens,
+                                         int               n,
+                                         float            *logits,
+                                         GError          **error);
+int          ib_vk_decoder_get_position (IbVkDecoder      *decoder);
+void         ib_vk_decoder_rewind       (IbVkDecoder      *decoder,
+                                         int               pos);
+
+/* As ib_stage_logits. */
+gboolean     ib_vk_stage_logits         (IbVkStage        *stage,
+                                         const int32_t    *src,
+                                         int               n_src,
+                                         const int32_t    *tgt,
+                                         int               n_tgt,
+                                         float            *logits,
+                                         GError          **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbVkStage, ib_vk_stage_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbVkDecoder, ib_vk_decoder_free)
+
+G_END_DECLS

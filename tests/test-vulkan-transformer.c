@@ -1,0 +1,204 @@
+/* test-vulkan-transformer.c: the stage transformer on the Vulkan engine (model/ib-vulkan-transformer.c)
+ * against the CPU engine's (model/ib-transformer.c) on small random models built in memory: every variant
+ * (ResidualScaled, Scaled, Plain, and a minGPT top level with unmasked leading positions) in f32, f16 and bf16
+ * weights; full logits, the encoder's context, and KV-cache decoding in ragged chunks; bad inputs refused.
+ * The validation layer is on: any message fails. */
+#include <math.h>
+#include <string.h>
+
+#include "ib-error.h"
+#include "ib-model-file.h"
+#include "ib-test-model.h"
+#include "ib-test-vulkan.h"
+#include "ib-transformer.h"
+#include "ib-vulkan-transformer.h"
+
+/* Normalized-error bounds (||vk - cpu|| / ||cpu||, and max |vk - cpu| / max |cpu|). Both engines read the same
+ * weights and accumulate in f32; only the order of the sums differs. */
+#define REL_BOUND 1e-5
+#define MAX_BOUND 1e-4
+
+typedef struct
+{
+  IbVariant variant;
+  gboolean gpt_top;
+  IbDType dtype;
+} Case;
+
+static double worst_rel, worst_max;
+
+static void
+compare (const char  *what,
+         const float *vk,
+         const float *cpu,
+         gsize        n)
+{
+  double rel = ib_test_relative_error (vk, cpu, n), max = ib_test_max_error (vk, cpu, n);
+
+  g_test_message ("%s: relative error %.2e, max error %.2e", what, rel, max);
+  worst_rel = MAX (worst_rel, rel);
+  worst_max = MAX (worst_max, max);
+  g_assert_cmpfloat (rel, <, REL_BOUND);
+  g_assert_cmpfloat (max, <, MAX_BOUND);
+}
+
+/* A valid src for level c: tokens below both vocabularies, the scale token t where the variant reads one. */
+static int32_t *
+make_src (const IbLevelConfig *c,
+          GRand               *rand,
+          int                  n_src)
+{
+  int32_t *src = g_new (int32_t, n_src);
+  int limit = MIN (c->enc_num_tokens, c->dec_num_tokens);
+
+  for (int i = 0; i < n_src; i++)
+    src[i] = g_rand_int_range (rand, 0, limit);
+  if (c->variant == IB_VARIANT_SCALED || c->variant == IB_VARIANT_RESIDUAL_SCALED)
+    src[c->scale_pos] = c->t;
+  return src;
+}
+
+static void
+test_level (IbModelFile *file,
+            int          t,
+            GRand       *rand)
+{
+  IbVkDevice *device = ib_test_vulkan_device ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (IbStage) cpu = ib_stage_new (file, t, &error);
+  g_assert_no_error (error);
+  g_autoptr (IbVkStage) vk = ib_vk_stage_new (device, file, t, &error);
+  g_assert_no_error (error);
+
+  const IbLevelConfig *c = ib_stage_get_config (cpu);
+  gboolean gpt = c->variant == IB_VARIANT_GPT;
+  /* A minGPT level: a short conditioning (at least its unmasked positions); else the whole encoder input. */
+  int n_src = gpt ? MAX (c->n_unmasked, 1) + 2 : c->enc_max_seq_len;
+  int capacity = gpt ? c->dec_max_seq_len - (n_src - 1) : c->dec_max_seq_len;
+  int n_tgt = gpt ? capacity : MIN (capacity, MAX (c->xt_size, 12) + 2);
+  int n_vocab = c->dec_num_tokens;
+  g_autofree int32_t *src = make_src (c, rand, n_src);
+  g_autofree int32_t *tgt = make_src (c, rand, n_tgt);
+  g_autofree float *want = g_new (float, (gsize) n_tgt * n_vocab);
+  g_autofree float *got = g_new (float, (gsize) n_tgt * n_vocab);
+  g_autofree char *label = g_strdup_printf ("level %d (%s)", t, ib_variant_name (c->variant));
+
+  /* Full recomputation. */
+  g_assert_true (ib_stage_logits (cpu, src, n_src, tgt, n_tgt, want, &error));
+  g_assert_no_error (error);
+  memset (got, 0, (gsize) n_tgt * n_vocab * sizeof (float));
+  g_assert_true (ib_vk_stage_logits (vk, src, n_src, tgt, n_tgt, got, &error));
+  g_assert_no_error (error);
+  g_autofree char *what = g_strdup_printf ("%s logits", label);
+  compare (what, got, want, (gsize) n_tgt * n_vocab);
+  ib_test_vulkan_assert_clean ();
+
+  /* The encoder's context. */
+  if (!gpt)
+    {
+      g_autofree float *ctx_want = g_new (float, (gsize) n_src * c->dim);
+      g_autofree float *ctx_got = g_new (float, (gsize) n_src * c->dim);
+      g_assert_true (ib_stage_encode (cpu, src, n_src, ctx_want, &error));
+      g_assert_true (ib_vk_stage_encode (vk, src, n_src, ctx_got, &error));
+      g_assert_no_error (error);
+      g_autofree char *cw = g_strdup_printf ("%s context", label);
+      compare (cw, ctx_got, ctx_want, (gsize) n_src * c->dim);
+    }
+
+  /* KV-cache decoding in ragged chunks (3, 1, 1, 2, 1, ...), one without logits, against the full pass; then
+   * a rewind and a replay. */
+  g_autoptr (IbVkDecoder) decoder = ib_vk_decoder_new (vk, src, n_src, &error);
+  g_assert_no_error (error);
+  memset (got, 0, (gsize) n_tgt * n_vocab * sizeof (float));
+  static const int chunks[] = { 3, 1, 1, 2, 1 };
+  for (int pos = 0, i = 0; pos < n_tgt; i++)
+    {
+      int n = MIN (chunks[i % G_N_ELEMENTS (chunks)], n_tgt - pos);
+      g_assert_true (ib_vk_decoder_feed (decoder, tgt + pos, n, got + (gsize) pos * n_vocab, &error));
+      g_assert_no_error (error);
+      pos += n;
+      g_assert_cmpint (ib_vk_decoder_get_position (decoder), ==, pos);
+    }
+  g_autofree char *dw = g_strdup_printf ("%s decoded with the cache", label);
+  compare (dw, got, want, (gsize) n_tgt * n_vocab);
+
+  int back = MIN (2, n_tgt - 1);
+  ib_vk_decoder_rewind (decoder, back);
+  g_assert_true (ib_vk_decoder_feed (decoder, tgt + back, 1, NULL, &error));
+  g_assert_true (ib_vk_decoder_feed (decoder, tgt + back + 1, n_tgt - back - 1, got, &error));
+  g_assert_no_error (error);
+  g_autofree char *rw = g_strdup_printf ("%s after a rewind", label);
+  compare (rw, got, want + (gsize) (back + 1) * n_vocab, (gsize) (n_tgt - back - 1) * n_vocab);
+
+  /* Bad inputs: refused, the device still clean and usable. */
+  int32_t bad = n_vocab;
+  g_assert_false (ib_vk_decoder_feed (decoder, &bad, 1, got, &error));
+  g_assert_error (error, IB_ERROR, IB_ERROR_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (ib_vk_stage_logits (vk, src, 0, tgt, 1, got, &error));
+  g_assert_error (error, IB_ERROR, IB_ERROR_ARGUMENT);
+  g_clear_error (&error);
+  if (!gpt)
+    {
+      g_assert_false (ib_vk_decoder_feed (decoder, tgt, capacity, got, &error));
+      g_assert_error (error, IB_ERROR, IB_ERROR_ARGUMENT);
+      g_clear_error (&error);
+    }
+  ib_test_vulkan_assert_clean ();
+}
+
+static void
+test_case (gconstpointer data)
+{
+  const Case *tc = data;
+  IbTestModelSpec spec;
+  g_autoptr (GError) error = NULL;
+
+  ib_test_model_spec_init (&spec);
+  spec.variant = tc->variant;
+  spec.dtype = tc->dtype;
+  spec.gpt_top = tc->gpt_top;
+  spec.n_unmasked = tc->gpt_top ? 2 : 0;
+  spec.seed = 11 + (guint32) tc->variant * 3 + (guint32) tc->dtype;
+  /* Only the transformers are run: the smallest VQGAN the layout allows. */
+  spec.n_ch_mult = 3;
+  spec.num_res_blocks = 0;
+  spec.attn_resolution = 0;
+  g_autoptr (GBytes) bytes = ib_test_model_build (&spec);
+  g_autoptr (IbModelFile) file = ib_model_file_new_from_bytes (bytes, "test-vulkan-transformer", &error);
+  g_assert_no_error (error);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (spec.seed);
+
+  for (int t = 1; t <= ib_model_file_get_config (file)->n_levels; t++)
+    test_level (file, t, rand);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  static const Case cases[] = {
+    { IB_VARIANT_RESIDUAL_SCALED, FALSE, IB_DTYPE_F32 },
+    { IB_VARIANT_SCALED, FALSE, IB_DTYPE_F32 },
+    { IB_VARIANT_PLAIN, FALSE, IB_DTYPE_F32 },
+    { IB_VARIANT_RESIDUAL_SCALED, TRUE, IB_DTYPE_F32 },
+    { IB_VARIANT_RESIDUAL_SCALED, FALSE, IB_DTYPE_F16 },
+    { IB_VARIANT_PLAIN, TRUE, IB_DTYPE_F16 },
+    { IB_VARIANT_SCALED, FALSE, IB_DTYPE_BF16 },
+    { IB_VARIANT_PLAIN, TRUE, IB_DTYPE_BF16 },
+  };
+
+  g_test_init (&argc, &argv, NULL);
+  ib_test_vulkan_device ();
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      const Case *tc = &cases[i];
+      g_autofree char *path = g_strdup_printf ("/vulkan/transformer/%s%s/%s", ib_variant_name (tc->variant),
+                                               tc->gpt_top ? "+gpt" : "", ib_dtype_name (tc->dtype));
+      g_test_add_data_func (path, tc, test_case);
+    }
+  int status = g_test_run ();
+  g_test_message ("worst relative error %.2e, worst max error %.2e", worst_rel, worst_max);
+  ib_test_vulkan_finish ();
+  return status;
+}
