@@ -18,6 +18,7 @@
 #include "ib-vqgan.h"
 #include "ib-vulkan-device.h"
 #include "ib-vulkan-transformer.h"
+#include "ib-vulkan-vqgan.h"
 
 #define DEFAULT_MODEL_NAME "default.safetensors"
 
@@ -42,7 +43,7 @@ static GOptionEntry common_entries[] = {
 /* The Vulkan device the options chose, or NULL for the CPU engine. */
 static IbVkDevice *vulkan_device;
 /* Set by a command before parsing its options: it runs no network (info), or its networks run on the Vulkan
- * engine (logits). Other commands refuse --backend vulkan, and --backend auto gives them the CPU engine. */
+ * engine (encode, decode, logits). Other commands refuse --backend vulkan, and --backend auto gives them the CPU engine. */
 static gboolean command_runs_no_network;
 static gboolean command_runs_on_vulkan;
 
@@ -410,16 +411,25 @@ run_encode (int    argc,
   g_autoptr (IbVqgan) vqgan = NULL;
   g_autofree float *image = NULL;
   g_autofree int32_t *tokens = NULL;
+  g_autoptr (IbVkVqgan) vk_vqgan = NULL;
   char **rest;
 
+  command_runs_on_vulkan = TRUE;
   if (!parse_options (context, entries, &argc, &argv, &error) ||
       !(file = open_model (argc, argv, 1, &rest, &error)))
     goto failed;
   const IbModelConfig *c = ib_model_file_get_config (file);
   tokens = g_new (int32_t, c->token_height * c->token_width);
-  if (!(image = load_image (rest[0], c->resolution, &error)) ||
-      !(vqgan = ib_vqgan_new (file, &error)) ||
-      !ib_vqgan_encode (vqgan, image, tokens, &error))
+  if (!(image = load_image (rest[0], c->resolution, &error)))
+    goto failed;
+  if (vulkan_device != NULL)
+    {
+      if (!(vk_vqgan = ib_vk_vqgan_new (vulkan_device, file, &error)) ||
+          !ib_vk_vqgan_encode (vk_vqgan, image, tokens, &error))
+        goto failed;
+    }
+  else if (!(vqgan = ib_vqgan_new (file, &error)) ||
+           !ib_vqgan_encode (vqgan, image, tokens, &error))
     goto failed;
 
   for (int y = 0; y < c->token_height; y++)
@@ -448,9 +458,11 @@ run_decode (int    argc,
   g_autoptr (IbVqgan) vqgan = NULL;
   g_autofree int32_t *tokens = NULL;
   g_autofree float *image = NULL;
+  g_autoptr (IbVkVqgan) vk_vqgan = NULL;
   char **rest;
   int n_tokens;
 
+  command_runs_on_vulkan = TRUE;
   if (!parse_options (context, entries, &argc, &argv, &error) ||
       !(file = open_model (argc, argv, 0, &rest, &error)))
     goto failed;
@@ -469,9 +481,16 @@ run_decode (int    argc,
       goto failed;
     }
   image = g_new (float, 3 * (gsize) c->resolution * c->resolution);
-  if (!(vqgan = ib_vqgan_new (file, &error)) ||
-      !ib_vqgan_decode (vqgan, tokens, image, &error) ||
-      !save_image (out, image, c->resolution, &error))
+  if (vulkan_device != NULL)
+    {
+      if (!(vk_vqgan = ib_vk_vqgan_new (vulkan_device, file, &error)) ||
+          !ib_vk_vqgan_decode (vk_vqgan, tokens, image, &error))
+        goto failed;
+    }
+  else if (!(vqgan = ib_vqgan_new (file, &error)) ||
+           !ib_vqgan_decode (vqgan, tokens, image, &error))
+    goto failed;
+  if (!save_image (out, image, c->resolution, &error))
     goto failed;
   return EXIT_SUCCESS;
 

@@ -143,3 +143,38 @@ ib_vk_stage_logits (IbVkStage *stage, const int32_t *src, int n_src, const int32
   g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
   return FALSE;
 }
+
+#include "ib-vulkan-vqgan.h"
+
+IbVkVqgan *
+ib_vk_vqgan_new (IbVkDevice *device, IbModelFile *file, GError **error)
+{
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
+  return NULL;
+}
+
+void
+ib_vk_vqgan_free (IbVkVqgan *vqgan)
+{
+}
+
+gboolean
+ib_vk_vqgan_encode (IbVkVqgan *vqgan, const float *image, int32_t *tokens, GError **error)
+{
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
+  return FALSE;
+}
+
+gboolean
+ib_vk_vqgan_encode_latent (IbVkVqgan *vqgan, const float *image, float *latent, GError **error)
+{
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
+  return FALSE;
+}
+
+gboolean
+ib_vk_vqgan_decode (IbVkVqgan *vqgan, const int32_t *tokens, float *image, GError **error)
+{
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
+  return FALSE;
+}

@@ -352,6 +352,32 @@ ib_vk_add (IbVkDevice     *d,
 }
 
 gboolean
+ib_vk_transpose (IbVkDevice     *d,
+                 const IbVkView *y,
+                 const IbVkView *x,
+                 int             rows,
+                 int             cols,
+                 GError        **error)
+{
+  g_return_val_if_fail (rows >= 0 && cols >= 0, FALSE);
+  guint64 n = (guint64) rows * cols;
+  uint32_t threads = ib_vk_threads_for (d, 256);
+  uint32_t spec[] = { threads };
+  uint32_t push[] = { (uint32_t) rows, (uint32_t) cols };
+  uint32_t groups[3] = { (uint32_t) MIN ((n + threads - 1) / threads, d->limits.max_group_count[0]), 1, 1 };
+
+  if (!check_view (x, n, "transpose", "x", error) || !check_view (y, n, "transpose", "y", error))
+    return FALSE;
+  if (n > G_MAXUINT32)
+    {
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED, "transpose: %" G_GUINT64_FORMAT " elements are too many", n);
+      return FALSE;
+    }
+  const IbVkView *bindings[] = { x, y };
+  return n == 0 || ib_vk_dispatch (d, "transpose", spec, 1, bindings, 2, 1u << 1, push, sizeof push, groups, error);
+}
+
+gboolean
 ib_vk_attention (IbVkDevice               *d,
                  const IbVkView           *out,
                  const IbVkView           *q,

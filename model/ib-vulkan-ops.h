@@ -60,6 +60,14 @@ gboolean  ib_vk_add           (IbVkDevice       *device,
                                gsize             n,
                                GError          **error);
 
+/* y = x^T: x is rows x cols, y cols x rows (both row-major). y must not overlap x. */
+gboolean  ib_vk_transpose     (IbVkDevice       *device,
+                               const IbVkView   *y,
+                               const IbVkView   *x,
+                               int               rows,
+                               int               cols,
+                               GError          **error);
+
 /* ib_attention, with q, k and v each given as a view plus a first element (q_base, k_base, v_base), so
  * that they may sit side by side in one buffer. out: n_q rows of heads * dim_head. */
 typedef struct

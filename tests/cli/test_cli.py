@@ -77,7 +77,7 @@ class CommandLineTest(unittest.TestCase):
         self.assertIn("folder", self.run_tool("info", self.tmp.name, ok=False).stderr)
 
     def test_common_options(self):
-        # A command whose networks do not run on the Vulkan engine yet refuses --backend vulkan with the reason,
+        # A command whose networks do not run on the Vulkan engine yet (sample) refuses --backend vulkan with the reason,
         # whatever the machine.
         self.assertIn("Vulkan", self.run_tool("sample", self.model, "--backend", "vulkan", "--out", self.path("v.png"),
                                               ok=False).stderr)
@@ -163,6 +163,23 @@ class CommandLineTest(unittest.TestCase):
             a, b = np.fromfile(cpu, dtype=np.float32), np.fromfile(vk, dtype=np.float32)
             self.assertEqual(a.shape, b.shape)
             self.assertLess(np.linalg.norm(a - b) / np.linalg.norm(a), 1e-5)
+
+    def test_vqgan_vulkan(self):
+        # encode and decode on the Vulkan engine give the CPU engine's image and tokens (a near-tie aside).
+        cpu, vk, png = self.path("cpu.f32"), self.path("vk.f32"), self.path("cpu.png")
+        self.run_tool("decode", self.model, "--tokens", self.grid(), "--out", cpu, "--backend", "cpu")
+        self.run_tool("decode", self.model, "--tokens", self.grid(), "--out", png, "--backend", "cpu")
+        proc = subprocess.run([require_cli(self), "decode", self.model, "--tokens", self.grid(), "--out", vk,
+                               "--backend", "vulkan"], capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0 and "No Vulkan" in proc.stderr:
+            self.skipTest("no Vulkan device: " + proc.stderr.strip())
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        a, b = np.fromfile(cpu, dtype=np.float32), np.fromfile(vk, dtype=np.float32)
+        self.assertLess(np.linalg.norm(a - b) / np.linalg.norm(a), 1e-5)
+        tokens = [self.run_tool("encode", self.model, png, "--backend", backend).stdout.split()
+                  for backend in ("cpu", "vulkan")]
+        self.assertEqual(len(tokens[0]), 16)
+        self.assertLessEqual(sum(x != y for x, y in zip(*tokens)), 1)
 
     def test_sample_is_reproducible(self):
         a, b, c = self.path("a.png"), self.path("b.png"), self.path("c.png")
