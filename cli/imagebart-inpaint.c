@@ -17,6 +17,7 @@
 #include "ib-edit-job.h"
 #include "ib-edit-recipe.h"
 #include "ib-error.h"
+#include "ib-tokenizer.h"
 
 typedef struct
 {
@@ -334,9 +335,21 @@ apply_options (const Options       *options,
       if (model->kind != IB_CONDITIONING_TEXT)
         return fail (error, "--prompt needs a text-conditional model; this model is %s",
                      model->kind == IB_CONDITIONING_NONE ? "unconditional" : "class-conditional (use --class)");
-      g_set_error (error, IB_ERROR, IB_ERROR_UNSUPPORTED,
-                   "Text prompts cannot be tokenized yet; give the model's text tokens with --text-tokens");
-      return FALSE;
+      if (options->text_tokens != NULL)
+        return fail (error, "Give either --prompt or --text-tokens, not both");
+      g_autoptr (IbTokenizer) tokenizer = ib_tokenizer_new ((const char *const *) model->vocab, model->n_vocab,
+                                                            model->text_length, error);
+      if (tokenizer == NULL)
+        return FALSE;
+      int n_dropped = 0;
+      int n_unknown = ib_tokenizer_encode (tokenizer, options->prompt, conditioning->text_tokens, &n_dropped);
+      conditioning->n_text_tokens = ib_tokenizer_get_length (tokenizer);
+      if (n_unknown > 0)
+        g_printerr ("imagebart inpaint: warning: %d word%s of the prompt %s not in the model's vocabulary\n",
+                    n_unknown, n_unknown == 1 ? "" : "s", n_unknown == 1 ? "is" : "are");
+      if (n_dropped > 0)
+        g_printerr ("imagebart inpaint: warning: the model reads %d words; the last %d of the prompt are left out\n",
+                    conditioning->n_text_tokens, n_dropped);
     }
   if (options->class_id != NULL)
     {
@@ -362,8 +375,9 @@ apply_options (const Options       *options,
   if (options->recipe == NULL && model->kind == IB_CONDITIONING_CLASS && options->class_id == NULL)
     return fail (error, "This model is class-conditional: say which class with --class N (0..%d)",
                  model->n_labels - 1);
-  if (options->recipe == NULL && model->kind == IB_CONDITIONING_TEXT && options->text_tokens == NULL)
-    return fail (error, "This model is text-conditional: give its text tokens with --text-tokens");
+  if (options->recipe == NULL && model->kind == IB_CONDITIONING_TEXT && options->text_tokens == NULL &&
+      options->prompt == NULL)
+    return fail (error, "This model is text-conditional: say what to make with --prompt TEXT");
   return TRUE;
 }
 

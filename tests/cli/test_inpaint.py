@@ -80,6 +80,31 @@ class InpaintTest(unittest.TestCase):
         write_png(cls.mask_path, np.repeat(cls.mask[:, :, None], 3, 2))
 
     @classmethod
+    def text_model(cls):
+        """A text-conditional model: a test model with room for 3 prefix tokens, its config's conditioning
+        changed to a small vocabulary (the tensors do not depend on it)."""
+        path = cls.path("text.safetensors")
+        if os.path.exists(path):
+            return path
+        plain = cls.path("text-plain.safetensors")
+        subprocess.run([sys.executable, os.path.join(TOOLS, "make-test-model"), "--levels", "2", "--resolution", "16",
+                        "--ch-mult", "1,2,2", "--attn-resolutions", "4", "--codes", "10", "--n-embed", "16",
+                        "--extra-positions", "3", "-o", plain], check=True, capture_output=True)
+        with open(plain, "rb") as f:
+            data = f.read()
+        (length,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8:8 + length])
+        config = json.loads(header["__metadata__"]["imagebart.config"])
+        config["conditioning"] = {"kind": "text", "tokenizer": {"vocab": ["<pad>", "<unk>", "red", "door", "blue"],
+                                                                "length": 3, "token_offset": 0}}
+        header["__metadata__"]["imagebart.config"] = json.dumps(config)
+        encoded = json.dumps(header).encode()
+        encoded += b" " * (-(8 + len(encoded)) % 8)
+        with open(path, "wb") as f:
+            f.write(struct.pack("<Q", len(encoded)) + encoded + data[8 + length:])
+        return path
+
+    @classmethod
     def tearDownClass(cls):
         cls.tmp.cleanup()
 
@@ -191,6 +216,31 @@ class InpaintTest(unittest.TestCase):
         out = self.path("unchanged.png")
         self.inpaint(out, mask=empty)
         np.testing.assert_array_equal(read_png(out), self.image)
+
+    def test_prompt(self):
+        model = self.text_model()
+        out = self.path("prompted.png")
+        proc = self.run_tool(model, "--image", self.image_path, "--mask", self.mask_path, "--out", out,
+                             "--prompt", "Blue DOOR!", "--seed", "3")
+        self.assertNotIn("warning", proc.stderr)
+        recipe = json.loads(png_texts(out)["imagebart-recipe"])
+        self.assertEqual(recipe["conditioning"], {"kind": "text", "tokens": [4, 3, 0]})
+        self.assert_outside_identical(read_png(out), self.image, self.mask)
+        # The same tokens given directly give the same picture; unknown and surplus words are warned about.
+        direct = self.path("direct.png")
+        self.run_tool(model, "--image", self.image_path, "--mask", self.mask_path, "--out", direct,
+                      "--text-tokens", "4,3,0", "--seed", "3")
+        np.testing.assert_array_equal(read_png(direct), read_png(out))
+        proc = self.run_tool(model, "--image", self.image_path, "--mask", self.mask_path, "--out", direct,
+                             "--prompt", "a red red red door")
+        self.assertIn("vocabulary", proc.stderr)
+        self.assertIn("left out", proc.stderr)
+        for extra, words in ((("--text-tokens", "4,3"), "exactly 3"), (("--text-tokens", "4,3,9"), "vocabulary"),
+                             ((), "--prompt"), (("--class", "1"), "class-conditional")):
+            proc = self.run_tool(model, "--image", self.image_path, "--mask", self.mask_path, "--out",
+                                 self.path("never-text.png"), *extra, ok=False)
+            self.assertIn(words, proc.stderr)
+        self.assertFalse(os.path.exists(self.path("never-text.png")))
 
     def test_bad_input(self):
         out = self.path("never.png")
