@@ -43,7 +43,7 @@ static GOptionEntry common_entries[] = {
 /* The Vulkan device the options chose, or NULL for the CPU engine. */
 static IbVkDevice *vulkan_device;
 /* Set by a command before parsing its options: it runs no network (info), or its networks run on the Vulkan
- * engine (encode, decode, logits). Other commands refuse --backend vulkan, and --backend auto gives them the CPU engine. */
+ * engine (encode, decode, logits, sample). Other commands refuse --backend vulkan, and --backend auto gives them the CPU engine. */
 static gboolean command_runs_no_network;
 static gboolean command_runs_on_vulkan;
 
@@ -581,9 +581,11 @@ run_sample (int    argc,
   g_autoptr (IbVqgan) vqgan = NULL;
   g_autofree int32_t *tokens = NULL;
   g_autofree float *image = NULL;
+  g_autoptr (IbVkVqgan) vk_vqgan = NULL;
   char **rest;
   guint64 seed;
 
+  command_runs_on_vulkan = TRUE;
   if (!parse_options (context, entries, &argc, &argv, &error) ||
       !(file = open_model (argc, argv, 0, &rest, &error)))
     goto failed;
@@ -603,10 +605,18 @@ run_sample (int    argc,
   const IbModelConfig *c = ib_model_file_get_config (file);
   tokens = g_new (int32_t, c->token_height * c->token_width);
   image = g_new (float, 3 * (gsize) c->resolution * c->resolution);
-  if (!ib_sample_chain (file, seed, tokens, NULL, &error) ||
-      !(vqgan = ib_vqgan_new (file, &error)) ||
-      !ib_vqgan_decode (vqgan, tokens, image, &error) ||
-      !save_image (out, image, c->resolution, &error))
+  if (vulkan_device != NULL)
+    {
+      if (!ib_vk_sample_chain (vulkan_device, file, seed, tokens, NULL, &error) ||
+          !(vk_vqgan = ib_vk_vqgan_new (vulkan_device, file, &error)) ||
+          !ib_vk_vqgan_decode (vk_vqgan, tokens, image, &error))
+        goto failed;
+    }
+  else if (!ib_sample_chain (file, seed, tokens, NULL, &error) ||
+           !(vqgan = ib_vqgan_new (file, &error)) ||
+           !ib_vqgan_decode (vqgan, tokens, image, &error))
+    goto failed;
+  if (!save_image (out, image, c->resolution, &error))
     goto failed;
   printf ("seed %" G_GUINT64_FORMAT "\n", seed);
   return EXIT_SUCCESS;

@@ -885,3 +885,160 @@ ib_vk_stage_logits (IbVkStage     *stage,
   g_autoptr (IbVkDecoder) decoder = ib_vk_decoder_new (stage, src, n_src, error);
   return decoder != NULL && ib_vk_decoder_feed (decoder, tgt, n_tgt, logits, error);
 }
+
+/* Decoding without host round trips */
+
+#define DEFAULT_STEPS_PER_SUBMIT 32
+
+gboolean
+ib_vk_sample_level (IbVkStage         *stage,
+                    const int32_t     *conditioning,
+                    int                n_conditioning,
+                    const int32_t     *x_t,
+                    int                n_tokens,
+                    int                top_k,
+                    float              temperature,
+                    const IbRngStream *stream,
+                    const gboolean    *known,
+                    const int32_t     *known_tokens,
+                    int                steps_per_submit,
+                    int32_t           *x_prev,
+                    GCancellable      *cancellable,
+                    GError           **error)
+{
+  g_return_val_if_fail (stage != NULL && stream != NULL && x_prev != NULL && n_tokens >= 0, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  const IbLevelConfig *c = &stage->config;
+  IbVkDevice *d = stage->device;
+  gboolean gpt = stage->decoder_only;
+  int n_src = 1 + n_conditioning + (gpt ? 0 : n_tokens);
+  int n_vocab = c->dec_num_tokens;
+
+  if (n_src > c->enc_max_seq_len || n_tokens > c->dec_max_seq_len)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "Level %d takes at most %d encoder tokens, not %d", c->t,
+                   c->enc_max_seq_len, n_src);
+      return FALSE;
+    }
+  if (!(temperature > 0.0f))
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "The temperature must be above 0, not %g", temperature);
+      return FALSE;
+    }
+  /* A minGPT level feeds its draws back as inputs. */
+  if (gpt && n_vocab > c->enc_num_tokens)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_UNSUPPORTED, "Level %d draws %d tokens but reads only %d", c->t, n_vocab,
+                   c->enc_num_tokens);
+      return FALSE;
+    }
+  if (steps_per_submit <= 0)
+    steps_per_submit = DEFAULT_STEPS_PER_SUBMIT;
+  g_autofree int32_t *src = g_new (int32_t, n_src);
+  src[0] = c->t;
+  if (n_conditioning > 0)
+    memcpy (src + 1, conditioning, (gsize) n_conditioning * sizeof (int32_t));
+  if (!gpt)
+    memcpy (src + 1 + n_conditioning, x_t, (gsize) n_tokens * sizeof (int32_t));
+  if (known != NULL)
+    for (int i = 0; i < n_tokens; i++)
+      if (known[i] && !check_tokens (known_tokens + i, 1, gpt ? MIN (n_vocab, c->enc_num_tokens) : n_vocab,
+                                     "forced", error))
+        return FALSE;
+
+  g_autoptr (IbVkDecoder) decoder = ib_vk_decoder_new (stage, src, n_src, error);
+  if (decoder == NULL)
+    return FALSE;
+  if (n_tokens > decoder->capacity)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "Level %d decodes at most %d tokens, not %d", c->t,
+                   decoder->capacity, n_tokens);
+      return FALSE;
+    }
+
+  /* tgt[p] (tgt[0] = sos, tgt[i + 1] = x_prev[i]) sits at tokens[tgt_base + p]: an encoder-decoder level's after
+   * src, a minGPT level's at its sequence position (src's last token plays tgt[0]). */
+  guint tgt_base = gpt ? (guint) n_src - 1 : (guint) n_src;
+  int32_t sos = 0;
+  if (!gpt && !ib_vk_upload (d, &decoder->tokens, (guint64) tgt_base * 4, &sos, 4, error))
+    return FALSE;
+
+  IbVkSampling sampling = { .top_k = top_k, .temperature = temperature, .stream = *stream };
+  int fed = 0, steps = 0;
+  for (int i = 0; i < n_tokens; i++)
+    {
+      if (known != NULL && known[i])
+        {
+          if (!ib_vk_upload (d, &decoder->tokens, (guint64) (tgt_base + i + 1) * 4, &known_tokens[i], 4, error))
+            return FALSE;
+          continue;
+        }
+      /* Catch up on forced tokens and feed tgt[i] in one step whose last row predicts token i. A minGPT level's
+       * tgt[0] is not fed: src's last position's logits, from the prefill, are already in the logits view. */
+      int first = gpt && fed == 0 ? 1 : fed;
+      int n = i + 1 - first;
+      if (n > 0)
+        {
+          int pos = gpt ? n_src - 1 + first : first;
+          if (!record_decoder (decoder, tgt_base + (guint) first, n, pos, TRUE, 1, error))
+            return FALSE;
+        }
+      if (!gpt && !record_finish (decoder, 1, i, error))
+        return FALSE;
+      sampling.first_position = (guint) i;
+      if (!ib_vk_sample_tokens (d, &decoder->tokens, tgt_base + (guint) i + 1, &decoder->logits, 1, n_vocab,
+                                &sampling, NULL, error))
+        return FALSE;
+      fed = i + 1;
+      if (++steps % steps_per_submit == 0)
+        {
+          if (!ib_vk_device_submit (d, error))
+            return FALSE;
+          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+            return FALSE;
+        }
+    }
+  decoder->position = fed;
+  return n_tokens == 0 ||
+         ib_vk_download (d, &decoder->tokens, (guint64) (tgt_base + 1) * 4, x_prev, (guint64) n_tokens * 4, error);
+}
+
+gboolean
+ib_vk_sample_chain (IbVkDevice   *device,
+                    IbModelFile  *file,
+                    uint64_t      seed,
+                    int32_t      *tokens,
+                    GCancellable *cancellable,
+                    GError      **error)
+{
+  const IbModelConfig *config = ib_model_file_get_config (file);
+  int n_tokens = config->token_height * config->token_width;
+  g_autofree int32_t *x_prev = g_new (int32_t, n_tokens);
+
+  if (config->conditioning.kind != IB_CONDITIONING_NONE)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT,
+                   "This model is %s-conditional; an unconditional sample needs an unconditional model",
+                   ib_conditioning_name (config->conditioning.kind));
+      return FALSE;
+    }
+  /* x_T as ib_sample_chain draws it. */
+  IbRngStream noise = { .seed = seed, .level = (uint32_t) config->n_levels + 1, .variant = 0 };
+  for (int i = 0; i < n_tokens; i++)
+    tokens[i] = (int32_t) ib_rng_below (&noise, (uint32_t) i, 0, (uint32_t) config->n_codes);
+
+  for (int t = config->n_levels; t >= 1; t--)
+    {
+      g_autoptr (IbVkStage) stage = ib_vk_stage_new (device, file, t, error);
+      if (stage == NULL)
+        return FALSE;
+      const IbLevelConfig *level = &stage->config;
+      IbRngStream stream = { .seed = seed, .level = (uint32_t) t, .variant = 0 };
+      if (!ib_vk_sample_level (stage, NULL, 0, tokens, n_tokens, level->top_k, (float) level->temperature, &stream,
+                               NULL, NULL, 0, x_prev, cancellable, error))
+        return FALSE;
+      memcpy (tokens, x_prev, (gsize) n_tokens * sizeof (int32_t));
+    }
+  return TRUE;
+}

@@ -7,8 +7,11 @@
  * a feed uploads its tokens, records one pass and downloads only the logits asked for. */
 #pragma once
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <stdint.h>
+
+#include "ib-rng.h"
 
 #include "ib-model-file.h"
 #include "ib-vulkan-device.h"
@@ -59,6 +62,37 @@ gboolean     ib_vk_stage_logits         (IbVkStage        *stage,
                                          int               n_tgt,
                                          float            *logits,
                                          GError          **error);
+
+/* Decoding without host round trips */
+
+/* As ib_sample_level (model/ib-sampler.h), with the same draws: each step's logits are finished and the token
+ * drawn on the device (ib_vk_sample_tokens, u = ib_rng_uniform (stream, i, 0)) and written where the next step
+ * reads its input, so the host records the level's steps without waiting for them. Forced tokens are uploaded
+ * ahead and fed in one batched step before the next free one, as on the CPU. The recorded steps are submitted
+ * in parts of at most steps_per_submit steps (<= 0: a default), so that no submission runs long enough to trip
+ * a driver's watchdog; cancellable is checked between parts. The tokens come back once, at the end. */
+gboolean     ib_vk_sample_level         (IbVkStage              *stage,
+                                         const int32_t          *conditioning,
+                                         int                     n_conditioning,
+                                         const int32_t          *x_t,
+                                         int                     n_tokens,
+                                         int                     top_k,
+                                         float                   temperature,
+                                         const IbRngStream      *stream,
+                                         const gboolean         *known,
+                                         const int32_t          *known_tokens,
+                                         int                     steps_per_submit,
+                                         int32_t                *x_prev,
+                                         GCancellable           *cancellable,
+                                         GError                **error);
+
+/* As ib_sample_chain: an unconditional sample, levels T..1, each level's stage uploaded in turn. */
+gboolean     ib_vk_sample_chain         (IbVkDevice             *device,
+                                         IbModelFile            *file,
+                                         uint64_t                seed,
+                                         int32_t                *tokens,
+                                         GCancellable           *cancellable,
+                                         GError                **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbVkStage, ib_vk_stage_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbVkDecoder, ib_vk_decoder_free)

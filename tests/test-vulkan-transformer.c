@@ -8,6 +8,7 @@
 
 #include "ib-error.h"
 #include "ib-model-file.h"
+#include "ib-sampler.h"
 #include "ib-test-model.h"
 #include "ib-test-vulkan.h"
 #include "ib-transformer.h"
@@ -173,6 +174,107 @@ test_case (gconstpointer data)
     test_level (file, t, rand);
 }
 
+/* A level decoded on the device (draws on the device, no round trip per token) against ib_sample_level on the
+ * CPU, with the same stream: the same tokens, free and forced, whatever the submission size. */
+static guint sampled_tokens, sampled_differences;
+
+static void
+sample_level_case (IbModelFile *file,
+                   int          t,
+                   GRand       *rand)
+{
+  IbVkDevice *device = ib_test_vulkan_device ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (IbStage) cpu = ib_stage_new (file, t, &error);
+  g_autoptr (IbVkStage) vk = ib_vk_stage_new (device, file, t, &error);
+  g_assert_no_error (error);
+  const IbModelConfig *model = ib_model_file_get_config (file);
+  int n = model->token_height * model->token_width;
+  g_autofree int32_t *x_t = g_new (int32_t, n);
+  g_autofree int32_t *want = g_new (int32_t, n);
+  g_autofree int32_t *got = g_new (int32_t, n);
+  g_autofree gboolean *known = g_new0 (gboolean, n);
+  g_autofree int32_t *known_tokens = g_new0 (int32_t, n);
+
+  for (int i = 0; i < n; i++)
+    x_t[i] = g_rand_int_range (rand, 0, model->n_codes);
+  for (int pass = 0; pass < 3; pass++)
+    {
+      /* Pass 0: every token free; 1: a leading run, a middle run and a trailing run forced; 2: all but one. */
+      for (int i = 0; i < n; i++)
+        {
+          known[i] = pass == 1 ? (i < 2 || (i >= 5 && i < 8) || i >= n - 2) : pass == 2 ? i != n / 2 : FALSE;
+          known_tokens[i] = (i * 3 + 1) % model->n_codes;
+        }
+      for (guint variant = 0; variant < 2; variant++)
+        {
+          IbRngStream stream = { .seed = 1234 + pass, .level = (uint32_t) t, .variant = variant };
+          IbLevelSampling sampling = { .top_k = variant == 0 ? 0 : 3, .temperature = variant == 0 ? 1.0f : 0.8f };
+          g_assert_true (ib_sample_level (cpu, NULL, 0, x_t, n, &sampling, &stream, known, known_tokens, want, NULL,
+                                          &error));
+          g_assert_no_error (error);
+          memset (got, 0xff, (gsize) n * sizeof (int32_t));
+          g_assert_true (ib_vk_sample_level (vk, NULL, 0, x_t, n, sampling.top_k, sampling.temperature, &stream, known,
+                                             known_tokens, 1 + 2 * pass + variant, got, NULL, &error));
+          g_assert_no_error (error);
+          for (int i = 0; i < n; i++)
+            {
+              sampled_tokens++;
+              if (known[i])
+                g_assert_cmpint (got[i], ==, known_tokens[i]);
+              if (got[i] != want[i])
+                {
+                  g_test_message ("level %d pass %d variant %u position %d: %d on the GPU, %d on the CPU", t, pass,
+                                  variant, i, got[i], want[i]);
+                  sampled_differences++;
+                }
+            }
+        }
+    }
+  /* Equal logits give equal draws; the logits agree to ~1e-7, so a different draw needs u within that of a
+   * boundary of the cumulative distribution: none is expected on these models. */
+  g_assert_cmpuint (sampled_differences, ==, 0);
+  ib_test_vulkan_assert_clean ();
+}
+
+static void
+test_sample (gconstpointer data)
+{
+  const Case *tc = data;
+  IbTestModelSpec spec;
+  g_autoptr (GError) error = NULL;
+
+  ib_test_model_spec_init (&spec);
+  spec.variant = tc->variant;
+  spec.dtype = tc->dtype;
+  spec.gpt_top = tc->gpt_top;
+  spec.n_unmasked = tc->gpt_top ? 1 : 0;
+  spec.seed = 5 + (guint32) tc->variant;
+  spec.num_res_blocks = 0;
+  spec.attn_resolution = 0;
+  g_autoptr (GBytes) bytes = ib_test_model_build (&spec);
+  g_autoptr (IbModelFile) file = ib_model_file_new_from_bytes (bytes, "test-vulkan-sample", &error);
+  g_assert_no_error (error);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (spec.seed);
+
+  for (int t = 1; t <= ib_model_file_get_config (file)->n_levels; t++)
+    sample_level_case (file, t, rand);
+
+  /* The whole chain, as ib_sample_chain. */
+  const IbModelConfig *model = ib_model_file_get_config (file);
+  int n = model->token_height * model->token_width;
+  g_autofree int32_t *want = g_new (int32_t, n);
+  g_autofree int32_t *got = g_new (int32_t, n);
+  for (guint64 seed = 1; seed <= 3; seed++)
+    {
+      g_assert_true (ib_sample_chain (file, seed, want, NULL, &error));
+      g_assert_true (ib_vk_sample_chain (ib_test_vulkan_device (), file, seed, got, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpmem (got, n * sizeof (int32_t), want, n * sizeof (int32_t));
+    }
+  ib_test_vulkan_assert_clean ();
+}
+
 int
 main (int    argc,
       char **argv)
@@ -197,8 +299,21 @@ main (int    argc,
                                                tc->gpt_top ? "+gpt" : "", ib_dtype_name (tc->dtype));
       g_test_add_data_func (path, tc, test_case);
     }
+  static const Case sample_cases[] = {
+    { IB_VARIANT_RESIDUAL_SCALED, FALSE, IB_DTYPE_F32 },
+    { IB_VARIANT_SCALED, TRUE, IB_DTYPE_F16 },
+    { IB_VARIANT_PLAIN, FALSE, IB_DTYPE_BF16 },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (sample_cases); i++)
+    {
+      const Case *tc = &sample_cases[i];
+      g_autofree char *path = g_strdup_printf ("/vulkan/sample/%s%s/%s", ib_variant_name (tc->variant),
+                                               tc->gpt_top ? "+gpt" : "", ib_dtype_name (tc->dtype));
+      g_test_add_data_func (path, tc, test_sample);
+    }
   int status = g_test_run ();
-  g_test_message ("worst relative error %.2e, worst max error %.2e", worst_rel, worst_max);
+  g_test_message ("worst relative error %.2e, worst max error %.2e; %u of %u sampled tokens differ", worst_rel,
+                  worst_max, sampled_differences, sampled_tokens);
   ib_test_vulkan_finish ();
   return status;
 }
