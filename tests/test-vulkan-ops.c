@@ -316,6 +316,7 @@ typedef struct
   gboolean causal;
   int q_offset;
   gboolean fused;               /* q, k, v side by side in one buffer, as a fused QKV projection writes them */
+  int n_unmasked;               /* minGPT: positions below it see keys 0..n_unmasked - 1 too */
 } AttentionCase;
 
 static const AttentionCase attention_cases[] = {
@@ -327,7 +328,28 @@ static const AttentionCase attention_cases[] = {
   { 33, 33, 3, 64, FALSE, 0, TRUE },    /* encoder self attention */
   { 16, 16, 1, 96, FALSE, 0, FALSE },   /* one head over many channels (the VQGAN's attention) */
   { 3, 300, 1, 512, FALSE, 0, FALSE },
+  { 6, 6, 2, 32, TRUE, 0, FALSE, 3 },   /* minGPT's prefill: the first 3 positions see each other */
+  { 4, 9, 2, 32, TRUE, 5, FALSE, 7 },   /* unmasked positions past the rows' offset */
 };
+
+/* The reference of a causal case with unmasked positions: each row on its own over the keys it sees. */
+static void
+attention_unmasked (float       *out,
+                    const float *q,
+                    const float *k,
+                    const float *v,
+                    int          stride,
+                    const AttentionCase *ac)
+{
+  int width = ac->heads * ac->dim_head;
+
+  for (int r = 0; r < ac->n_q; r++)
+    {
+      int n_keys = MIN (MAX (ac->q_offset + r + 1, ac->n_unmasked), ac->n_kv);
+      ib_attention (out + (gsize) r * width, q + (gsize) r * stride, 1, stride, k, v, n_keys, stride, ac->heads,
+                    ac->dim_head, false, 0);
+    }
+}
 
 static void
 test_attention (void)
@@ -349,7 +371,7 @@ test_attention (void)
       IbVkView qd, kd, vd;
       IbVkAttentionShape shape = {
         .n_q = ac->n_q, .q_stride = stride, .n_kv = ac->n_kv, .kv_stride = stride, .heads = ac->heads,
-        .dim_head = ac->dim_head, .causal = ac->causal, .q_offset = ac->q_offset,
+        .dim_head = ac->dim_head, .causal = ac->causal, .q_offset = ac->q_offset, .n_unmasked = ac->n_unmasked,
       };
 
       g_assert_true (!ac->fused || ac->n_q == ac->n_kv);
@@ -367,8 +389,11 @@ test_attention (void)
           fill_random (rand, q, nq, 1.0);
           fill_random (rand, k, nkv, 1.0);
           fill_random (rand, v, nkv, 1.0);
-          ib_attention (want, q, ac->n_q, stride, k, v, ac->n_kv, stride, ac->heads, ac->dim_head, ac->causal,
-                        ac->q_offset);
+          if (ac->n_unmasked > 0)
+            attention_unmasked (want, q, k, v, stride, ac);
+          else
+            ib_attention (want, q, ac->n_q, stride, k, v, ac->n_kv, stride, ac->heads, ac->dim_head, ac->causal,
+                          ac->q_offset);
           qd = upload_floats (q, nq);
           kd = upload_floats (k, nkv);
           vd = upload_floats (v, nkv);
@@ -379,6 +404,37 @@ test_attention (void)
       g_autofree float *got = ib_test_vulkan_read (&od, no);
       g_autofree char *what = g_strdup_printf ("attention case %u", c);
       assert_close (got, want, no, OP_TOLERANCE, what);
+      ib_test_vulkan_reset ();
+    }
+}
+
+/* Transpose */
+
+static void
+test_transpose (void)
+{
+  IbVkDevice *device = ib_test_vulkan_device ();
+  g_autoptr (GRand) rand = g_rand_new_with_seed (15);
+  static const int shapes[][2] = { { 1, 1 }, { 3, 7 }, { 64, 257 }, { 257, 6 }, { 1, 300 } };
+
+  for (guint s = 0; s < G_N_ELEMENTS (shapes); s++)
+    {
+      int rows = shapes[s][0], cols = shapes[s][1];
+      gsize n = (gsize) rows * cols;
+      g_autofree float *x = g_new (float, n);
+      g_autofree float *want = g_new (float, n);
+      g_autoptr (GError) error = NULL;
+
+      fill_random (rand, x, n, 1.0);
+      for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
+          want[(gsize) j * rows + i] = x[(gsize) i * cols + j];
+      IbVkView xd = upload_floats (x, n);
+      IbVkView yd = ib_test_vulkan_guarded (n);
+      g_assert_true (ib_vk_transpose (device, &yd, &xd, rows, cols, &error));
+      g_assert_no_error (error);
+      g_autofree float *got = ib_test_vulkan_read (&yd, n);
+      g_assert_cmpmem (got, n * sizeof (float), want, n * sizeof (float));
       ib_test_vulkan_reset ();
     }
 }
@@ -461,6 +517,7 @@ main (int    argc,
   g_test_add_func ("/vulkan/layer-norm", test_layer_norm);
   g_test_add_func ("/vulkan/elementwise", test_elementwise);
   g_test_add_func ("/vulkan/attention", test_attention);
+  g_test_add_func ("/vulkan/transpose", test_transpose);
   g_test_add_func ("/vulkan/embed", test_embed);
   g_test_add_func ("/vulkan/bad-arguments", test_bad_arguments);
 
