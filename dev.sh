@@ -13,7 +13,7 @@ PACKAGES=(
   build-essential meson ninja-build pkg-config
   libglib2.0-dev libjson-glib-dev libgdk-pixbuf-2.0-dev
   libopenblas-dev libopenblas0-pthread
-  python3 python3-torch python3-numpy python3-yaml
+  python3 python3-torch python3-numpy python3-yaml python3-pil
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers
 )
 

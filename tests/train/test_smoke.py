@@ -1,0 +1,99 @@
+#!/usr/bin/python3
+"""The training tools end to end on tiny networks and synthetic pictures (no download): two gloo ranks
+through tools/train/train_all.py for a few steps, resuming, the f16 model file, and (when the C tool is
+built) the C loader reading it. Also the scene renderer and the held-out split."""
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOOLS = os.environ.get("IMAGEBART_TOOLS") or os.path.normpath(os.path.join(HERE, "..", "..", "tools"))
+TRAIN = os.path.join(TOOLS, "train")
+sys.path.insert(0, TOOLS)
+sys.path.insert(0, TRAIN)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
+
+import data  # noqa: E402
+from imagebart import modelfile, tokenizer  # noqa: E402
+
+
+def run(args, **kw):
+    env = dict(os.environ, IMAGEBART_TRAIN_CORES="2")
+    proc = subprocess.run([sys.executable] + args, capture_output=True, text=True, env=env, timeout=150, **kw)
+    if proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-4000:]}")
+    return proc.stdout + proc.stderr
+
+
+class SceneTest(unittest.TestCase):
+    def test_scenes(self):
+        emoji = data.EmojiSet.synthetic()
+        rng = random.Random(0)
+        for _ in range(20):
+            scene = data.render_scene(emoji, rng)
+            self.assertEqual(scene.image.shape, (64, 64, 3))
+            self.assertEqual(scene.image.dtype, np.uint8)
+            self.assertTrue(tokenizer.words(scene.caption))
+            self.assertTrue(1 <= len(scene.parts) <= 4)
+        two = data.render_scene(emoji, rng, indices=[0, 1], subset_p=0.0, background_p=0.0)
+        self.assertEqual(two.caption.count(" and "), 1)
+
+    def test_split_by_identity(self):
+        emoji = data.EmojiSet.synthetic()
+        train = {i.identity for i in emoji.subset("train").items}
+        held = {i.identity for i in emoji.subset("held_out").items}
+        self.assertFalse(train & held)
+        self.assertEqual(len(emoji.subset("train")) + len(emoji.subset("held_out")), len(emoji))
+
+
+class SmokeTest(unittest.TestCase):
+    def test_train_all_two_ranks(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            run_dir, out = os.path.join(tmp, "run"), os.path.join(tmp, "model.safetensors")
+            log = run([os.path.join(TRAIN, "train_all.py"), "--nproc", "2", "--tiny", "--synthetic-data",
+                       "--run-dir", run_dir, "--out", out, "--vqgan-steps", "3", "--transformer-steps", "3",
+                       "--threads", "1", "--ckpt-every", "2", "--log-every", "1"])
+            self.assertIn("wrote " + out, log)
+            for stage in ("vqgan", "transformer"):
+                with open(os.path.join(run_dir, f"{stage}.log.jsonl")) as f:
+                    lines = [json.loads(x) for x in f]
+                self.assertEqual([x["step"] for x in lines if "step" in x], [1, 2, 3])
+                self.assertIn("final", lines[-1])
+
+            # Resume: two more steps continue from the checkpoint at step 3.
+            log = run([os.path.join(TRAIN, "launch.py"), "--nproc", "2", os.path.join(TRAIN, "train_transformer.py"),
+                       "--tiny", "--synthetic-data", "--run-dir", run_dir, "--steps", "5", "--threads", "1",
+                       "--log-every", "1"])
+            self.assertIn("resuming at step 3", log)
+            final = torch.load(os.path.join(run_dir, "transformer.final.pt"))
+            self.assertEqual(final["step"], 5)
+            self.assertNotIn("opt", final)
+
+            header = modelfile.read_header(out)
+            self.assertTrue(all(v["dtype"] == "F16" for k, v in header[0].items() if k != "__metadata__"))
+            model = modelfile.load_model(out)
+            self.assertEqual(model.conditioning["kind"], "text")
+            self.assertEqual(model.n_levels, 3)
+            self.assertEqual(len(model.transformers()), 1)  # the joint transformer is stored once
+            tok = tokenizer.Tokenizer.from_config(model.conditioning)
+            self.assertNotIn(tokenizer.UNK, tok.encode("cat face"))
+
+            cli = os.environ.get("IMAGEBART_CLI")
+            if cli:
+                info = subprocess.run([cli, "info", out], capture_output=True, text=True, check=True).stdout
+                self.assertRegex(info, r"Conditioning: text, 12 prefix tokens")
+                self.assertTrue(re.search(r"3 levels", info))
+
+
+if __name__ == "__main__":
+    unittest.main()

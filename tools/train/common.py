@@ -1,0 +1,209 @@
+"""What every training stage shares: torch.distributed set-up, the run folder with its log and checkpoints,
+a progress bar, and the scene batches.
+
+Run a stage on one process (`/usr/bin/python3 tools/train/train_vqgan.py ...`) or on many through torchrun
+(`torchrun --nproc_per_node N tools/train/train_vqgan.py ...`, or across machines with --nnodes and a
+rendezvous): with WORLD_SIZE > 1 the stage joins a process group (NCCL on GPUs, gloo on CPUs), wraps its
+networks in DistributedDataParallel and each rank draws its own scenes; the batch size is per rank.
+Only rank 0 writes logs and checkpoints.
+
+A run folder holds `<stage>.log.jsonl` (one line per logged step), `<stage>.ckpt` (the latest checkpoint:
+weights, optimizer states, step, random states; resumed from automatically) and the finished weights
+(`<stage>.final.pt`, no optimizer states). Run folders and data live outside git.
+"""
+
+import json
+import os
+import random
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))  # tools/, for the imagebart twin
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+
+import data  # noqa: E402
+
+
+def default_run_dir():
+    return os.environ.get("IMAGEBART_TRAIN_RUNS") or os.path.join(
+        os.path.expanduser("~"), ".cache", "imagebart-studio", "train-runs", "default")
+
+
+def add_common_args(p):
+    p.add_argument("--run-dir", default=default_run_dir(), help="the run folder (checkpoints, logs, weights)")
+    p.add_argument("--cache", default=data.default_cache(), help="the data cache of tools/train/data.py")
+    p.add_argument("--synthetic-data", action="store_true", help="random blobs instead of emoji (tests)")
+    p.add_argument("--steps", type=int, help="train until this step")
+    p.add_argument("--batch", type=int, help="scenes per step and rank")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads per rank (0: cores / ranks)")
+    p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--ckpt-every", type=int, default=250)
+    p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    p.add_argument("--tiny", action="store_true", help="tiny networks (smoke tests)")
+
+
+class Dist:
+    """rank, world size, device; all_reduce helpers that are no-ops on one process."""
+
+    def __init__(self, threads=0):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if torch.cuda.is_available():
+            self.device = torch.device("cuda", local)
+            torch.cuda.set_device(self.device)
+        else:
+            self.device = torch.device("cpu")
+        if self.world > 1:
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        if self.device.type == "cpu":
+            cores = int(os.environ.get("IMAGEBART_TRAIN_CORES", os.cpu_count() or 2))
+            torch.set_num_threads(threads or max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE",
+                                                                                       self.world)))))
+
+    @property
+    def main(self):
+        return self.rank == 0
+
+    def wrap(self, module):
+        if self.world == 1:
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+        return DistributedDataParallel(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def mean(self, value):
+        t = torch.as_tensor(value, dtype=torch.float64, device=self.device).clone()
+        if self.world > 1:
+            dist.all_reduce(t)
+            t /= self.world
+        return t
+
+    def sum_(self, tensor):
+        if self.world > 1:
+            dist.all_reduce(tensor)
+        return tensor
+
+    def broadcast_(self, tensor):
+        if self.world > 1:
+            dist.broadcast(tensor, 0)
+        return tensor
+
+    def barrier(self):
+        if self.world > 1:
+            dist.barrier()
+
+    def close(self):
+        if self.world > 1:
+            dist.destroy_process_group()
+
+
+def unwrap(module):
+    return module.module if hasattr(module, "module") else module
+
+
+def load_emoji(args, split="train"):
+    if args.synthetic_data:
+        return data.EmojiSet.synthetic(seed=0 if split == "train" else 1)
+    return data.EmojiSet.load(args.cache, split)
+
+
+class SceneBatches:
+    """Endless batches of scenes for one rank: (images (b, 3, 64, 64) in [-1, 1], captions)."""
+
+    def __init__(self, emoji, batch, seed, rank, step=0):
+        self.emoji, self.batch = emoji, batch
+        # Every (seed, rank, step) gets its own scenes, so a resumed run does not replay the same ones.
+        self.rng = random.Random(f"{seed}/{rank}/{step}")
+
+    def next(self, device):
+        scenes = [data.render_scene(self.emoji, self.rng) for _ in range(self.batch)]
+        images = torch.from_numpy(np.stack([s.image for s in scenes])).permute(0, 3, 1, 2).float()
+        return (images / 127.5 - 1).to(device), [s.caption for s in scenes]
+
+
+class Progress:
+    """A progress bar on stderr (rank 0): step, rate, time left, the latest losses."""
+
+    def __init__(self, stage, start, total, enabled=True):
+        self.stage, self.start, self.total, self.enabled = stage, start, total, enabled
+        self.t0 = time.time()
+        self.tty = sys.stderr.isatty()
+        self.last_print = 0.0
+
+    def update(self, step, values):
+        if not self.enabled:
+            return
+        now = time.time()
+        done = step - self.start
+        rate = (now - self.t0) / max(1, done)
+        left = rate * (self.total - step)
+        frac = step / max(1, self.total)
+        bar = "#" * int(24 * frac) + "-" * (24 - int(24 * frac))
+        text = (f"{self.stage} [{bar}] {step}/{self.total} {rate:.2f}s/step, {left / 60:.1f} min left  "
+                + " ".join(f"{k} {v:.4f}" for k, v in values.items()))
+        if self.tty:
+            sys.stderr.write("\r" + text[:160].ljust(160))
+            if step >= self.total:
+                sys.stderr.write("\n")
+        elif now - self.last_print > 30 or step >= self.total or done == 1:
+            sys.stderr.write(text + "\n")
+            self.last_print = now
+        sys.stderr.flush()
+
+
+class Run:
+    """The run folder of one stage: log lines, checkpoints, final weights (rank 0 writes)."""
+
+    def __init__(self, run_dir, stage, dist_):
+        self.dir, self.stage, self.dist = run_dir, stage, dist_
+        if dist_.main:
+            os.makedirs(run_dir, exist_ok=True)
+        self.ckpt_path = os.path.join(run_dir, f"{stage}.ckpt")
+        self.final_path = os.path.join(run_dir, f"{stage}.final.pt")
+        self.log_path = os.path.join(run_dir, f"{stage}.log.jsonl")
+
+    def log(self, record):
+        if self.dist.main:
+            with open(self.log_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def _save(self, obj, path):
+        if self.dist.main:
+            torch.save(obj, path + ".part")
+            os.replace(path + ".part", path)
+
+    def save_checkpoint(self, state):
+        self._save(state, self.ckpt_path)
+        self.dist.barrier()
+
+    def load_checkpoint(self, no_resume):
+        if no_resume or not os.path.exists(self.ckpt_path):
+            return None
+        return torch.load(self.ckpt_path, map_location="cpu")
+
+    def save_final(self, state):
+        self._save(state, self.final_path)
+        self.dist.barrier()
+
+
+def random_state():
+    return {"python": random.getstate(), "torch": torch.get_rng_state()}
+
+
+def cosine_lr(step, total, base, warmup):
+    if step < warmup:
+        return base * (step + 1) / warmup
+    frac = (step - warmup) / max(1, total - warmup)
+    return base * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, frac))))
+
+
+def set_lr(optimizer, lr):
+    for group in optimizer.param_groups:
+        group["lr"] = lr

@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+"""Stage 3: the finished weights of a run -> one model file (docs/model-format.md), f16 by default.
+
+Reads <run-dir>/vqgan.final.pt and either <run-dir>/transformer.final.pt (one joint transformer: its
+weights are stored once, under a shared prefix) or one transformer-level<t>.final.pt per level, and
+writes them with tools/imagebart/modelfile.py, the tokenizer's vocabulary in the config
+(conditioning kind "text"), and the training metrics in the provenance. No optimizer state, no data.
+"""
+
+import argparse
+import glob
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+import torch  # noqa: E402
+
+from imagebart import modelfile  # noqa: E402
+from imagebart.transformer import StageConfig, build_transformer  # noqa: E402
+from imagebart.twin import ImageBART, Level  # noqa: E402
+from imagebart.schedule import alphas as schedule_alphas  # noqa: E402
+from imagebart.vqgan import VqganConfig, VQModel  # noqa: E402
+
+LICENSE = ("Weights: CC-BY-4.0. Trained on Twemoji art (emoji-datasource-twitter@16.0.0, CC-BY 4.0, "
+           "Copyright Twitter, Inc and other contributors) and Noto Emoji art (emoji-datasource-google@16.0.0, "
+           "Apache-2.0, Google). See docs/model-card.md.")
+
+
+def transformer_files(run_dir):
+    joint = os.path.join(run_dir, "transformer.final.pt")
+    if os.path.exists(joint):
+        return [joint]
+    files = sorted(glob.glob(os.path.join(run_dir, "transformer-level*.final.pt")))
+    if not files:
+        raise SystemExit(f"{run_dir}: no transformer.final.pt or transformer-level<t>.final.pt")
+    return files
+
+
+def build_model(run_dir, top_k=0, name="ImageBART Studio emoji 64 px (text)"):
+    vq_final = torch.load(os.path.join(run_dir, "vqgan.final.pt"), map_location="cpu")
+    vqgan = VQModel(VqganConfig(**vq_final["config"]))
+    vqgan.load_state_dict(vq_final["state_dict"])
+    levels, tokenizer, betas, schedule, metrics = [], None, None, None, {"vqgan": vq_final["metrics"]}
+    for path in transformer_files(run_dir):
+        final = torch.load(path, map_location="cpu")
+        module = build_transformer(StageConfig(**final["stage"]))
+        module.load_state_dict(final["state_dict"])
+        if tokenizer is not None and (final["tokenizer"] != tokenizer or final["betas"] != betas):
+            raise SystemExit(f"{path}: another tokenizer or schedule than the other levels")
+        tokenizer, betas, schedule = final["tokenizer"], final["betas"], final["schedule"]
+        metrics[os.path.basename(path).split(".")[0]] = final["metrics"]
+        levels += [Level(t, module, top_k, 1.0) for t in final["levels"]]
+    for module in {id(level.transformer): level.transformer for level in levels}.values():
+        module.set_alphas(schedule_alphas(betas))
+    conditioning = {"kind": "text", "token_offset": tokenizer["token_offset"], "tokenizer": tokenizer}
+    provenance = "tools/train (see docs/model-card.md); metrics: " + json.dumps(metrics, sort_keys=True)
+    return ImageBART(vqgan, levels, betas, schedule, conditioning, name, LICENSE, provenance).eval()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from common import default_run_dir
+    p.add_argument("--run-dir", default=default_run_dir())
+    p.add_argument("--out", required=True)
+    p.add_argument("--dtype", default="f16", choices=("f16", "f32", "bf16"))
+    p.add_argument("--top-k", type=int, default=0, help="the levels' default top-k (0: no cut)")
+    args = p.parse_args(argv)
+    model = build_model(args.run_dir, args.top_k)
+    modelfile.save_model(model, args.out, args.dtype)
+    print(f"wrote {args.out}: {os.path.getsize(args.out) / 1e6:.1f} MB, {model.n_levels} levels, "
+          f"K = {model.n_codes}, {len(model.conditioning['tokenizer']['vocab'])} words", flush=True)
+
+
+if __name__ == "__main__":
+    main()

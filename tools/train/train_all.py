@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+"""Trains the default model from nothing: data, VQGAN, transformer, model file.
+
+    /usr/bin/python3 tools/train/train_all.py --nproc 2 --out data/models/emoji-64.safetensors
+
+runs, in order (each step is skipped when its result exists, and a stage resumes from its checkpoint, so
+the same command continues an interrupted run):
+ 1. tools/train/data.py fetch + build          (npm packages -> <cache>/emoji.npz)
+ 2. tools/train/train_vqgan.py                 (-> <run-dir>/vqgan.final.pt)
+ 3. tools/train/train_transformer.py           (-> <run-dir>/transformer.final.pt; --per-level: one per level)
+ 4. tools/train/export.py                      (-> --out, f16)
+Stages 2 and 3 run on --nproc local processes (tools/train/launch.py; torch.distributed with gloo on CPUs,
+NCCL on GPUs). Other options are passed to both training stages (--batch, --seed, --threads, ...).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import data  # noqa: E402
+from common import default_run_dir  # noqa: E402
+from launch import launch  # noqa: E402
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--nproc", type=int, default=1, help="training processes (ranks) on this machine")
+    p.add_argument("--run-dir", default=default_run_dir())
+    p.add_argument("--cache", default=data.default_cache())
+    p.add_argument("--out", required=True, help="the model file to write")
+    p.add_argument("--vqgan-steps", type=int)
+    p.add_argument("--transformer-steps", type=int)
+    p.add_argument("--levels", type=int, default=3)
+    p.add_argument("--per-level", action="store_true", help="one transformer per level instead of a joint one")
+    p.add_argument("--tiny", action="store_true")
+    p.add_argument("--synthetic-data", action="store_true")
+    p.add_argument("--force", action="store_true", help="train the stages again even if finished")
+    args, rest = p.parse_known_args(argv)
+
+    common = ["--run-dir", args.run_dir, "--cache", args.cache] + rest
+    if args.tiny:
+        common.append("--tiny")
+    if args.synthetic_data:
+        common.append("--synthetic-data")
+    else:
+        data.fetch(args.cache)
+        if not os.path.exists(os.path.join(args.cache, "emoji.npz")):
+            data.build(args.cache)
+
+    def stage(script, extra, result):
+        if os.path.exists(os.path.join(args.run_dir, result)) and not args.force:
+            print(f"train_all: {result} exists, skipping {script} (--force trains it again)", flush=True)
+            return
+        status = launch(args.nproc, [sys.executable, os.path.join(HERE, script)] + common + extra)
+        if status != 0:
+            raise SystemExit(f"train_all: {script} failed ({status})")
+
+    stage("train_vqgan.py", ["--steps", str(args.vqgan_steps)] if args.vqgan_steps else [], "vqgan.final.pt")
+    t_steps = ["--steps", str(args.transformer_steps)] if args.transformer_steps else []
+    levels = ["--levels", str(args.levels)]
+    if args.per_level:
+        for t in range(1, args.levels + 1):
+            stage("train_transformer.py", t_steps + levels + ["--level", str(t)], f"transformer-level{t}.final.pt")
+    else:
+        stage("train_transformer.py", t_steps + levels, "transformer.final.pt")
+    subprocess.run([sys.executable, os.path.join(HERE, "export.py"), "--run-dir", args.run_dir, "--out", args.out],
+                   check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""Stage 2: the diffusion levels' transformer(s), text-conditioned, on the frozen VQGAN of stage 1.
+
+Each step draws scenes, encodes them to x0 with the VQGAN, picks a level t per scene, noises x0 to x_{t-1}
+(each token kept with probability alphacum_{t-1}, else uniform over the K tokens) and x_{t-1} to x_t (kept
+with probability 1 - beta_t), and trains p(x_{t-1} | x_t, prompt) with cross-entropy: encoder source
+[t, prompt tokens + token_offset, x_t], decoder target [0, x_{t-1}[:-1]] (docs/model-format.md). The prompt
+is the scene's caption through tools/imagebart/tokenizer.py, empty (all PAD) for --drop-caption of the
+scenes. With --level T only that level is trained (one transformer per level); by default one joint
+transformer learns every level, telling them apart by the scale token (the official "joint training").
+
+Writes <run-dir>/transformer[-level<t>].final.pt: {"stage": StageConfig dict, "levels": [t...],
+"state_dict", "betas", "tokenizer": {"vocab", "length", "token_offset"}, "metrics"}; an EMA of the weights
+is what is saved.
+"""
+
+import argparse
+import copy
+import math
+import os
+import time
+
+import common
+from common import Dist, Progress, Run, SceneBatches
+
+import torch
+import torch.nn.functional as F
+
+from imagebart import tokenizer as tok
+from imagebart.modelfile import UNUSED_TRANSFORMER_TENSORS
+from imagebart.schedule import compute_betas, alphas as schedule_alphas
+from imagebart.transformer import StageConfig, build_transformer
+from imagebart.vqgan import VqganConfig, VQModel
+
+FULL = dict(dim=192, enc_depth=4, dec_depth=3, enc_heads=3, dec_heads=3, dim_head=64)
+TINY = dict(dim=32, enc_depth=1, dec_depth=1, enc_heads=2, dec_heads=2, dim_head=16)
+
+
+def load_vqgan(path, device):
+    final = torch.load(path, map_location="cpu")
+    vq = VQModel(VqganConfig(**final["config"]))
+    vq.load_state_dict(final["state_dict"])
+    return vq.to(device).eval()
+
+
+def noise(tokens, keep_prob, k, generator=None):
+    """Each token kept with keep_prob (per row, (b, 1)), else uniform over 0..k-1."""
+    keep = torch.rand(tokens.shape, device=tokens.device, generator=generator) < keep_prob
+    return torch.where(keep, tokens, torch.randint_like(tokens, k))
+
+
+def make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, captions, drop_caption, gen=None):
+    """(src, tgt, target, t) for a batch of images."""
+    with torch.no_grad():
+        x0 = vq.encode(x).flatten(1)
+    b, k = x0.shape[0], vq.config.n_codes
+    t = torch.tensor(levels, device=x.device)[torch.randint(0, len(levels), (b,), device=x.device, generator=gen)]
+    x_prev = noise(x0, alphacum[t - 1].unsqueeze(1), k, gen)
+    x_t = noise(x_prev, (1 - betas[t]).unsqueeze(1), k, gen)
+    drop = torch.rand(b, generator=gen, device=x.device) < drop_caption
+    ids = torch.tensor([tokenizer.encode("" if d else c) for c, d in zip(captions, drop.tolist())],
+                       dtype=torch.long, device=x.device)
+    src = torch.cat([t.unsqueeze(1), ids + token_offset, x_t], 1)
+    tgt = torch.cat([torch.zeros(b, 1, dtype=torch.long, device=x.device), x_prev[:, :-1]], 1)
+    return src, tgt, x_prev, t
+
+
+def stage_config(args, k, n_levels, n_vocab, text_length, n_tokens):
+    token_offset = max(k, n_levels + 1)
+    arch = TINY if args.tiny else FULL
+    return StageConfig(variant="residual_scaled", enc_num_tokens=token_offset + n_vocab, dec_num_tokens=k,
+                       enc_max_seq_len=1 + text_length + n_tokens, dec_max_seq_len=n_tokens, scale_pos=0,
+                       n_scales=n_levels, xt_start=1 + text_length, xt_size=n_tokens, **arch), token_offset
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common.add_common_args(p)
+    p.add_argument("--levels", type=int, default=3, help="T, the number of diffusion levels")
+    p.add_argument("--schedule", default="geometric")
+    p.add_argument("--level", type=int, help="train only this level (a separate transformer)")
+    p.add_argument("--text-length", type=int, default=12, help="L, prompt tokens")
+    p.add_argument("--drop-caption", type=float, default=0.1)
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--vqgan", help="stage 1 weights (default <run-dir>/vqgan.final.pt)")
+    args = p.parse_args(argv)
+    args.steps = args.steps or (20 if args.tiny else 3000)
+    args.batch = args.batch or (4 if args.tiny else 16)
+    args.lr = args.lr or 5e-4
+
+    dist_ = Dist(args.threads)
+    torch.manual_seed(args.seed)
+    name = "transformer" if args.level is None else f"transformer-level{args.level}"
+    run = Run(args.run_dir, name, dist_)
+    vq = load_vqgan(args.vqgan or os.path.join(args.run_dir, "vqgan.final.pt"), dist_.device)
+    emoji = common.load_emoji(args)
+
+    # The vocabulary covers every emoji's words (held-out ones too: their pictures stay unseen).
+    every = common.load_emoji(args, None) if not args.synthetic_data else emoji
+    tokenizer = tok.Tokenizer(tok.build_vocab(every.all_captions()), args.text_length)
+    betas = torch.as_tensor(compute_betas(args.schedule, args.levels)).float().to(dist_.device)
+    alphacum = torch.cumprod(1 - betas, 0)
+    side = vq.config.token_side
+    config, token_offset = stage_config(args, vq.config.n_codes, args.levels, len(tokenizer.vocab),
+                                        args.text_length, side * side)
+    levels = list(range(1, args.levels + 1)) if args.level is None else [args.level]
+
+    model = build_transformer(config)
+    model.set_alphas(schedule_alphas(betas.cpu().tolist()))
+    with torch.no_grad():  # the official init: small embeddings
+        for emb in (model.encoder.token_emb, model.decoder.token_emb):
+            emb.weight.normal_(0, 0.02)
+    for unused in UNUSED_TRANSFORMER_TENSORS:  # the encoder's logits head: never run, never stored
+        model.get_parameter(unused).requires_grad_(False)
+    ema = copy.deepcopy(model).eval()
+    for param in ema.parameters():
+        param.requires_grad_(False)
+    opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=args.lr, betas=(0.9, 0.95), weight_decay=0.01)
+    start = 0
+    ckpt = run.load_checkpoint(args.no_resume)
+    if ckpt is not None:
+        if ckpt["stage"] != config.as_dict() or ckpt["tokenizer"]["vocab"] != tokenizer.vocab:
+            raise SystemExit(f"{run.ckpt_path} is for another configuration; use --no-resume or another --run-dir")
+        model.load_state_dict(ckpt["model"])
+        ema.load_state_dict(ckpt["ema"])
+        opt.load_state_dict(ckpt["opt"])
+        start = ckpt["step"]
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if dist_.main:
+            print(f"{name}: resuming at step {start} from {run.ckpt_path}", flush=True)
+    model.to(dist_.device)
+    ema.to(dist_.device)
+    ddp = dist_.wrap(model)
+    batches = SceneBatches(emoji, args.batch, args.seed, dist_.rank, start)
+    progress = Progress(name, start, args.steps, dist_.main)
+    sums, n_sums, t_last = {}, 0, time.time()
+
+    def state(step):
+        return {"stage": config.as_dict(), "levels": levels, "betas": betas.cpu().tolist(),
+                "schedule": args.schedule, "tokenizer": tokenizer.config(token_offset), "step": step}
+
+    for step in range(start, args.steps):
+        lr = common.cosine_lr(step, args.steps, args.lr, warmup=min(300, args.steps // 10 + 1))
+        common.set_lr(opt, lr)
+        x, captions = batches.next(dist_.device)
+        src, tgt, target, _ = make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, captions,
+                                         args.drop_caption)
+        logits = ddp(src, tgt)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            decay = min(args.ema, (1 + step) / (10 + step))
+            for e, m in zip(ema.parameters(), model.parameters()):
+                e.lerp_(m, 1 - decay)
+
+        sums["loss"] = sums.get("loss", 0.0) + loss.item()
+        n_sums += 1
+        progress.update(step + 1, {"loss": loss.item()})
+        if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
+            run.log({"step": step + 1, "lr": lr, "sec_per_step": (time.time() - t_last) / n_sums,
+                     "loss": dist_.mean(sums["loss"] / n_sums).item()})
+            sums, n_sums, t_last = {}, 0, time.time()
+        if (step + 1) % args.ckpt_every == 0 or step + 1 == args.steps:
+            run.save_checkpoint({**state(step + 1), "model": model.state_dict(), "ema": ema.state_dict(),
+                                 "opt": opt.state_dict(), "rng": common.random_state(), "args": vars(args)})
+
+    # Held-out loss per level with the EMA weights (a fixed set of scenes, the same on every rank).
+    held_out = common.load_emoji(args, "held_out")
+    gen = torch.Generator(device=dist_.device).manual_seed(777)
+    eval_batches = SceneBatches(held_out, 32, 999, 0)
+    metrics = {"steps": args.steps}
+    with torch.no_grad():
+        x, captions = eval_batches.next(dist_.device)
+        for t in levels:
+            src, tgt, target, _ = make_batch(vq, tokenizer, token_offset, alphacum, betas, [t], x, captions, 0.0, gen)
+            logits = ema(src, tgt)
+            metrics[f"held_out_loss_level{t}"] = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                                 target.reshape(-1)).item()
+    run.log({"final": metrics})
+    run.save_final({**state(args.steps), "state_dict": ema.state_dict(), "metrics": metrics})
+    if dist_.main:
+        print(f"{name}: held-out loss " + ", ".join(f"{k[-6:]} {v:.3f}" for k, v in metrics.items()
+                                                     if k.startswith("held")) + f"; wrote {run.final_path}",
+              flush=True)
+    dist_.close()
+
+
+if __name__ == "__main__":
+    main()

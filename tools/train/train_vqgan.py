@@ -1,0 +1,217 @@
+#!/usr/bin/python3
+"""Stage 1: the VQGAN image tokenizer (64x64 RGB -> 8x8 tokens), trained on scenes.
+
+Loss: L1 + MSE reconstruction, the codebook and commitment terms with a straight-through estimator, and
+(from --disc-start on) a hinge patch-adversarial loss against a small PatchGAN discriminator. No perceptual
+loss: no pretrained network is available. Codebook rows unused for --restart-every steps are re-seeded
+from encoder outputs, so the codebook stays in use. At the end the used rows become the remap (the model's
+K image tokens), and the held-out reconstruction PSNR is logged.
+
+Writes <run-dir>/vqgan.final.pt: {"config": VqganConfig as a dict (with remap), "state_dict", "metrics"}.
+"""
+
+import argparse
+import math
+import time
+
+import common
+from common import Dist, Progress, Run, SceneBatches
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from imagebart.vqgan import VqganConfig, VQModel
+
+# Sized for the budget of issue 6 (the whole training in about 2.5 hours on 2 CPU cores).
+FULL = dict(resolution=64, ch=32, ch_mult=(1, 2, 2, 4), num_res_blocks=1, attn_resolutions=(8,), z_channels=64,
+            embed_dim=16, n_embed=512)
+TINY = dict(resolution=64, ch=32, ch_mult=(1, 1, 1, 1), num_res_blocks=1, attn_resolutions=(), z_channels=32,
+            embed_dim=8, n_embed=64)
+
+
+class Discriminator(nn.Module):
+    """PatchGAN: one logit per overlapping patch (GroupNorm, so it needs no batch statistics)."""
+
+    def __init__(self, ch=64, layers=3):
+        super().__init__()
+        mods = [nn.Conv2d(3, ch, 4, 2, 1), nn.LeakyReLU(0.2)]
+        c = ch
+        for i in range(1, layers):
+            stride = 2 if i < layers - 1 else 1
+            mods += [nn.Conv2d(c, c * 2, 4, stride, 1), nn.GroupNorm(8, c * 2), nn.LeakyReLU(0.2)]
+            c *= 2
+        mods += [nn.Conv2d(c, 1, 4, 1, 1)]
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Autoencoder(nn.Module):
+    """The VQModel's training forward: straight-through quantization over the whole codebook."""
+
+    def __init__(self, vq):
+        super().__init__()
+        self.vq = vq
+
+    def forward(self, x):
+        h = self.vq.encode_latent(x)
+        b, e, hh, ww = h.shape
+        z = h.permute(0, 2, 3, 1).reshape(-1, e)
+        codes = self.vq.quantize.embedding.weight
+        d = z.pow(2).sum(1, keepdim=True) + codes.pow(2).sum(1) - 2 * z @ codes.t()
+        idx = d.argmin(1)
+        zq = codes[idx]
+        codebook = F.mse_loss(zq, z.detach())
+        commit = F.mse_loss(z, zq.detach())
+        zq = (z + (zq - z).detach()).reshape(b, hh, ww, e).permute(0, 3, 1, 2)
+        return self.vq.decoder(self.vq.post_quant_conv(zq)), codebook, commit, idx, z.detach()
+
+
+def psnr(a, b):
+    """a, b in [-1, 1]; PSNR over 0..255 images, averaged per image."""
+    mse = ((a.clamp(-1, 1) - b.clamp(-1, 1)) / 2).pow(2).flatten(1).mean(1)
+    return (10 * torch.log10(1 / mse.clamp_min(1e-10))).mean().item()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common.add_common_args(p)
+    p.add_argument("--disc-start", type=int, help="step at which the adversarial loss starts")
+    p.add_argument("--disc-weight", type=float, default=0.1)
+    p.add_argument("--restart-every", type=int, default=100)
+    p.add_argument("--remap-scenes", type=int, help="scenes encoded to find the used codes (default 2048)")
+    p.add_argument("--eval-scenes", type=int, help="held-out scenes for the PSNR (default 256)")
+    args = p.parse_args(argv)
+    args.steps = args.steps or (20 if args.tiny else 2000)
+    args.batch = args.batch or (4 if args.tiny else 16)
+    args.lr = args.lr or 2e-4
+    args.remap_scenes = args.remap_scenes or (128 if args.tiny else 2048)
+    args.eval_scenes = args.eval_scenes or (64 if args.tiny else 256)
+    args.disc_start = args.disc_start if args.disc_start is not None else (args.steps * 2) // 5
+
+    dist_ = Dist(args.threads)
+    torch.manual_seed(args.seed)
+    run = Run(args.run_dir, "vqgan", dist_)
+    config = VqganConfig(**(TINY if args.tiny else FULL))
+    vq = VQModel(config)
+    disc = Discriminator(ch=16 if args.tiny else 64)
+    opt_g = torch.optim.Adam(vq.parameters(), lr=args.lr, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.9))
+    start = 0
+    ckpt = run.load_checkpoint(args.no_resume)
+    if ckpt is not None:
+        vq.load_state_dict(ckpt["vq"])
+        disc.load_state_dict(ckpt["disc"])
+        opt_g.load_state_dict(ckpt["opt_g"])
+        opt_d.load_state_dict(ckpt["opt_d"])
+        start = ckpt["step"]
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if dist_.main:
+            print(f"vqgan: resuming at step {start} from {run.ckpt_path}", flush=True)
+    vq.to(dist_.device)
+    disc.to(dist_.device)
+    model = dist_.wrap(Autoencoder(vq))
+    disc_ddp = dist_.wrap(disc)
+    emoji = common.load_emoji(args)
+    batches = SceneBatches(emoji, args.batch, args.seed, dist_.rank, start)
+    progress = Progress("vqgan", start, args.steps, dist_.main)
+    usage = torch.zeros(config.n_embed, device=dist_.device)
+    sums, n_sums, t_last = {}, 0, time.time()
+
+    def checkpoint(step):
+        run.save_checkpoint({"vq": vq.state_dict(), "disc": disc.state_dict(), "opt_g": opt_g.state_dict(),
+                             "opt_d": opt_d.state_dict(), "step": step, "rng": common.random_state(),
+                             "args": vars(args)})
+
+    for step in range(start, args.steps):
+        lr = common.cosine_lr(step, args.steps, args.lr, warmup=min(200, args.steps // 10 + 1))
+        common.set_lr(opt_g, lr)
+        common.set_lr(opt_d, lr)
+        x, _ = batches.next(dist_.device)
+        adversarial = step >= args.disc_start
+
+        xrec, codebook, commit, idx, z = model(x)
+        rec = F.l1_loss(xrec, x) + F.mse_loss(xrec, x)
+        loss = rec + codebook + 0.25 * commit
+        g_loss = torch.zeros(())
+        if adversarial:
+            for param in disc.parameters():
+                param.requires_grad_(False)
+            g_loss = -disc(xrec).mean()   # the bare module: no gradient sync for a frozen network
+            for param in disc.parameters():
+                param.requires_grad_(True)
+            loss = loss + args.disc_weight * g_loss
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_g.step()
+
+        d_loss = torch.zeros(())
+        if adversarial:
+            logits_real = disc_ddp(x)
+            logits_fake = disc_ddp(xrec.detach())
+            d_loss = 0.5 * (F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean())
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+
+        # Re-seed codebook rows that no rank used since the last restart from this batch's latents (rank 0's,
+        # broadcast, so every rank keeps the same codebook).
+        usage += torch.bincount(idx, minlength=config.n_embed).float()
+        if (step + 1) % args.restart_every == 0 and step + 1 < args.steps:
+            dist_.sum_(usage)
+            dead = (usage == 0).nonzero().flatten()
+            with torch.no_grad():
+                weight = vq.quantize.embedding.weight
+                if len(dead) and dist_.main:
+                    pick = torch.randint(0, z.shape[0], (len(dead),), device=z.device)
+                    weight[dead] = z[pick] + 0.01 * z.std() * torch.randn_like(z[pick])
+                dist_.broadcast_(weight.data)
+            usage.zero_()
+
+        values = {"rec": rec.item(), "commit": commit.item(), "g": g_loss.item(), "d": d_loss.item()}
+        for k, v in values.items():
+            sums[k] = sums.get(k, 0.0) + v
+        n_sums += 1
+        progress.update(step + 1, values)
+        if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
+            means = {k: dist_.mean(v / n_sums).item() for k, v in sums.items()}
+            run.log({"step": step + 1, "lr": lr, "sec_per_step": (time.time() - t_last) / n_sums, **means})
+            sums, n_sums, t_last = {}, 0, time.time()
+        if (step + 1) % args.ckpt_every == 0 and step + 1 < args.steps:
+            checkpoint(step + 1)
+    checkpoint(args.steps)
+
+    # The used codebook rows become the remap; then the held-out PSNR with the final tokenizer.
+    vq.eval()
+    counts = torch.zeros(config.n_embed, device=dist_.device)
+    remap_batches = SceneBatches(emoji, 64, args.seed + 1, dist_.rank)
+    with torch.no_grad():
+        for _ in range(math.ceil(args.remap_scenes / 64 / dist_.world)):
+            x, _ = remap_batches.next(dist_.device)
+            counts += torch.bincount(vq.code_distances(x).argmin(-1).flatten(), minlength=config.n_embed).float()
+    dist_.sum_(counts)
+    remap = counts.nonzero().flatten().tolist()
+    final = VqganConfig(**{**config.as_dict(), "remap": remap})
+    vq_final = VQModel(final)
+    vq_final.load_state_dict(vq.state_dict())
+    vq_final.eval()
+    held_out = common.load_emoji(args, "held_out")
+    eval_batches = SceneBatches(held_out, 64, 12345, 0)
+    scores = []
+    with torch.no_grad():
+        for _ in range(math.ceil(args.eval_scenes / 64)):
+            x, _ = eval_batches.next(dist_.device)
+            scores.append(psnr(vq_final.decode(vq_final.encode(x)), x))
+    metrics = {"codes_used": len(remap), "held_out_psnr": sum(scores) / len(scores), "steps": args.steps}
+    run.log({"final": metrics})
+    run.save_final({"config": final.as_dict(), "state_dict": vq_final.state_dict(), "metrics": metrics})
+    if dist_.main:
+        print(f"vqgan: {len(remap)} of {config.n_embed} codes used, held-out PSNR {metrics['held_out_psnr']:.2f} dB;"
+              f" wrote {run.final_path}", flush=True)
+    dist_.close()
+
+
+if __name__ == "__main__":
+    main()
