@@ -62,7 +62,7 @@ class SmokeTest(unittest.TestCase):
             run_dir, out = os.path.join(tmp, "run"), os.path.join(tmp, "model.safetensors")
             log = run([os.path.join(TRAIN, "train_all.py"), "--nproc", "2", "--tiny", "--synthetic-data",
                        "--run-dir", run_dir, "--out", out, "--vqgan-steps", "3", "--transformer-steps", "3",
-                       "--threads", "1", "--ckpt-every", "2", "--log-every", "1"])
+                       "--threads", "1", "--ckpt-every", "2", "--log-every", "1", "--batch", "2"])
             self.assertIn("wrote " + out, log)
             for stage in ("vqgan", "transformer"):
                 with open(os.path.join(run_dir, f"{stage}.log.jsonl")) as f:
@@ -91,7 +91,7 @@ class SmokeTest(unittest.TestCase):
             cli = os.environ.get("IMAGEBART_CLI")
             if cli:
                 info = subprocess.run([cli, "info", out], capture_output=True, text=True, check=True).stdout
-                self.assertRegex(info, r"Conditioning: text, 12 prefix tokens")
+                self.assertRegex(info, r"Conditioning: text, 16 prefix tokens")
                 self.assertTrue(re.search(r"3 levels", info))
 
 

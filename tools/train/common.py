@@ -47,6 +47,9 @@ def add_common_args(p):
     p.add_argument("--ckpt-every", type=int, default=250)
     p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
     p.add_argument("--tiny", action="store_true", help="tiny networks (smoke tests)")
+    p.add_argument("--minutes", type=float, default=0,
+                   help="time budget: after a few steps, set --steps so that the stage ends in this many minutes "
+                        "(kept when the run resumes)")
 
 
 class Dist:
@@ -191,6 +194,38 @@ class Run:
     def save_final(self, state):
         self._save(state, self.final_path)
         self.dist.barrier()
+
+
+class StepBudget:
+    """--minutes: times steps start+1 .. start+1+warm of this process (the first step is slow), then fixes
+    args.steps so that the stage, counted from `t_begin`, ends within the budget. The fixed number is saved in
+    the checkpoint's args, and a resumed run keeps it."""
+
+    def __init__(self, args, dist_, start, t_begin, resumed_args=None, warm=5):
+        self.args, self.dist, self.start, self.t_begin, self.warm = args, dist_, start, t_begin, warm
+        self.t_warm = None
+        if args.minutes and resumed_args and resumed_args.get("steps_fixed"):
+            args.steps, args.steps_fixed = resumed_args["steps"], True
+        else:
+            args.steps_fixed = not args.minutes
+
+    def after_step(self, step):
+        """Call after finishing `step` (1-based count); True when args.steps changed."""
+        if self.args.steps_fixed:
+            return False
+        if step == self.start + 1:
+            self.t_warm = time.time()
+            return False
+        if step < self.start + 1 + self.warm:
+            return False
+        rate = self.dist.mean((time.time() - self.t_warm) / self.warm).item()
+        left = self.args.minutes * 60 - self.dist.mean(time.time() - self.t_begin).item()
+        self.args.steps = max(step + 1, step + int(left / rate))
+        self.args.steps_fixed = True
+        if self.dist.main:
+            print(f"\n{rate:.2f} s/step: training {self.args.steps} steps to fit {self.args.minutes:g} minutes",
+                  file=sys.stderr, flush=True)
+        return True
 
 
 def random_state():

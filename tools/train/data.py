@@ -210,28 +210,24 @@ class EmojiSet:
         out += list(COLORS) + ["on a background gradient stripes checkerboard dots and with"]
         return out
 
-
-@classmethod
-def _synthetic(cls, n=24, seed=0):
-    """Random blobs standing in for emoji (tests and smoke runs, no download)."""
-    rng = np.random.default_rng(seed)
-    images = np.zeros((n, RESOLUTION, RESOLUTION, 4), np.uint8)
-    yy, xx = np.mgrid[0:RESOLUTION, 0:RESOLUTION]
-    names = ["cat face", "dog face", "red apple", "green apple", "sun", "moon", "star", "heart"]
-    items = []
-    for k in range(n):
-        color = rng.integers(0, 256, 3)
-        r = rng.integers(12, 30)
-        mask = (yy - 32) ** 2 + (xx - 32) ** 2 < r * r
-        images[k, mask, :3] = color
-        images[k, mask, 3] = 255
-        items.append(Item(identity=f"X{k % 12}", art="twitter" if k % 2 else "google", name=names[k % 8],
-                          short_names=[names[k % 8].split()[0]], category="test", subcategory="blob",
-                          tone="" if k % 3 else "medium skin tone"))
-    return cls(images, items)
-
-
-EmojiSet.synthetic = _synthetic
+    @classmethod
+    def synthetic(cls, n=24, seed=0):
+        """Random blobs standing in for emoji (tests and smoke runs, no download)."""
+        rng = np.random.default_rng(seed)
+        images = np.zeros((n, RESOLUTION, RESOLUTION, 4), np.uint8)
+        yy, xx = np.mgrid[0:RESOLUTION, 0:RESOLUTION]
+        names = ["cat face", "dog face", "red apple", "green apple", "sun", "moon", "star", "heart"]
+        items = []
+        for k in range(n):
+            color = rng.integers(0, 256, 3)
+            r = rng.integers(12, 30)
+            mask = (yy - 32) ** 2 + (xx - 32) ** 2 < r * r
+            images[k, mask, :3] = color
+            images[k, mask, 3] = 255
+            items.append(Item(identity=f"X{k % 12}", art="twitter" if k % 2 else "google", name=names[k % 8],
+                              short_names=[names[k % 8].split()[0]], category="test", subcategory="blob",
+                              tone="" if k % 3 else "medium skin tone"))
+        return cls(images, items)
 
 
 # ---------------------------------------------------------------------------------------------------

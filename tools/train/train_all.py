@@ -3,7 +3,8 @@
 
     /usr/bin/python3 tools/train/train_all.py --nproc 2 --out data/models/emoji-64.safetensors
 
-runs, in order (each step is skipped when its result exists, and a stage resumes from its checkpoint, so
+runs, in order (the training stages by time budget by default: after a few steps each fixes its number of
+steps to end within --vqgan-minutes / --transformer-minutes; each step is skipped when its result exists, and a stage resumes from its checkpoint, so
 the same command continues an interrupted run):
  1. tools/train/data.py fetch + build          (npm packages -> <cache>/emoji.npz)
  2. tools/train/train_vqgan.py                 (-> <run-dir>/vqgan.final.pt)
@@ -32,8 +33,11 @@ def main(argv=None):
     p.add_argument("--run-dir", default=default_run_dir())
     p.add_argument("--cache", default=data.default_cache())
     p.add_argument("--out", required=True, help="the model file to write")
-    p.add_argument("--vqgan-steps", type=int)
-    p.add_argument("--transformer-steps", type=int)
+    p.add_argument("--vqgan-steps", type=int, help="a fixed number of steps instead of --vqgan-minutes")
+    p.add_argument("--transformer-steps", type=int, help="a fixed number of steps instead of --transformer-minutes")
+    p.add_argument("--vqgan-minutes", type=float, default=50, help="time budget of the VQGAN stage")
+    p.add_argument("--transformer-minutes", type=float, default=90,
+                   help="time budget of the transformer stage (of each level with --per-level)")
     p.add_argument("--levels", type=int, default=3)
     p.add_argument("--per-level", action="store_true", help="one transformer per level instead of a joint one")
     p.add_argument("--tiny", action="store_true")
@@ -59,8 +63,10 @@ def main(argv=None):
         if status != 0:
             raise SystemExit(f"train_all: {script} failed ({status})")
 
-    stage("train_vqgan.py", ["--steps", str(args.vqgan_steps)] if args.vqgan_steps else [], "vqgan.final.pt")
-    t_steps = ["--steps", str(args.transformer_steps)] if args.transformer_steps else []
+    stage("train_vqgan.py", ["--steps", str(args.vqgan_steps)] if args.vqgan_steps
+          else ["--minutes", str(args.vqgan_minutes)], "vqgan.final.pt")
+    t_steps = (["--steps", str(args.transformer_steps)] if args.transformer_steps
+               else ["--steps", "100000", "--minutes", str(args.transformer_minutes)])
     levels = ["--levels", str(args.levels)]
     if args.per_level:
         for t in range(1, args.levels + 1):

@@ -16,7 +16,6 @@ is what is saved.
 
 import argparse
 import copy
-import math
 import os
 import time
 
@@ -79,7 +78,7 @@ def main(argv=None):
     p.add_argument("--levels", type=int, default=3, help="T, the number of diffusion levels")
     p.add_argument("--schedule", default="geometric")
     p.add_argument("--level", type=int, help="train only this level (a separate transformer)")
-    p.add_argument("--text-length", type=int, default=12, help="L, prompt tokens")
+    p.add_argument("--text-length", type=int, default=16, help="L, prompt tokens")
     p.add_argument("--drop-caption", type=float, default=0.1)
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--vqgan", help="stage 1 weights (default <run-dir>/vqgan.final.pt)")
@@ -88,6 +87,7 @@ def main(argv=None):
     args.batch = args.batch or (4 if args.tiny else 16)
     args.lr = args.lr or 5e-4
 
+    t_begin = time.time()
     dist_ = Dist(args.threads)
     torch.manual_seed(args.seed)
     name = "transformer" if args.level is None else f"transformer-level{args.level}"
@@ -118,6 +118,7 @@ def main(argv=None):
     opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=args.lr, betas=(0.9, 0.95), weight_decay=0.01)
     start = 0
     ckpt = run.load_checkpoint(args.no_resume)
+    budget = common.StepBudget(args, dist_, ckpt["step"] if ckpt else 0, t_begin, ckpt["args"] if ckpt else None)
     if ckpt is not None:
         if ckpt["stage"] != config.as_dict() or ckpt["tokenizer"]["vocab"] != tokenizer.vocab:
             raise SystemExit(f"{run.ckpt_path} is for another configuration; use --no-resume or another --run-dir")
@@ -139,7 +140,9 @@ def main(argv=None):
         return {"stage": config.as_dict(), "levels": levels, "betas": betas.cpu().tolist(),
                 "schedule": args.schedule, "tokenizer": tokenizer.config(token_offset), "step": step}
 
-    for step in range(start, args.steps):
+    step = start - 1
+    while step + 1 < args.steps:
+        step += 1
         lr = common.cosine_lr(step, args.steps, args.lr, warmup=min(300, args.steps // 10 + 1))
         common.set_lr(opt, lr)
         x, captions = batches.next(dist_.device)
@@ -159,6 +162,8 @@ def main(argv=None):
         sums["loss"] = sums.get("loss", 0.0) + loss.item()
         n_sums += 1
         progress.update(step + 1, {"loss": loss.item()})
+        if budget.after_step(step + 1):
+            progress.total = args.steps
         if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
             run.log({"step": step + 1, "lr": lr, "sec_per_step": (time.time() - t_last) / n_sums,
                      "loss": dist_.mean(sums["loss"] / n_sums).item()})

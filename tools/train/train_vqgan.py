@@ -89,7 +89,9 @@ def main(argv=None):
     args.lr = args.lr or 2e-4
     args.remap_scenes = args.remap_scenes or (128 if args.tiny else 2048)
     args.eval_scenes = args.eval_scenes or (64 if args.tiny else 256)
-    args.disc_start = args.disc_start if args.disc_start is not None else (args.steps * 2) // 5
+    disc_start_given = args.disc_start is not None
+    args.disc_start = args.disc_start if disc_start_given else (args.steps * 2) // 5
+    t_begin = time.time()
 
     dist_ = Dist(args.threads)
     torch.manual_seed(args.seed)
@@ -101,7 +103,10 @@ def main(argv=None):
     opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.9))
     start = 0
     ckpt = run.load_checkpoint(args.no_resume)
+    budget = common.StepBudget(args, dist_, ckpt["step"] if ckpt else 0, t_begin, ckpt["args"] if ckpt else None)
     if ckpt is not None:
+        if not disc_start_given:
+            args.disc_start = ckpt["args"]["disc_start"]
         vq.load_state_dict(ckpt["vq"])
         disc.load_state_dict(ckpt["disc"])
         opt_g.load_state_dict(ckpt["opt_g"])
@@ -125,7 +130,9 @@ def main(argv=None):
                              "opt_d": opt_d.state_dict(), "step": step, "rng": common.random_state(),
                              "args": vars(args)})
 
-    for step in range(start, args.steps):
+    step = start - 1
+    while step + 1 < args.steps:
+        step += 1
         lr = common.cosine_lr(step, args.steps, args.lr, warmup=min(200, args.steps // 10 + 1))
         common.set_lr(opt_g, lr)
         common.set_lr(opt_d, lr)
@@ -175,6 +182,10 @@ def main(argv=None):
             sums[k] = sums.get(k, 0.0) + v
         n_sums += 1
         progress.update(step + 1, values)
+        if budget.after_step(step + 1):
+            progress.total = args.steps
+            if not disc_start_given:
+                args.disc_start = max(step + 1, (args.steps * 2) // 5)
         if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
             means = {k: dist_.mean(v / n_sums).item() for k, v in sums.items()}
             run.log({"step": step + 1, "lr": lr, "sec_per_step": (time.time() - t_last) / n_sums, **means})
