@@ -46,7 +46,7 @@ run() {
     # The trained default model is not bundled yet: show the pipeline on a small random model instead.
     model=build/demo-model.safetensors
     echo "No bundled model yet; making a small random demo model at $model"
-    /usr/bin/python3 tools/make-test-model --variant residual_scaled --levels 3 -o "$model"
+    /usr/bin/python3 tools/make-test-model --variant residual_scaled --levels 3 --gpt-top -o "$model"
   fi
   ./build/cli/imagebart info "$model"
   ./build/cli/imagebart sample "$model" --seed 1 --out build/sample.png
