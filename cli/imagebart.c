@@ -46,6 +46,21 @@ static IbVkDevice *vulkan_device;
  * engine (encode, decode, logits, sample). Other commands refuse --backend vulkan, and --backend auto gives them the CPU engine. */
 static gboolean command_runs_no_network;
 static gboolean command_runs_on_vulkan;
+/* --backend auto chose the Vulkan device: a failure of the engine itself falls back to the CPU engine. */
+static gboolean vulkan_chosen_automatically;
+
+/* After a Vulkan run failed: under --backend auto, when the engine failed (device lost, out of memory, a limit
+ * of the GPU) rather than the input, says so, drops the device and returns TRUE so that the CPU engine runs. */
+static gboolean
+fall_back_to_cpu (GError **error)
+{
+  if (!vulkan_chosen_automatically || *error == NULL || (*error)->domain != IB_VK_ERROR)
+    return FALSE;
+  g_printerr ("imagebart: the Vulkan engine failed (%s); using the CPU engine\n", (*error)->message);
+  g_clear_error (error);
+  g_clear_pointer (&vulkan_device, ib_vk_device_free);
+  return TRUE;
+}
 
 /* --backend vulkan: the named or best device, or an error. --backend auto: Vulkan only on a real GPU (lavapipe
  * and other CPU implementations are far slower than the CPU engine), or on the device --device names. */
@@ -71,7 +86,10 @@ choose_backend (const char *backend,
       return TRUE;
     }
   if (command_runs_on_vulkan)
-    return TRUE;
+    {
+      vulkan_chosen_automatically = !want_vulkan;
+      return TRUE;
+    }
   /* This command's networks do not run on the Vulkan engine yet (issue 3): say so rather than quietly use the
    * CPU. */
   if (want_vulkan && !command_runs_no_network)
@@ -422,14 +440,16 @@ run_encode (int    argc,
   tokens = g_new (int32_t, c->token_height * c->token_width);
   if (!(image = load_image (rest[0], c->resolution, &error)))
     goto failed;
-  if (vulkan_device != NULL)
+  if (vulkan_device != NULL &&
+      (!(vk_vqgan = ib_vk_vqgan_new (vulkan_device, file, &error)) ||
+       !ib_vk_vqgan_encode (vk_vqgan, image, tokens, &error)))
     {
-      if (!(vk_vqgan = ib_vk_vqgan_new (vulkan_device, file, &error)) ||
-          !ib_vk_vqgan_encode (vk_vqgan, image, tokens, &error))
+      g_clear_pointer (&vk_vqgan, ib_vk_vqgan_free);
+      if (!fall_back_to_cpu (&error))
         goto failed;
     }
-  else if (!(vqgan = ib_vqgan_new (file, &error)) ||
-           !ib_vqgan_encode (vqgan, image, tokens, &error))
+  if (vulkan_device == NULL &&
+      (!(vqgan = ib_vqgan_new (file, &error)) || !ib_vqgan_encode (vqgan, image, tokens, &error)))
     goto failed;
 
   for (int y = 0; y < c->token_height; y++)
@@ -481,14 +501,16 @@ run_decode (int    argc,
       goto failed;
     }
   image = g_new (float, 3 * (gsize) c->resolution * c->resolution);
-  if (vulkan_device != NULL)
+  if (vulkan_device != NULL &&
+      (!(vk_vqgan = ib_vk_vqgan_new (vulkan_device, file, &error)) ||
+       !ib_vk_vqgan_decode (vk_vqgan, tokens, image, &error)))
     {
-      if (!(vk_vqgan = ib_vk_vqgan_new (vulkan_device, file, &error)) ||
-          !ib_vk_vqgan_decode (vk_vqgan, tokens, image, &error))
+      g_clear_pointer (&vk_vqgan, ib_vk_vqgan_free);
+      if (!fall_back_to_cpu (&error))
         goto failed;
     }
-  else if (!(vqgan = ib_vqgan_new (file, &error)) ||
-           !ib_vqgan_decode (vqgan, tokens, image, &error))
+  if (vulkan_device == NULL &&
+      (!(vqgan = ib_vqgan_new (file, &error)) || !ib_vqgan_decode (vqgan, tokens, image, &error)))
     goto failed;
   if (!save_image (out, image, c->resolution, &error))
     goto failed;
@@ -547,14 +569,17 @@ run_logits (int    argc,
       g_set_error (&error, IB_ERROR, IB_ERROR_NO_MEMORY, "Not enough memory for the logits");
       goto failed;
     }
-  if (vulkan_device != NULL)
+  if (vulkan_device != NULL &&
+      (!(vk_stage = ib_vk_stage_new (vulkan_device, file, level, &error)) ||
+       !ib_vk_stage_logits (vk_stage, src, n_src, tgt, n_tgt, logits, &error)))
     {
-      if (!(vk_stage = ib_vk_stage_new (vulkan_device, file, level, &error)) ||
-          !ib_vk_stage_logits (vk_stage, src, n_src, tgt, n_tgt, logits, &error))
+      g_clear_pointer (&vk_stage, ib_vk_stage_free);
+      if (!fall_back_to_cpu (&error))
         goto failed;
     }
-  else if (!(stage = ib_stage_new (file, level, &error)) ||
-           !ib_stage_logits (stage, src, n_src, tgt, n_tgt, logits, &error))
+  if (vulkan_device == NULL &&
+      (!(stage = ib_stage_new (file, level, &error)) ||
+       !ib_stage_logits (stage, src, n_src, tgt, n_tgt, logits, &error)))
     goto failed;
   if (!write_file (out, logits, (gsize) n_tgt * l->dec_num_tokens * sizeof (float), &error))
     goto failed;
@@ -605,16 +630,19 @@ run_sample (int    argc,
   const IbModelConfig *c = ib_model_file_get_config (file);
   tokens = g_new (int32_t, c->token_height * c->token_width);
   image = g_new (float, 3 * (gsize) c->resolution * c->resolution);
-  if (vulkan_device != NULL)
+  if (vulkan_device != NULL &&
+      (!ib_vk_sample_chain (vulkan_device, file, seed, tokens, NULL, &error) ||
+       !(vk_vqgan = ib_vk_vqgan_new (vulkan_device, file, &error)) ||
+       !ib_vk_vqgan_decode (vk_vqgan, tokens, image, &error)))
     {
-      if (!ib_vk_sample_chain (vulkan_device, file, seed, tokens, NULL, &error) ||
-          !(vk_vqgan = ib_vk_vqgan_new (vulkan_device, file, &error)) ||
-          !ib_vk_vqgan_decode (vk_vqgan, tokens, image, &error))
+      g_clear_pointer (&vk_vqgan, ib_vk_vqgan_free);
+      if (!fall_back_to_cpu (&error))
         goto failed;
     }
-  else if (!ib_sample_chain (file, seed, tokens, NULL, &error) ||
-           !(vqgan = ib_vqgan_new (file, &error)) ||
-           !ib_vqgan_decode (vqgan, tokens, image, &error))
+  if (vulkan_device == NULL &&
+      (!ib_sample_chain (file, seed, tokens, NULL, &error) ||
+       !(vqgan = ib_vqgan_new (file, &error)) ||
+       !ib_vqgan_decode (vqgan, tokens, image, &error)))
     goto failed;
   if (!save_image (out, image, c->resolution, &error))
     goto failed;

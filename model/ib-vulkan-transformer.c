@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ib-error.h"
+#include "ib-sampler.h"
 #include "ib-transformer.h"
 #include "ib-vulkan-ops.h"
 #include "ib-vulkan-private.h"
@@ -891,22 +892,25 @@ ib_vk_stage_logits (IbVkStage     *stage,
 #define DEFAULT_STEPS_PER_SUBMIT 32
 
 gboolean
-ib_vk_sample_level (IbVkStage         *stage,
-                    const int32_t     *conditioning,
-                    int                n_conditioning,
-                    const int32_t     *x_t,
-                    int                n_tokens,
-                    int                top_k,
-                    float              temperature,
-                    const IbRngStream *stream,
-                    const gboolean    *known,
-                    const int32_t     *known_tokens,
-                    int                steps_per_submit,
-                    int32_t           *x_prev,
-                    GCancellable      *cancellable,
-                    GError           **error)
+ib_vk_sample_level_batch (IbVkStage            *stage,
+                          const int32_t        *conditioning,
+                          int                   n_conditioning,
+                          const int32_t        *x_t,
+                          int                   n_batch,
+                          int                   n_tokens,
+                          int                   top_k,
+                          float                 temperature,
+                          const IbRngStream    *streams,
+                          const gboolean       *known,
+                          const int32_t        *known_tokens,
+                          int                   steps_per_submit,
+                          int32_t              *x_prev,
+                          IbSampleProgressFunc  progress,
+                          gpointer              progress_data,
+                          GCancellable         *cancellable,
+                          GError              **error)
 {
-  g_return_val_if_fail (stage != NULL && stream != NULL && x_prev != NULL && n_tokens >= 0, FALSE);
+  g_return_val_if_fail (stage != NULL && streams != NULL && x_prev != NULL && n_tokens >= 0 && n_batch >= 1, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   const IbLevelConfig *c = &stage->config;
@@ -935,73 +939,122 @@ ib_vk_sample_level (IbVkStage         *stage,
     }
   if (steps_per_submit <= 0)
     steps_per_submit = DEFAULT_STEPS_PER_SUBMIT;
-  g_autofree int32_t *src = g_new (int32_t, n_src);
-  src[0] = c->t;
-  if (n_conditioning > 0)
-    memcpy (src + 1, conditioning, (gsize) n_conditioning * sizeof (int32_t));
-  if (!gpt)
-    memcpy (src + 1 + n_conditioning, x_t, (gsize) n_tokens * sizeof (int32_t));
   if (known != NULL)
     for (int i = 0; i < n_tokens; i++)
       if (known[i] && !check_tokens (known_tokens + i, 1, gpt ? MIN (n_vocab, c->enc_num_tokens) : n_vocab,
                                      "forced", error))
         return FALSE;
 
-  g_autoptr (IbVkDecoder) decoder = ib_vk_decoder_new (stage, src, n_src, error);
-  if (decoder == NULL)
-    return FALSE;
-  if (n_tokens > decoder->capacity)
+  /* One decoder per sequence: its own src (x_t), encoder pass, caches and tokens. */
+  g_autoptr (GPtrArray) decoders = g_ptr_array_new_with_free_func ((GDestroyNotify) ib_vk_decoder_free);
+  g_autofree int32_t *src = g_new (int32_t, n_src);
+  src[0] = c->t;
+  if (n_conditioning > 0)
+    memcpy (src + 1, conditioning, (gsize) n_conditioning * sizeof (int32_t));
+  for (int b = 0; b < n_batch; b++)
     {
-      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "Level %d decodes at most %d tokens, not %d", c->t,
-                   decoder->capacity, n_tokens);
-      return FALSE;
+      if (!gpt)
+        memcpy (src + 1 + n_conditioning, x_t + (gsize) b * n_tokens, (gsize) n_tokens * sizeof (int32_t));
+      IbVkDecoder *decoder = ib_vk_decoder_new (stage, src, n_src, error);
+      if (decoder == NULL)
+        return FALSE;
+      g_ptr_array_add (decoders, decoder);
+      if (n_tokens > decoder->capacity)
+        {
+          g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "Level %d decodes at most %d tokens, not %d", c->t,
+                       decoder->capacity, n_tokens);
+          return FALSE;
+        }
     }
 
   /* tgt[p] (tgt[0] = sos, tgt[i + 1] = x_prev[i]) sits at tokens[tgt_base + p]: an encoder-decoder level's after
    * src, a minGPT level's at its sequence position (src's last token plays tgt[0]). */
   guint tgt_base = gpt ? (guint) n_src - 1 : (guint) n_src;
   int32_t sos = 0;
-  if (!gpt && !ib_vk_upload (d, &decoder->tokens, (guint64) tgt_base * 4, &sos, 4, error))
-    return FALSE;
+  int n_free = 0, n_done = 0;
+  for (int i = 0; i < n_tokens; i++)
+    n_free += known == NULL || !known[i];
+  for (int b = 0; b < n_batch && !gpt; b++)
+    {
+      IbVkDecoder *decoder = g_ptr_array_index (decoders, b);
+      if (!ib_vk_upload (d, &decoder->tokens, (guint64) tgt_base * 4, &sos, 4, error))
+        return FALSE;
+    }
 
-  IbVkSampling sampling = { .top_k = top_k, .temperature = temperature, .stream = *stream };
   int fed = 0, steps = 0;
   for (int i = 0; i < n_tokens; i++)
     {
       if (known != NULL && known[i])
         {
-          if (!ib_vk_upload (d, &decoder->tokens, (guint64) (tgt_base + i + 1) * 4, &known_tokens[i], 4, error))
-            return FALSE;
+          for (int b = 0; b < n_batch; b++)
+            {
+              IbVkDecoder *decoder = g_ptr_array_index (decoders, b);
+              if (!ib_vk_upload (d, &decoder->tokens, (guint64) (tgt_base + i + 1) * 4, &known_tokens[i], 4, error))
+                return FALSE;
+            }
           continue;
         }
       /* Catch up on forced tokens and feed tgt[i] in one step whose last row predicts token i. A minGPT level's
        * tgt[0] is not fed: src's last position's logits, from the prefill, are already in the logits view. */
       int first = gpt && fed == 0 ? 1 : fed;
       int n = i + 1 - first;
-      if (n > 0)
+      for (int b = 0; b < n_batch; b++)
         {
-          int pos = gpt ? n_src - 1 + first : first;
-          if (!record_decoder (decoder, tgt_base + (guint) first, n, pos, TRUE, 1, error))
+          IbVkDecoder *decoder = g_ptr_array_index (decoders, b);
+          IbVkSampling sampling = {
+            .top_k = top_k, .temperature = temperature, .stream = streams[b], .first_position = (guint) i,
+          };
+          if (n > 0 && !record_decoder (decoder, tgt_base + (guint) first, n, gpt ? n_src - 1 + first : first, TRUE,
+                                        1, error))
             return FALSE;
+          if (!gpt && !record_finish (decoder, 1, i, error))
+            return FALSE;
+          if (!ib_vk_sample_tokens (d, &decoder->tokens, tgt_base + (guint) i + 1, &decoder->logits, 1, n_vocab,
+                                    &sampling, NULL, error))
+            return FALSE;
+          decoder->position = i + 1;
         }
-      if (!gpt && !record_finish (decoder, 1, i, error))
-        return FALSE;
-      sampling.first_position = (guint) i;
-      if (!ib_vk_sample_tokens (d, &decoder->tokens, tgt_base + (guint) i + 1, &decoder->logits, 1, n_vocab,
-                                &sampling, NULL, error))
-        return FALSE;
       fed = i + 1;
-      if (++steps % steps_per_submit == 0)
+      n_done++;
+      if (++steps % steps_per_submit == 0 || n_done == n_free)
         {
+          /* A part of the level: short enough for a watchdog; progress and cancellation between parts. */
           if (!ib_vk_device_submit (d, error))
             return FALSE;
+          if (progress != NULL)
+            progress (n_done, n_free, progress_data);
           if (g_cancellable_set_error_if_cancelled (cancellable, error))
             return FALSE;
         }
     }
-  decoder->position = fed;
-  return n_tokens == 0 ||
-         ib_vk_download (d, &decoder->tokens, (guint64) (tgt_base + 1) * 4, x_prev, (guint64) n_tokens * 4, error);
+  for (int b = 0; b < n_batch && n_tokens > 0; b++)
+    {
+      IbVkDecoder *decoder = g_ptr_array_index (decoders, b);
+      if (!ib_vk_download (d, &decoder->tokens, (guint64) (tgt_base + 1) * 4, x_prev + (gsize) b * n_tokens,
+                           (guint64) n_tokens * 4, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ib_vk_sample_level (IbVkStage         *stage,
+                    const int32_t     *conditioning,
+                    int                n_conditioning,
+                    const int32_t     *x_t,
+                    int                n_tokens,
+                    int                top_k,
+                    float              temperature,
+                    const IbRngStream *stream,
+                    const gboolean    *known,
+                    const int32_t     *known_tokens,
+                    int                steps_per_submit,
+                    int32_t           *x_prev,
+                    GCancellable      *cancellable,
+                    GError           **error)
+{
+  return ib_vk_sample_level_batch (stage, conditioning, n_conditioning, x_t, 1, n_tokens, top_k, temperature, stream,
+                                   known, known_tokens, steps_per_submit, x_prev, NULL, NULL, cancellable, error);
 }
 
 gboolean

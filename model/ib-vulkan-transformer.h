@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "ib-rng.h"
+#include "ib-sampler.h"
 
 #include "ib-model-file.h"
 #include "ib-vulkan-device.h"
@@ -83,6 +84,29 @@ gboolean     ib_vk_sample_level         (IbVkStage              *stage,
                                          const int32_t          *known_tokens,
                                          int                     steps_per_submit,
                                          int32_t                *x_prev,
+                                         GCancellable           *cancellable,
+                                         GError                **error);
+
+/* As ib_sample_level_batch: n_batch sequences (an edit's variants), x_t and x_prev n_tokens each, one after
+ * the other, one stream each, known and known_tokens shared; each sequence's draws are those of
+ * ib_vk_sample_level with its stream. Each sequence has its own decoder; every position's steps for all of them
+ * are recorded together. progress (may be NULL) is called after each submitted part: n_done of n_free
+ * positions, every sequence at once. */
+gboolean     ib_vk_sample_level_batch   (IbVkStage              *stage,
+                                         const int32_t          *conditioning,
+                                         int                     n_conditioning,
+                                         const int32_t          *x_t,
+                                         int                     n_batch,
+                                         int                     n_tokens,
+                                         int                     top_k,
+                                         float                   temperature,
+                                         const IbRngStream      *streams,
+                                         const gboolean         *known,
+                                         const int32_t          *known_tokens,
+                                         int                     steps_per_submit,
+                                         int32_t                *x_prev,
+                                         IbSampleProgressFunc    progress,
+                                         gpointer                progress_data,
                                          GCancellable           *cancellable,
                                          GError                **error);
 

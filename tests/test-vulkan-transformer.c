@@ -238,6 +238,63 @@ sample_level_case (IbModelFile *file,
 }
 
 static void
+count_progress (int      n_done,
+                int      n_total,
+                gpointer data)
+{
+  int *last = data;
+
+  g_assert_cmpint (n_done, >, *last);
+  g_assert_cmpint (n_done, <=, n_total);
+  *last = n_done;
+}
+
+/* Sequences in lockstep (an edit's variants): each draws what ib_sample_level draws with its stream. */
+static void
+sample_batch_case (IbModelFile *file,
+                   int          t,
+                   GRand       *rand)
+{
+  IbVkDevice *device = ib_test_vulkan_device ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (IbStage) cpu = ib_stage_new (file, t, &error);
+  g_autoptr (IbVkStage) vk = ib_vk_stage_new (device, file, t, &error);
+  g_assert_no_error (error);
+  const IbModelConfig *model = ib_model_file_get_config (file);
+  int n = model->token_height * model->token_width, n_batch = 3;
+  g_autofree int32_t *x_t = g_new (int32_t, (gsize) n_batch * n);
+  g_autofree int32_t *got = g_new (int32_t, (gsize) n_batch * n);
+  g_autofree int32_t *want = g_new (int32_t, n);
+  g_autofree gboolean *known = g_new0 (gboolean, n);
+  g_autofree int32_t *known_tokens = g_new0 (int32_t, n);
+  IbRngStream streams[3];
+
+  for (int i = 0; i < n_batch * n; i++)
+    x_t[i] = g_rand_int_range (rand, 0, model->n_codes);
+  for (int i = 0; i < n; i++)
+    {
+      known[i] = i % 5 == 2 || i == 0;
+      known_tokens[i] = (i * 5 + 2) % model->n_codes;
+    }
+  for (int b = 0; b < n_batch; b++)
+    streams[b] = (IbRngStream) { .seed = 99, .level = (uint32_t) t, .variant = (uint32_t) b };
+  int last = 0;
+  g_assert_true (ib_vk_sample_level_batch (vk, NULL, 0, x_t, n_batch, n, 4, 0.9f, streams, known, known_tokens, 5, got,
+                                           count_progress, &last, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (last, >, 0);
+  for (int b = 0; b < n_batch; b++)
+    {
+      IbLevelSampling sampling = { .top_k = 4, .temperature = 0.9f };
+      g_assert_true (ib_sample_level (cpu, NULL, 0, x_t + (gsize) b * n, n, &sampling, &streams[b], known,
+                                      known_tokens, want, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpmem (got + (gsize) b * n, n * sizeof (int32_t), want, n * sizeof (int32_t));
+    }
+  ib_test_vulkan_assert_clean ();
+}
+
+static void
 test_sample (gconstpointer data)
 {
   const Case *tc = data;
@@ -258,7 +315,10 @@ test_sample (gconstpointer data)
   g_autoptr (GRand) rand = g_rand_new_with_seed (spec.seed);
 
   for (int t = 1; t <= ib_model_file_get_config (file)->n_levels; t++)
-    sample_level_case (file, t, rand);
+    {
+      sample_level_case (file, t, rand);
+      sample_batch_case (file, t, rand);
+    }
 
   /* The whole chain, as ib_sample_chain. */
   const IbModelConfig *model = ib_model_file_get_config (file);
