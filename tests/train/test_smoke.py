@@ -56,6 +56,18 @@ class SceneTest(unittest.TestCase):
         self.assertEqual(len(emoji.subset("train")) + len(emoji.subset("held_out")), len(emoji))
 
 
+class FetchTest(unittest.TestCase):
+    def test_tampered_tarball_is_refused(self):
+        with tempfile.TemporaryDirectory() as cache:
+            path = data.tarball_path(cache, "twitter")
+            with open(path, "wb") as f:
+                f.write(b"not the package")
+            with self.assertRaisesRegex(RuntimeError, "hash mismatch"):
+                data.verify_tarball(path, "twitter")
+            with self.assertRaisesRegex(RuntimeError, "hash mismatch"):
+                data.fetch(cache)  # an existing file is checked, not trusted
+
+
 class SmokeTest(unittest.TestCase):
     def test_train_all_two_ranks(self):
         with tempfile.TemporaryDirectory() as tmp:
