@@ -4,7 +4,8 @@
  * Feature maps are CHW f32 in three device buffers the layers rotate through. The attention blocks and the
  * quantizer work on position-major rows: the GroupNorm output is transposed to hw x C, the 1x1 q/k/v/proj
  * convolutions run as linear layers on those rows (a [C, C, 1, 1] weight is a [C, C] matrix), the single-head
- * attention kernel takes them as they are, and the result is transposed back and added. */
+ * attention kernel takes them as they are, and the result is transposed back and added. Each resolution is
+ * one submission, so that none runs long enough to trip a driver's watchdog. */
 #include "ib-vulkan-vqgan.h"
 
 #include <string.h>
@@ -589,6 +590,9 @@ encoder (Run         *run,
           swap (&run->cur, &run->tmp1);
           side /= 2;
         }
+      /* One submission per resolution: no single one long enough for a driver's watchdog. */
+      if (!ib_vk_device_submit (self->device, run->error))
+        return NULL;
     }
   if (!mid (run, &self->enc_mid, side) ||
       !norm (run, run->tmp1, run->cur, channels, side, &self->enc_norm_out, TRUE) ||
@@ -677,6 +681,8 @@ ib_vk_vqgan_decode (IbVkVqgan     *self,
           if (!conv (&run, run.cur, run.tmp1, channels, side, &level->resample, &same_3x3, FALSE))
             return FALSE;
         }
+      if (!ib_vk_device_submit (d, error))
+        return FALSE;
     }
   return norm (&run, run.tmp1, run.cur, channels, side, &self->dec_norm_out, TRUE) &&
          conv (&run, run.tmp2, run.tmp1, channels, side, &self->dec_conv_out, &same_3x3, FALSE) &&
