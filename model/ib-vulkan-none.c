@@ -178,3 +178,32 @@ ib_vk_vqgan_decode (IbVkVqgan *vqgan, const int32_t *tokens, float *image, GErro
   g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
   return FALSE;
 }
+
+gboolean
+ib_vk_sample_level_batch (IbVkStage *stage, const int32_t *conditioning, int n_conditioning, const int32_t *x_t,
+                          int n_batch, int n_tokens, int top_k, float temperature, const IbRngStream *streams,
+                          const gboolean *known, const int32_t *known_tokens, int steps_per_submit, int32_t *x_prev,
+                          IbSampleProgressFunc progress, gpointer progress_data, GCancellable *cancellable,
+                          GError **error)
+{
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
+  return FALSE;
+}
+
+gboolean
+ib_vk_sample_level (IbVkStage *stage, const int32_t *conditioning, int n_conditioning, const int32_t *x_t,
+                    int n_tokens, int top_k, float temperature, const IbRngStream *stream, const gboolean *known,
+                    const int32_t *known_tokens, int steps_per_submit, int32_t *x_prev, GCancellable *cancellable,
+                    GError **error)
+{
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
+  return FALSE;
+}
+
+gboolean
+ib_vk_sample_chain (IbVkDevice *device, IbModelFile *file, uint64_t seed, int32_t *tokens, GCancellable *cancellable,
+                    GError **error)
+{
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
+  return FALSE;
+}
