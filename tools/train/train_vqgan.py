@@ -3,9 +3,10 @@
 
 Loss: L1 + MSE reconstruction, the codebook and commitment terms with a straight-through estimator, and
 (from --disc-start on) a hinge patch-adversarial loss against a small PatchGAN discriminator. No perceptual
-loss: no pretrained network is available. Codebook rows unused for --restart-every steps are re-seeded
-from encoder outputs, so the codebook stays in use. At the end the used rows become the remap (the model's
-K image tokens), and the held-out reconstruction PSNR is logged.
+loss: no pretrained network is available. The codebook starts as encoder outputs of the first batch and
+rows unused for --restart-every steps are re-seeded from encoder outputs, so the codebook stays in use (a
+30-step run on the emoji scenes used 1 of 512 rows without this, 498 with it). At the end the used rows
+become the remap (the model's K image tokens), and the held-out reconstruction PSNR is logged.
 
 Writes <run-dir>/vqgan.final.pt: {"config": VqganConfig as a dict (with remap), "state_dict", "metrics"}.
 """
@@ -80,7 +81,7 @@ def main(argv=None):
     common.add_common_args(p)
     p.add_argument("--disc-start", type=int, help="step at which the adversarial loss starts")
     p.add_argument("--disc-weight", type=float, default=0.1)
-    p.add_argument("--restart-every", type=int, default=100)
+    p.add_argument("--restart-every", type=int, default=50, help="re-seed rows unused for this many steps")
     p.add_argument("--remap-scenes", type=int, help="scenes encoded to find the used codes (default 2048)")
     p.add_argument("--eval-scenes", type=int, help="held-out scenes for the PSNR (default 256)")
     args = p.parse_args(argv)
@@ -138,6 +139,15 @@ def main(argv=None):
         common.set_lr(opt_d, lr)
         x, _ = batches.next(dist_.device)
         adversarial = step >= args.disc_start
+        if step == 0:
+            # Data-dependent codebook init: rows drawn from the first batch's latents (rank 0's, broadcast).
+            # From the default N(0, 1) rows, far from the small early latents, one row wins everything.
+            with torch.no_grad():
+                weight = vq.quantize.embedding.weight
+                h = vq.encode_latent(x).permute(0, 2, 3, 1).reshape(-1, config.embed_dim)
+                pick = torch.randint(0, h.shape[0], (config.n_embed,), device=h.device)
+                weight.copy_(h[pick] + 0.01 * h.std() * torch.randn_like(h[pick]))
+                dist_.broadcast_(weight.data)
 
         xrec, codebook, commit, idx, z = model(x)
         rec = F.l1_loss(xrec, x) + F.mse_loss(xrec, x)
