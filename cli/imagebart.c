@@ -462,6 +462,18 @@ failed:
   return EXIT_FAILURE;
 }
 
+/* Commands that write a file refuse to run without --out, before any work. */
+static gboolean
+require_output (const char *out,
+                const char *placeholder,
+                GError    **error)
+{
+  if (out != NULL)
+    return TRUE;
+  g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "--out %s is required", placeholder);
+  return FALSE;
+}
+
 static int
 run_decode (int    argc,
             char **argv)
@@ -486,11 +498,8 @@ run_decode (int    argc,
   if (!parse_options (context, entries, &argc, &argv, &error) ||
       !(file = open_model (argc, argv, 0, &rest, &error)))
     goto failed;
-  if (out == NULL)
-    {
-      g_set_error (&error, IB_ERROR, IB_ERROR_ARGUMENT, "--out FILE is required");
-      goto failed;
-    }
+  if (!require_output (out, "FILE", &error))
+    goto failed;
   const IbModelConfig *c = ib_model_file_get_config (file);
   if (!(tokens = parse_token_list (token_text, "--tokens", c->n_codes, &n_tokens, &error)))
     goto failed;
@@ -554,11 +563,8 @@ run_logits (int    argc,
       g_set_error (&error, IB_ERROR, IB_ERROR_ARGUMENT, "--level must be between 1 and %d", c->n_levels);
       goto failed;
     }
-  if (out == NULL)
-    {
-      g_set_error (&error, IB_ERROR, IB_ERROR_ARGUMENT, "--out FILE.f32 is required");
-      goto failed;
-    }
+  if (!require_output (out, "FILE.f32", &error))
+    goto failed;
   const IbLevelConfig *l = &c->levels[level - 1];
   if (!(src = parse_token_list (src_text, "--src", l->enc_num_tokens, &n_src, &error)) ||
       !(tgt = parse_token_list (tgt_text, "--tgt", l->dec_num_tokens, &n_tgt, &error)))
@@ -614,11 +620,8 @@ run_sample (int    argc,
   if (!parse_options (context, entries, &argc, &argv, &error) ||
       !(file = open_model (argc, argv, 0, &rest, &error)))
     goto failed;
-  if (out == NULL)
-    {
-      g_set_error (&error, IB_ERROR, IB_ERROR_ARGUMENT, "--out FILE is required");
-      goto failed;
-    }
+  if (!require_output (out, "FILE", &error))
+    goto failed;
   if (seed_text == NULL)
     seed = ((guint64) g_random_int () << 32) | g_random_int ();
   else if (!g_ascii_string_to_unsigned (seed_text, 10, 0, G_MAXUINT64, &seed, NULL))
