@@ -8,13 +8,16 @@ cd "$(dirname "$0")"
 # Debian packages: build tools and libraries, the PyTorch twin (test oracle), and OpenBLAS's threaded
 # build (without it Debian's torch falls back to a reference BLAS about 30x slower); the Vulkan headers and
 # glslc for the Vulkan engine, with Mesa's drivers (lavapipe runs its tests without a GPU) and the validation
-# layer the tests run under.
+# layer the tests run under; GTK 4 and libadwaita for the editor, xvfb for its tests, and the validators of
+# its desktop, metainfo and translation files.
 PACKAGES=(
   build-essential meson ninja-build pkg-config
   libglib2.0-dev libjson-glib-dev libgdk-pixbuf-2.0-dev
   libopenblas-dev libopenblas0-pthread
   python3 python3-torch python3-numpy python3-yaml python3-pil
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers
+  libgtk-4-dev libadwaita-1-dev webp-pixbuf-loader xvfb xauth
+  desktop-file-utils appstream gettext
 )
 
 as_root() {
