@@ -2,6 +2,7 @@
  * of its events (see ib-edit-job.h). */
 #include "ib-edit-job.h"
 
+#include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
 
@@ -30,6 +31,9 @@ struct _IbEditJob
   IbEditSettings settings;      /* backend resolved */
   int n_conditioning;
   int32_t *conditioning_tokens; /* encoder tokens after the scale token */
+  int resume_level;             /* 0: start from the encoded window noised to the start level */
+  int n_resume_tokens;          /* n_tokens (shared by the variants) or n_variants * n_tokens */
+  int32_t *resume_tokens;
 };
 
 G_DEFINE_FINAL_TYPE (IbEditJob, ib_edit_job, G_TYPE_OBJECT)
@@ -42,6 +46,7 @@ ib_edit_job_finalize (GObject *object)
   g_free (self->image);
   g_free (self->mask);
   g_free (self->conditioning_tokens);
+  g_free (self->resume_tokens);
   G_OBJECT_CLASS (ib_edit_job_parent_class)->finalize (object);
 }
 
@@ -296,6 +301,30 @@ validate_settings (const IbModelConfig  *config,
   return TRUE;
 }
 
+static gboolean
+validate_resume (const IbModelConfig *config,
+                 const IbEditRequest *request,
+                 GError             **error)
+{
+  const IbEditSettings *settings = &request->settings;
+  int n_tokens = config->token_height * config->token_width;
+
+  if (request->resume_tokens == NULL)
+    return TRUE;
+  if (request->resume_level < 1 || request->resume_level > settings->start_level)
+    return bad_argument (error, "An edit can resume from level 1 to %d (its start level), not %d",
+                         settings->start_level, request->resume_level);
+  /* n_variants is at most IB_EDIT_MAX_VARIANTS: the product fits an int for any grid the config allows. */
+  if (request->n_resume_tokens != n_tokens && request->n_resume_tokens != settings->n_variants * n_tokens)
+    return bad_argument (error, "Resuming takes %d tokens (or %d for %d variants), not %d", n_tokens,
+                         settings->n_variants * n_tokens, settings->n_variants, request->n_resume_tokens);
+  for (int i = 0; i < request->n_resume_tokens; i++)
+    if (request->resume_tokens[i] < 0 || request->resume_tokens[i] >= config->n_codes)
+      return bad_argument (error, "Token %d to resume from (%d) is not one of this model's %d image tokens", i,
+                           request->resume_tokens[i], config->n_codes);
+  return TRUE;
+}
+
 /* Every level the edit runs must take the scale token, the conditioning and the grid. */
 static gboolean
 validate_levels (const IbModelConfig *config,
@@ -345,7 +374,7 @@ ib_edit_job_new (IbModelFile         *file,
 
   const IbModelConfig *config = ib_model_file_get_config (file);
   if (!validate_images (request, error) || !validate_conditioning (config, &request->conditioning, error) ||
-      !validate_settings (config, &request->settings, error))
+      !validate_settings (config, &request->settings, error) || !validate_resume (config, request, error))
     return NULL;
 
   g_autoptr (IbEditJob) self = g_object_new (IB_TYPE_EDIT_JOB, NULL);
@@ -356,6 +385,12 @@ ib_edit_job_new (IbModelFile         *file,
   self->conditioning = request->conditioning;
   self->settings = request->settings;
   self->settings.backend = IB_EDIT_BACKEND_CPU;
+  if (request->resume_tokens != NULL)
+    {
+      self->resume_level = request->resume_level;
+      self->n_resume_tokens = request->n_resume_tokens;
+      self->resume_tokens = g_memdup2 (request->resume_tokens, (gsize) request->n_resume_tokens * sizeof (int32_t));
+    }
 
   const IbConditioning *model = &config->conditioning;
   if (model->kind == IB_CONDITIONING_CLASS)
@@ -597,6 +632,29 @@ whole_image (IbEditJob   *job,
   return image;
 }
 
+/* The recipe's "resume": {"level": t, "tokens": [...]}: without the tokens the result cannot be made again.
+ * Added here rather than by ib_edit_recipe_build, whose readers ignore members they do not know. */
+static char *
+add_resume_to_recipe (IbEditJob *job,
+                      char      *recipe)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autofree char *built = recipe;
+
+  /* The builder's own output: it always parses. */
+  if (!json_parser_load_from_data (parser, built, -1, NULL))
+    g_assert_not_reached ();
+  JsonObject *root = json_node_get_object (json_parser_get_root (parser));
+  JsonObject *resume = json_object_new ();
+  JsonArray *tokens = json_array_sized_new (job->n_resume_tokens);
+  for (int i = 0; i < job->n_resume_tokens; i++)
+    json_array_add_int_element (tokens, job->resume_tokens[i]);
+  json_object_set_int_member (resume, "level", job->resume_level);
+  json_object_set_array_member (resume, "tokens", tokens);
+  json_object_set_object_member (root, "resume", resume);
+  return json_to_string (json_parser_get_root (parser), FALSE);
+}
+
 static char *
 make_recipe (IbEditJob *job)
 {
@@ -610,7 +668,7 @@ make_recipe (IbEditJob *job)
   char *recipe = ib_edit_recipe_build (job->config, &hashes, &job->conditioning, &job->settings);
   g_free (hashes.image_sha256);
   g_free (hashes.mask_sha256);
-  return recipe;
+  return job->resume_tokens != NULL ? add_resume_to_recipe (job, recipe) : recipe;
 }
 
 static gboolean
@@ -639,6 +697,28 @@ prepare (IbEditJob *job,
     for (int c = 0; c < 3; c++)
       chw[c * plane + i] = work->original[i * 3 + c];
   return (work->vqgan = ib_vqgan_new (job->file, error)) != NULL && ib_vqgan_encode (work->vqgan, chw, x0, error);
+}
+
+/* x_t from the tokens to resume from, whose known tokens must be the window's: else they are of another
+ * picture or mask (or a model with another tokenizer). */
+static gboolean
+resume_tokens (IbEditJob     *job,
+               Work          *work,
+               const int32_t *x0,
+               int32_t       *x_t,
+               GError       **error)
+{
+  int n_tokens = work->n_tokens;
+  for (int v = 0; v < job->settings.n_variants; v++)
+    {
+      const int32_t *from = job->resume_tokens + (job->n_resume_tokens == n_tokens ? 0 : (gsize) v * n_tokens);
+      for (int i = 0; i < n_tokens; i++)
+        if (!work->unknown[i] && from[i] != x0[i])
+          return bad_argument (error, "The tokens to resume from belong to another picture, mask or model; "
+                               "generate again from the start");
+      memcpy (x_t + (gsize) v * n_tokens, from, n_tokens * sizeof (int32_t));
+    }
+  return TRUE;
 }
 
 static IbEditResult *
@@ -682,12 +762,19 @@ run (IbEditJob    *job,
     known[i] = !work.unknown[i];
   result->encoded = g_memdup2 (x0, n_tokens * sizeof (int32_t));
   result->unknown = g_memdup2 (work.unknown, n_tokens * sizeof (gboolean));
-  for (int v = 0; v < n_variants; v++)
-    ib_edit_noise_to_level (config, settings->start_level, x0, work.unknown, n_tokens, settings->seed, v,
-                            x_t + (gsize) v * n_tokens);
+  if (job->resume_tokens != NULL)
+    {
+      if (!resume_tokens (job, &work, x0, x_t, error))
+        return NULL;
+    }
+  else
+    for (int v = 0; v < n_variants; v++)
+      ib_edit_noise_to_level (config, settings->start_level, x0, work.unknown, n_tokens, settings->seed, v,
+                              x_t + (gsize) v * n_tokens);
 
   gboolean ok = TRUE;
-  for (int t = settings->start_level; t >= 1 && ok; t--)
+  int top_level = job->resume_tokens != NULL ? job->resume_level : settings->start_level;
+  for (int t = top_level; t >= 1 && ok; t--)
     {
       int n_passes = settings->repeats[t - 1];
       IbLevelSampling sampling = { .top_k = settings->top_k[t - 1], .temperature = settings->temperature[t - 1] };

@@ -70,6 +70,16 @@ typedef struct
   int mask_stride;
   IbEditConditioning conditioning;
   IbEditSettings settings;
+  /* Optional, "resample from here": when resume_tokens is not NULL the chain starts at level resume_level
+   * (1 .. start_level) from these tokens instead of noising the encoded window to start_level, and runs the
+   * levels resume_level .. 1 only (a new seed redraws just those). They are x_t of an earlier run on the same
+   * model, picture and mask: the tokens of that run's LEVEL_FINISHED event of level t + 1. n_resume_tokens is
+   * the window's number of tokens (one x_t for every variant) or n_variants times it (one per variant, variant
+   * after variant). Copied by ib_edit_job_new; a run fails (IB_ERROR_ARGUMENT) when their known tokens are not
+   * the window's. The recipe records the level and the tokens. */
+  const int32_t *resume_tokens;
+  int n_resume_tokens;
+  int resume_level;
 } IbEditRequest;
 
 /* Defaults for the model: start at T, one variant, seed 0, feather 4 px, colour matching, level previews,

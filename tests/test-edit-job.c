@@ -1,6 +1,6 @@
 /* test-edit-job.c: whole edits on small random models: the pixels outside the mask, the known tokens at every
  * level, reproducibility, the empty and the full mask, cancellation, the order of events on the caller's
- * main context, variants, chain repeats, conditioning, recipes and bad inputs. */
+ * main context, variants, chain repeats, conditioning, recipes, resuming from a level and bad inputs. */
 #include <math.h>
 #include <string.h>
 
@@ -791,6 +791,120 @@ test_recipe_replays (void)
   g_assert_cmpstr (original->recipe, ==, replayed->recipe);
 }
 
+/* The tokens of a recorded LEVEL_FINISHED event of this level (x_{t-1}, per variant). */
+static const Recorded *
+finished_level (const Recorder *recorder,
+                int             level)
+{
+  for (guint e = 0; e < recorder->events->len; e++)
+    {
+      const Recorded *r = &g_array_index (recorder->events, Recorded, e);
+      if (r->kind == IB_EDIT_EVENT_LEVEL_FINISHED && r->level == level)
+        return r;
+    }
+  g_assert_not_reached ();
+}
+
+/* Resuming at level t from x_t of an earlier run: the same seed makes the same finer levels, another seed
+ * redraws only unknown tokens; only levels t .. 1 run; the recipe records it; foreign tokens are refused. */
+static void
+test_resume (void)
+{
+  g_autoptr (Model) model = model_new (3, FALSE);
+  g_autoptr (Picture) picture = picture_new (24, 20, 22);
+  mask_rect (picture, 6, 4, 10, 9, 255);
+  IbEditRequest request;
+  request_init (&request, model, picture);
+  request.settings.seed = 77;
+  request.settings.n_variants = 2;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (IbEditJob) job = ib_edit_job_new (model->file, &request, &error);
+  g_assert_no_error (error);
+  Recorder original;
+  recorder_init (&original);
+  g_autoptr (IbEditResult) first = ib_edit_job_run (job, record_cb, &original, NULL, &error);
+  g_assert_no_error (error);
+  int n_tokens = first->n_tokens;
+
+  /* x_2 per variant, from level 3's end. */
+  const Recorded *level3 = finished_level (&original, 3);
+  g_autofree int32_t *x2 = g_new (int32_t, 2 * n_tokens);
+  for (int v = 0; v < 2; v++)
+    memcpy (x2 + v * n_tokens, level3->tokens[v], n_tokens * sizeof (int32_t));
+  request.resume_tokens = x2;
+  request.n_resume_tokens = 2 * n_tokens;
+  request.resume_level = 2;
+  g_autoptr (IbEditJob) same_job = ib_edit_job_new (model->file, &request, &error);
+  g_assert_no_error (error);
+  Recorder resumed;
+  recorder_init (&resumed);
+  g_autoptr (IbEditResult) same = ib_edit_job_run (same_job, record_cb, &resumed, NULL, &error);
+  g_assert_no_error (error);
+  for (int v = 0; v < 2; v++)
+    {
+      g_assert_cmpmem (same->tokens[v], n_tokens * sizeof (int32_t), first->tokens[v], n_tokens * sizeof (int32_t));
+      g_assert_cmpmem (finished_level (&resumed, 2)->tokens[v], n_tokens * sizeof (int32_t),
+                       finished_level (&original, 2)->tokens[v], n_tokens * sizeof (int32_t));
+    }
+  /* Levels 2 and 1 only, then done. */
+  int levels_started = 0;
+  for (guint e = 0; e < resumed.events->len; e++)
+    {
+      const Recorded *r = &g_array_index (resumed.events, Recorded, e);
+      if (r->kind == IB_EDIT_EVENT_LEVEL_STARTED)
+        g_assert_cmpint (r->level, ==, 2 - levels_started++);
+    }
+  g_assert_cmpint (levels_started, ==, 2);
+  g_assert_cmpint (g_array_index (resumed.events, Recorded, resumed.events->len - 1).kind, ==, IB_EDIT_EVENT_DONE);
+  g_assert_nonnull (strstr (same->recipe, "\"resume\":{\"level\":2,\"tokens\":["));
+
+  /* Another seed, variant 0's x_2 shared by both variants: only unknown tokens change. */
+  request.settings.seed = 78;
+  request.n_resume_tokens = n_tokens;
+  g_autoptr (IbEditResult) other = run_sync (model, &request);
+  int changed = 0;
+  for (int v = 0; v < 2; v++)
+    for (int i = 0; i < n_tokens; i++)
+      {
+        if (!other->unknown[i])
+          g_assert_cmpint (other->tokens[v][i], ==, first->encoded[i]);
+        changed += other->tokens[v][i] != first->tokens[v][i];
+      }
+  g_assert_cmpint (changed, >, 0);
+  check_outside (picture, other->images[0]);
+
+  /* Bad requests, and tokens whose known part is not this window's. */
+  for (int i = 0; i < 4; i++)
+    {
+      IbEditRequest bad = request;
+      int32_t saved = x2[0];
+      switch (i)
+        {
+        case 0: bad.resume_level = 0; break;
+        case 1: bad.resume_level = 4; break;
+        case 2: bad.n_resume_tokens = n_tokens + 1; break;
+        case 3: x2[0] = ib_model_file_get_config (model->file)->n_codes; break;
+        default: g_assert_not_reached ();
+        }
+      g_autoptr (IbEditJob) refused = ib_edit_job_new (model->file, &bad, &error);
+      g_assert_null (refused);
+      g_assert_error (error, IB_ERROR, IB_ERROR_ARGUMENT);
+      g_clear_error (&error);
+      x2[0] = saved;
+    }
+  int known = 0;
+  while (first->unknown[known])
+    known++;
+  x2[known] = (x2[known] + 1) % ib_model_file_get_config (model->file)->n_codes;
+  g_autoptr (IbEditJob) foreign = ib_edit_job_new (model->file, &request, &error);
+  g_assert_no_error (error);
+  g_autoptr (IbEditResult) none = ib_edit_job_run (foreign, NULL, NULL, NULL, &error);
+  g_assert_null (none);
+  g_assert_error (error, IB_ERROR, IB_ERROR_ARGUMENT);
+  recorder_clear (&original);
+  recorder_clear (&resumed);
+}
+
 static void
 test_bad_inputs (void)
 {
@@ -882,5 +996,6 @@ main (int    argc,
   g_test_add_func ("/model/edit/job/class-conditional", test_class_conditional);
   g_test_add_func ("/model/edit/job/recipe-replays", test_recipe_replays);
   g_test_add_func ("/model/edit/job/bad-inputs", test_bad_inputs);
+  g_test_add_func ("/model/edit/job/resume", test_resume);
   return g_test_run ();
 }
