@@ -15,8 +15,9 @@ ib_studio_init (void)
 
   if (g_once_init_enter (&initialized))
     {
-      /* Registered by hand: a static library would drop an unreferenced constructor. */
-      g_resources_register (ib_studio_get_resource ());
+      /* Registered by hand: a static library would drop an unreferenced constructor. With
+       * --manual-register, ib_studio_get_resource () is NULL until this has run. */
+      ib_studio_register_resource ();
       bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
       bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
       textdomain (GETTEXT_PACKAGE);
