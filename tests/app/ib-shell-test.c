@@ -1,0 +1,189 @@
+/* ib-shell-test.c: running the real application inside a test. */
+#include "ib-shell-test.h"
+
+#include <glib/gstdio.h>
+
+#include "../ib-test-model.h"
+
+static char *temp_dir;
+
+typedef struct
+{
+  IbShellTestBody body;
+  gpointer data;
+} Run;
+
+static gboolean
+run_body_cb (gpointer user_data)
+{
+  GApplication *application = g_application_get_default ();
+  Run *run = user_data;
+  g_autoptr(GList) windows = NULL;
+
+  g_application_hold (application);
+  run->body (IB_APPLICATION (application), run->data);
+  /* Destroying (not closing) skips the unsaved-work question. */
+  windows = g_list_copy (gtk_application_get_windows (GTK_APPLICATION (application)));
+  for (GList *l = windows; l != NULL; l = l->next)
+    gtk_window_destroy (l->data);
+  g_application_release (application);
+  g_application_quit (application);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+startup_cb (GApplication *application,
+            Run          *run)
+{
+  /* Runs after activate or open, which g_application_run calls before it iterates. */
+  g_idle_add (run_body_cb, run);
+}
+
+void
+ib_shell_test_run (const char * const *argv,
+                   IbShellTestBody     body,
+                   gpointer            data)
+{
+  g_autoptr(IbApplication) application = ib_application_new ();
+  g_autoptr(GPtrArray) args = g_ptr_array_new ();
+  Run run = { body, data };
+  int status;
+
+  g_application_set_flags (G_APPLICATION (application),
+                           g_application_get_flags (G_APPLICATION (application)) | G_APPLICATION_NON_UNIQUE);
+  g_signal_connect_after (application, "startup", G_CALLBACK (startup_cb), &run);
+  g_ptr_array_add (args, (gpointer) "imagebart-studio");
+  for (int i = 0; argv != NULL && argv[i] != NULL; i++)
+    g_ptr_array_add (args, (gpointer) argv[i]);
+  g_ptr_array_add (args, NULL);
+  status = g_application_run (G_APPLICATION (application), (int) args->len - 1, (char **) args->pdata);
+  g_assert_cmpint (status, ==, 0);
+}
+
+void
+ib_shell_test_spin (guint ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
+
+  while (g_get_monotonic_time () < end)
+    if (!g_main_context_iteration (NULL, FALSE))
+      g_usleep (2000);
+}
+
+static const char *
+get_temp_dir (void)
+{
+  if (temp_dir == NULL)
+    {
+      g_autoptr(GError) error = NULL;
+
+      temp_dir = g_dir_make_tmp ("ib-shell-test-XXXXXX", &error);
+      g_assert_no_error (error);
+    }
+  return temp_dir;
+}
+
+char *
+ib_shell_test_write_model (int     n_levels,
+                           guint32 seed)
+{
+  IbTestModelSpec spec;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = g_strdup_printf ("model-%d-%u.safetensors", n_levels, seed);
+  char *path = g_build_filename (get_temp_dir (), name, NULL);
+
+  ib_test_model_spec_init (&spec);
+  spec.n_levels = n_levels;
+  spec.seed = seed;
+  bytes = ib_test_model_build (&spec);
+  g_file_set_contents (path, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), &error);
+  g_assert_no_error (error);
+  return path;
+}
+
+char *
+ib_shell_test_write_picture (int width,
+                             int height)
+{
+  g_autoptr(GdkPixbuf) pixbuf = gdk_pixbuf_new (GDK_COLORSPACE_RGB, FALSE, 8, width, height);
+  g_autofree char *name = g_strdup_printf ("picture-%dx%d.png", width, height);
+  char *path = g_build_filename (get_temp_dir (), name, NULL);
+  guint8 *pixels = gdk_pixbuf_get_pixels (pixbuf);
+  int stride = gdk_pixbuf_get_rowstride (pixbuf);
+  g_autoptr(GError) error = NULL;
+
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      {
+        guint8 *p = pixels + (gsize) y * stride + (gsize) x * 3;
+        gboolean disc = (x - width / 3) * (x - width / 3) + (y - height / 2) * (y - height / 2) < width * width / 25;
+
+        p[0] = disc ? 230 : (guint8) (255 * x / MAX (width - 1, 1));
+        p[1] = disc ? 200 : (guint8) (255 * y / MAX (height - 1, 1));
+        p[2] = disc ? 40 : (guint8) ((x * 7 + y * 3) & 0xff);
+      }
+  gdk_pixbuf_save (pixbuf, path, "png", &error, NULL);
+  g_assert_no_error (error);
+  return path;
+}
+
+GtkWindow *
+ib_shell_test_find_toplevel (GType      type,
+                             GtkWindow *parent)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWindow) window = g_list_model_get_item (toplevels, i);
+
+      if (G_TYPE_CHECK_INSTANCE_TYPE (window, type)
+          && (parent == NULL || gtk_window_get_transient_for (window) == parent))
+        return window;
+    }
+  return NULL;
+}
+
+GtkWidget *
+ib_shell_test_find_widget (GtkWidget *root,
+                           GType      type)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE (root, type))
+    return root;
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = ib_shell_test_find_widget (child, type);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+static void
+remove_tree (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+
+      if (g_file_test (child, G_FILE_TEST_IS_DIR))
+        remove_tree (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+void
+ib_shell_test_cleanup (void)
+{
+  if (temp_dir != NULL)
+    remove_tree (temp_dir);
+  g_clear_pointer (&temp_dir, g_free);
+}

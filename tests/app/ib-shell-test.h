@@ -1,0 +1,57 @@
+/* ib-shell-test.h: running the real application inside a test: g_application_run with a command line, the
+ * test's body called from the main loop once the command line has been handled, and waiting for conditions
+ * by iterating the main context. */
+#pragma once
+
+#include <adwaita.h>
+
+#include "ib-application.h"
+
+G_BEGIN_DECLS
+
+typedef void (*IbShellTestBody) (IbApplication *application,
+                                 gpointer       data);
+
+/* Runs the application (non-unique, so that tests never talk to each other) with argv (NULL-terminated,
+ * without the program name); body runs once start-up, activate or open are done. Every window is destroyed
+ * afterwards without asking about unsaved work. */
+void        ib_shell_test_run              (const char * const *argv,
+                                            IbShellTestBody     body,
+                                            gpointer            data);
+
+/* Iterates the default main context until expr holds; fails the test after timeout_ms. */
+#define IB_SHELL_TEST_WAIT_FOR(expr, timeout_ms) \
+  G_STMT_START { \
+    gint64 _deadline = g_get_monotonic_time () + (gint64) (timeout_ms) * 1000; \
+    while (!(expr)) \
+      { \
+        if (g_get_monotonic_time () > _deadline) \
+          g_error ("timed out after %d ms waiting for %s", (int) (timeout_ms), #expr); \
+        if (!g_main_context_iteration (NULL, FALSE)) \
+          g_usleep (2000); \
+      } \
+  } G_STMT_END
+
+/* Lets pending events and idles run for about ms milliseconds. */
+void        ib_shell_test_spin             (guint               ms);
+
+/* A small random model file (tests/ib-test-model.h) with n_levels levels, written to a temporary folder that
+ * the test removes; its path. */
+char       *ib_shell_test_write_model      (int                 n_levels,
+                                            guint32             seed);
+/* A picture file (PNG) of width x height with a gradient and a few shapes; its path. */
+char       *ib_shell_test_write_picture    (int                 width,
+                                            int                 height);
+
+/* The first toplevel of type (e.g. ADW_TYPE_MESSAGE_DIALOG) that is transient for parent (any parent when
+ * NULL), or NULL. */
+GtkWindow  *ib_shell_test_find_toplevel    (GType               type,
+                                            GtkWindow          *parent);
+/* The first widget of type inside root (depth first), or NULL. */
+GtkWidget  *ib_shell_test_find_widget      (GtkWidget          *root,
+                                            GType               type);
+
+/* Removes the temporary files (call at the end of main). */
+void        ib_shell_test_cleanup          (void);
+
+G_END_DECLS
