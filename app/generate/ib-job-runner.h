@@ -1,0 +1,68 @@
+/* ib-job-runner.h: runs edit jobs (model/ib-edit-job.h) for the UI, one at a time, on one long-lived worker
+ * thread, and reports them as signals on the thread that created the runner.
+ *
+ * Starting a job replaces the one running: the old one is cancelled and none of its events is emitted any
+ * more (no "cancelled" for it either). ib_job_runner_cancel emits "cancelled" at once; the worker stops within
+ * one decoding step. Progress is throttled to about 15 updates a second, the last of each pass always sent.
+ * Every signal is emitted on the runner's thread.
+ *
+ * Signals, in order for a job:
+ *   "started" (int start_level, int top_level): a job was accepted; top_level is the first level it runs
+ *      (the start level, or the level a resumed job starts from: the levels above it are kept).
+ *   "level-started" (int level, int n_passes)
+ *   "progress" (int level, int n_done, int n_total): tokens drawn in this level over all its passes.
+ *   "level-finished" (int level, GPtrArray *previews): IbEditImage per variant, the mask's box of x_{level-1}
+ *      decoded and composited (borrowed; ib_edit_image_ref to keep one). Empty when previews are off.
+ *   "done" (IbEditResult *result), "failed" (GError *error) or "cancelled".
+ * Property "running": a job was started and has not ended (done, failed or cancelled) yet. */
+#pragma once
+
+#include <gdk/gdk.h>
+#include <glib-object.h>
+
+#include "ib-edit-job.h"
+
+G_BEGIN_DECLS
+
+#define IB_TYPE_EDIT_RESULT (ib_edit_result_get_type ())
+GType ib_edit_result_get_type (void) G_GNUC_CONST;
+
+#define IB_TYPE_EDIT_IMAGE (ib_edit_image_get_type ())
+GType ib_edit_image_get_type (void) G_GNUC_CONST;
+
+#define IB_TYPE_JOB_RUNNER (ib_job_runner_get_type ())
+G_DECLARE_FINAL_TYPE (IbJobRunner, ib_job_runner, IB, JOB_RUNNER, GObject)
+
+IbJobRunner *ib_job_runner_new          (void);
+
+/* Validates the request (ib_edit_job_new's errors) and starts it, replacing any job running. The model file
+ * must stay open until the runner has let go of it: see ib_job_runner_stop. */
+gboolean     ib_job_runner_start        (IbJobRunner         *self,
+                                         IbModelFile         *file,
+                                         const IbEditRequest *request,
+                                         GError             **error);
+
+/* Cancels the running job, if any: emits "cancelled" now and nothing more for that job. */
+void         ib_job_runner_cancel       (IbJobRunner         *self);
+
+/* Cancels and waits (within a decoding step) until the worker holds no job, e.g. before closing the model
+ * file. Disposing the runner does this too. */
+void         ib_job_runner_stop         (IbJobRunner         *self);
+
+gboolean     ib_job_runner_get_running  (IbJobRunner         *self);
+
+/* "Resample from here": sets up request (filled by the panel for the same picture, mask and model) to run
+ * again from level (1 .. the last job's start level) with the tokens that variant of the last job had there,
+ * keeping the coarser levels. At the start level there is nothing to keep and no tokens are set; the start
+ * level becomes the last job's. The tokens are borrowed until the next ib_job_runner_start, which copies them.
+ * FALSE with an error when that level has not finished in the last job. */
+gboolean     ib_job_runner_fill_resume  (IbJobRunner         *self,
+                                         int                  level,
+                                         int                  variant,
+                                         IbEditRequest       *request,
+                                         GError             **error);
+
+/* A texture of the image's pixels (straight RGBA), sharing them: no copy, any thread. */
+GdkTexture  *ib_edit_image_to_texture   (IbEditImage         *image);
+
+G_END_DECLS
