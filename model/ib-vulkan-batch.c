@@ -90,6 +90,7 @@ ib_vk_device_submit (IbVkDevice *d,
             result = d->vk.vkResetFences (d->device, 1, &d->fence);
         }
     }
+  ib_vk_profile_collect (d, result == VK_SUCCESS);
   /* Whatever happened, the pool and the descriptor sets start afresh (after a failure the device is idle or
    * lost). */
   if (result != VK_SUCCESS)

@@ -814,6 +814,7 @@ ib_vk_device_free (IbVkDevice *d)
     {
       d->vk.vkDeviceWaitIdle (d->device);
       save_pipeline_cache (d);
+      ib_vk_profile_free (d);
       ib_vk_pipelines_free (d);
       for (guint i = 0; i < d->descriptor_pools->len; i++)
         d->vk.vkDestroyDescriptorPool (d->device, g_ptr_array_index (d->descriptor_pools, i), NULL);

@@ -176,6 +176,27 @@ void            ib_vk_tensor_free           (IbVkTensor     *tensor);
 gboolean        ib_vk_device_submit         (IbVkDevice     *device,
                                              GError        **error);
 
+/* Profiling (benchmarks). With profiling on, each dispatch is bracketed by GPU timestamps and put behind a
+ * full barrier, so that each kernel's time is its own (the work runs a little slower than without);
+ * times add up per shader name. */
+
+typedef struct
+{
+  char *kernel;                 /* the shader's name: matmul_f32, matvec_f16, attention, ... */
+  guint64 dispatches;
+  double seconds;               /* GPU time, from the timestamps */
+  double flops;                 /* multiply-adds x 2, for the kernels that know theirs (else 0) */
+  double weight_bytes;          /* weight bytes read, likewise */
+} IbVkKernelTime;
+
+/* Fails with IB_VK_ERROR_UNSUPPORTED when the device's queue has no timestamps. Turning it on (again)
+ * clears the totals. */
+gboolean        ib_vk_device_set_profiling  (IbVkDevice     *device,
+                                             gboolean        enabled,
+                                             GError        **error);
+/* The totals so far, slowest first: an array of IbVkKernelTime (free with g_array_unref); empty when off. */
+GArray         *ib_vk_device_get_profile    (IbVkDevice     *device);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbVkDeviceInfo, ib_vk_device_info_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbVkDevice, ib_vk_device_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbVkArena, ib_vk_arena_free)

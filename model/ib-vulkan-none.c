@@ -68,6 +68,21 @@ ib_vk_device_get_kind (IbVkDevice *device)
   return IB_VK_DEVICE_OTHER;
 }
 
+gboolean
+ib_vk_device_set_profiling (IbVkDevice *device,
+                            gboolean    enabled,
+                            GError    **error)
+{
+  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
+  return FALSE;
+}
+
+GArray *
+ib_vk_device_get_profile (IbVkDevice *device)
+{
+  return g_array_new (FALSE, FALSE, sizeof (IbVkKernelTime));
+}
+
 /* The networks: never reached without a device, but the command line links them. */
 
 #include "ib-vulkan-transformer.h"

@@ -172,6 +172,7 @@ ib_vk_linear (IbVkDevice       *d,
           groups[0] = (uint32_t) ((rows + tile->bn - 1) / tile->bn);
           groups[1] = (uint32_t) ((n + tile->bm - 1) / tile->bm);
           groups[2] = 1;
+          ib_vk_profile_work (d, 2.0 * n * rows * in, (double) rows * in * ib_dtype_size (weight->dtype));
           if (!ib_vk_dispatch (d, name, spec, G_N_ELEMENTS (spec), bindings, 4, 1u << 3, &push, sizeof push, groups,
                                error))
             return FALSE;
@@ -188,6 +189,7 @@ ib_vk_linear (IbVkDevice       *d,
                 uint32_t m, n, k, ldy, n0, flags, m0;
               } vpush = { (uint32_t) MIN (LINEAR_VECTOR_MAX_ROWS, n - m0), push.n, push.k, push.ldy, push.n0,
                           push.flags, (uint32_t) m0 };
+              ib_vk_profile_work (d, 2.0 * vpush.m * rows * in, (double) rows * in * ib_dtype_size (weight->dtype));
               if (!ib_vk_dispatch (d, name, spec, G_N_ELEMENTS (spec), bindings, 4, 1u << 3, &vpush, sizeof vpush,
                                    groups, error))
                 return FALSE;
@@ -256,6 +258,7 @@ ib_vk_conv2d (IbVkDevice           *d,
       };
       uint32_t groups[3] = { (uint32_t) ((rows + tile->bn - 1) / tile->bn),
                              (uint32_t) ((pixels + tile->bm - 1) / tile->bm), 1 };
+      ib_vk_profile_work (d, 2.0 * pixels * rows * k_len, (double) rows * k_len * ib_dtype_size (weight->dtype));
       if (!ib_vk_dispatch (d, name, spec, G_N_ELEMENTS (spec), bindings, 4, 1u << 3, &push, sizeof push, groups, error))
         return FALSE;
     }
@@ -431,6 +434,11 @@ ib_vk_attention (IbVkDevice               *d,
   uint32_t spec[] = { threads, MAX (max_kv, 64), max_dh };
   uint32_t groups[3] = { (uint32_t) s->n_q, (uint32_t) s->heads, 1 };
   const IbVkView *bindings[] = { q, k, v, out };
+  /* Scores and the weighted sum: the keys each row sees, as the shader counts them. */
+  double pairs = 0.0;
+  for (int r = 0; r < s->n_q; r++)
+    pairs += s->causal ? MIN (MAX (s->q_offset + r + 1, s->n_unmasked), s->n_kv) : s->n_kv;
+  ib_vk_profile_work (d, 4.0 * pairs * width, 0.0);
   return ib_vk_dispatch (d, "attention", spec, 3, bindings, 4, 1u << 3, &push, sizeof push, groups, error);
 }
 

@@ -270,7 +270,12 @@ ib_vk_dispatch (IbVkDevice            *d,
         }
     }
   if (groups[0] == 0 || groups[1] == 0 || groups[2] == 0)
-    return TRUE;
+    {
+      ib_vk_profile_work (d, 0.0, 0.0);
+      return TRUE;
+    }
+  if (!ib_vk_profile_reserve (d, error))
+    return FALSE;
 
   IbVkPipeline *pipeline = get_pipeline (d, name, spec, n_spec, n_bindings, push_bytes, error);
   if (pipeline == NULL)
@@ -307,6 +312,8 @@ ib_vk_dispatch (IbVkDevice            *d,
   d->vk.vkCmdBindDescriptorSets (cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline->layout->layout, 0, 1, &set, 0, NULL);
   if (push_bytes > 0)
     d->vk.vkCmdPushConstants (cmd, pipeline->layout->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
+  ib_vk_profile_start (d, cmd);
   d->vk.vkCmdDispatch (cmd, groups[0], groups[1], groups[2]);
+  ib_vk_profile_stop (d, cmd, name);
   return TRUE;
 }

@@ -74,7 +74,12 @@ G_BEGIN_DECLS
   X (vkCreateFence) \
   X (vkDestroyFence) \
   X (vkWaitForFences) \
-  X (vkResetFences)
+  X (vkResetFences) \
+  X (vkCreateQueryPool) \
+  X (vkDestroyQueryPool) \
+  X (vkGetQueryPoolResults) \
+  X (vkCmdResetQueryPool) \
+  X (vkCmdWriteTimestamp)
 
 #define IB_VK_DECLARE(name) PFN_##name name;
 
@@ -109,6 +114,7 @@ typedef struct
 } IbVkLimits;
 
 typedef struct _IbVkPipeline IbVkPipeline;
+typedef struct _IbVkProfile IbVkProfile;
 
 struct _IbVkBuffer
 {
@@ -164,6 +170,10 @@ struct _IbVkDevice
 
   /* A device loss or failed submission; every later call fails with it. */
   GError *failure;
+
+  /* Profiling (ib-vulkan-profile.c): NULL when off. next_flops/next_bytes describe the next dispatch. */
+  IbVkProfile *profile;
+  double next_flops, next_bytes;
 };
 
 /* Sets error from a VkResult ("what" names the call) and returns FALSE; device loss is remembered. */
@@ -221,6 +231,31 @@ gboolean        ib_vk_dispatch              (IbVkDevice     *device,
                                              GError        **error);
 
 void            ib_vk_pipelines_free        (IbVkDevice     *device);
+
+/* Profiling hooks (ib-vulkan-profile.c); each does nothing unless profiling is on. */
+/* The work of the next dispatch: multiply-adds x 2, and weight bytes read (0 when not known). */
+static inline void
+ib_vk_profile_work (IbVkDevice *device,
+                    double      flops,
+                    double      bytes)
+{
+  device->next_flops = flops;
+  device->next_bytes = bytes;
+}
+/* Before recording a dispatch: makes room for its timestamps (may submit the batch when the query pool is
+ * full, so call it before the dispatch allocates anything in the batch). */
+gboolean        ib_vk_profile_reserve       (IbVkDevice     *device,
+                                             GError        **error);
+/* Right before and after vkCmdDispatch. */
+void            ib_vk_profile_start         (IbVkDevice     *device,
+                                             VkCommandBuffer cmd);
+void            ib_vk_profile_stop          (IbVkDevice     *device,
+                                             VkCommandBuffer cmd,
+                                             const char     *name);
+/* After a submission: read the batch's timestamps (ok: it ran) and start afresh. */
+void            ib_vk_profile_collect       (IbVkDevice     *device,
+                                             gboolean        ok);
+void            ib_vk_profile_free          (IbVkDevice     *device);
 
 /* The largest power of two <= wanted that the device runs in one workgroup. */
 uint32_t        ib_vk_threads_for           (IbVkDevice     *device,

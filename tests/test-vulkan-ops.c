@@ -499,6 +499,82 @@ test_bad_arguments (void)
   ib_test_vulkan_reset ();
 }
 
+/* Profiling */
+
+static const IbVkKernelTime *
+find_kernel (GArray     *profile,
+             const char *name)
+{
+  for (guint i = 0; i < profile->len; i++)
+    if (g_strcmp0 (g_array_index (profile, IbVkKernelTime, i).kernel, name) == 0)
+      return &g_array_index (profile, IbVkKernelTime, i);
+  return NULL;
+}
+
+/* Timestamps around each dispatch: counted per kernel with their work, results unchanged, and a batch with
+ * more dispatches than the query pool holds still right. */
+static void
+test_profile (void)
+{
+  IbVkDevice *device = ib_test_vulkan_device ();
+  g_autoptr (GRand) rand = g_rand_new_with_seed (16);
+  const int n = 70, in = 75, out = 129, n_adds = 8200;
+  g_autoptr (HostTensor) w = host_tensor_new (rand, IB_DTYPE_F32, out, in, 1.0);
+  g_autofree float *x = g_new (float, (gsize) n * in), *want = g_new (float, (gsize) n * out);
+  g_autoptr (GError) error = NULL;
+
+  fill_random (rand, x, (gsize) n * in, 1.0);
+  ib_linear (want, x, n, &w->tensor, NULL);
+  g_autoptr (IbVkTensor) wd = upload (device, &w->tensor, FALSE);
+  IbVkView xd = upload_floats (x, (gsize) n * in), yd = ib_test_vulkan_guarded ((gsize) n * out);
+  IbVkView one = ib_test_vulkan_guarded (1), sum = ib_test_vulkan_guarded (1);
+  float value = 1.0f;
+  ib_test_vulkan_write (&one, &value, 4);
+  value = 0.0f;
+  ib_test_vulkan_write (&sum, &value, 4);
+  ib_test_vulkan_reset ();
+
+  g_assert_true (ib_vk_device_set_profiling (device, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_true (ib_vk_linear (device, &yd, &xd, n, wd, NULL, FALSE, IB_VK_LINEAR_TILED, &error));
+  g_assert_true (ib_vk_linear (device, &yd, &xd, 1, wd, NULL, FALSE, IB_VK_LINEAR_VECTOR, &error));
+  for (int i = 0; i < n_adds && error == NULL; i++)
+    ib_vk_add (device, &sum, &one, 1, &error);
+  g_assert_no_error (error);
+  g_autofree float *got = ib_test_vulkan_read (&yd, (gsize) n * out);
+  g_autofree float *total = ib_test_vulkan_read (&sum, 1);
+  /* Row 0 came from the matrix-vector kernel, the rest from the tiled one: the CPU's either way. */
+  assert_close (got, want, (gsize) n * out, LINEAR_TOLERANCE, "profiled linear");
+  g_assert_cmpfloat (total[0], ==, (float) n_adds);
+
+  g_autoptr (GArray) profile = ib_vk_device_get_profile (device);
+  const IbVkKernelTime *matmul = find_kernel (profile, "matmul_f32"), *matvec = find_kernel (profile, "matvec_f32");
+  const IbVkKernelTime *add = find_kernel (profile, "add");
+  g_assert_nonnull (matmul);
+  g_assert_nonnull (matvec);
+  g_assert_nonnull (add);
+  g_assert_cmpuint (matmul->dispatches, ==, 1);
+  g_assert_cmpfloat (matmul->flops, ==, 2.0 * n * in * out);
+  g_assert_cmpfloat (matmul->weight_bytes, ==, 4.0 * in * out);
+  g_assert_cmpuint (matvec->dispatches, ==, 1);
+  g_assert_cmpfloat (matvec->flops, ==, 2.0 * in * out);
+  g_assert_cmpuint (add->dispatches, ==, n_adds);
+  g_assert_cmpfloat (matmul->seconds, >, 0.0);
+  g_assert_cmpfloat (add->seconds, >, 0.0);
+  for (guint i = 1; i < profile->len; i++)
+    g_assert_cmpfloat (g_array_index (profile, IbVkKernelTime, i - 1).seconds, >=,
+                       g_array_index (profile, IbVkKernelTime, i).seconds);
+
+  /* Off: nothing is counted any more. */
+  g_assert_true (ib_vk_device_set_profiling (device, FALSE, &error));
+  g_assert_true (ib_vk_linear (device, &yd, &xd, n, wd, NULL, FALSE, IB_VK_LINEAR_TILED, &error));
+  g_assert_true (ib_vk_device_submit (device, &error));
+  g_assert_no_error (error);
+  g_autoptr (GArray) after = ib_vk_device_get_profile (device);
+  g_assert_cmpuint (after->len, ==, 0);
+  ib_test_vulkan_reset ();
+}
+
 int
 main (int    argc,
       char **argv)
@@ -520,6 +596,7 @@ main (int    argc,
   g_test_add_func ("/vulkan/transpose", test_transpose);
   g_test_add_func ("/vulkan/embed", test_embed);
   g_test_add_func ("/vulkan/bad-arguments", test_bad_arguments);
+  g_test_add_func ("/vulkan/profile", test_profile);
 
   int status = g_test_run ();
   ib_test_vulkan_finish ();

@@ -1,6 +1,7 @@
 /* benchmark-level: one full level of a model on the CPU engine (encoder pass, then a decoding step per
  * token with sampling), and this machine's measured sgemm peak and memory read bandwidth, printed as
- * "key value" lines for tools/benchmark. A benchmark, not a test: nothing here asserts a speed. */
+ * "key value" lines for tools/benchmark; with --backend vulkan the same level on the Vulkan engine
+ * (benchmark-level-vulkan.c). A benchmark, not a test: nothing here asserts a speed. */
 #include <glib.h>
 #include <math.h>
 #include <omp.h>
@@ -8,14 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "benchmark-level.h"
 #include "ib-model-file.h"
 #include "ib-ops.h"
 #include "ib-rng.h"
 #include "ib-sampler.h"
 #include "ib-transformer.h"
 
-static double
-now (void)
+double
+bench_now (void)
 {
   return g_get_monotonic_time () / 1e6;
 }
@@ -35,9 +37,9 @@ measure_sgemm_gflops (void)
   double best = INFINITY;
   for (int round = 0; round < 4; round++)
     {
-      double start = now ();
+      double start = bench_now ();
       ib_sgemm (false, false, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-      best = MIN (best, now () - start);
+      best = MIN (best, bench_now () - start);
     }
   return 2.0 * n * (double) n * n / best / 1e9;
 }
@@ -55,12 +57,12 @@ measure_read_gbs (void)
   double best = INFINITY, sink = 0;
   for (int round = 0; round < 5; round++)
     {
-      double start = now ();
+      double start = bench_now ();
       float sum = 0;
 #pragma omp parallel for simd schedule(static) reduction(+:sum) num_threads(ib_get_num_threads ())
       for (gsize i = 0; i < n; i++)
         sum += data[i];
-      best = MIN (best, now () - start);
+      best = MIN (best, bench_now () - start);
       sink += sum;
     }
   if (sink == 42.0)
@@ -79,9 +81,9 @@ tensor_bytes (IbModelFile *file,
 
 /* Weight bytes one decoding step reads: everything in the decoder but the cross-attention keys and values
  * (computed once from the encoder output) and the embedding tables (one row each). */
-static double
-decoder_step_bytes (IbModelFile         *file,
-                    const IbLevelConfig *l)
+double
+bench_decoder_step_bytes (IbModelFile         *file,
+                          const IbLevelConfig *l)
 {
   static const char *const attention[] = { "0.weight", "0.bias", "1.to_q.weight", "1.to_k.weight",
                                             "1.to_v.weight", "1.to_out.weight", "1.to_out.bias" };
@@ -116,9 +118,9 @@ decoder_step_bytes (IbModelFile         *file,
 }
 
 /* Multiply-adds x 2 of the encoder over n tokens: projections, feed-forward and attention. */
-static double
-encoder_flops (const IbLevelConfig *l,
-               int                  n)
+double
+bench_encoder_flops (const IbLevelConfig *l,
+                     int                  n)
 {
   double inner = (double) l->enc_heads * l->dim_head;
   double per_layer = 2.0 * n * l->dim * inner * 4       /* q, k, v, out */
@@ -133,15 +135,18 @@ main (int    argc,
 {
   int level = 1, steps = -1, repeats = 3, threads = 0;
   gboolean skip_machine = FALSE;
+  g_autofree char *backend = NULL, *device = NULL;
   GOptionEntry entries[] = {
     { "level", 0, 0, G_OPTION_ARG_INT, &level, "Level to run (default 1)", "T" },
     { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "Decoding steps (default: the whole token grid)", "N" },
     { "repeats", 0, 0, G_OPTION_ARG_INT, &repeats, "Encoder passes to time, the best counts (default 3)", "R" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "Threads (default: all cores)", "N" },
     { "skip-machine", 0, 0, G_OPTION_ARG_NONE, &skip_machine, "Do not measure sgemm peak and bandwidth", NULL },
+    { "backend", 0, 0, G_OPTION_ARG_STRING, &backend, "cpu (default) or vulkan", "NAME" },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device, "Vulkan device: index or part of its name", "DEVICE" },
     { NULL }
   };
-  g_autoptr (GOptionContext) context = g_option_context_new ("MODEL - time one level on the CPU engine");
+  g_autoptr (GOptionContext) context = g_option_context_new ("MODEL - time one level on the CPU or Vulkan engine");
   g_autoptr (GError) error = NULL;
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error) || argc != 2)
@@ -149,8 +154,25 @@ main (int    argc,
       fprintf (stderr, "%s\n", error ? error->message : "usage: benchmark-level [OPTIONS] MODEL");
       return 2;
     }
+  gboolean vulkan = backend != NULL && g_strcmp0 (backend, "vulkan") == 0;
+  if (backend != NULL && !vulkan && g_strcmp0 (backend, "cpu") != 0)
+    {
+      fprintf (stderr, "--backend is cpu or vulkan, not %s\n", backend);
+      return 2;
+    }
   ib_set_num_threads (threads);
   printf ("threads %d\n", ib_get_num_threads ());
+  if (vulkan)
+    {
+      g_autoptr (IbModelFile) file = ib_model_file_open (argv[1], &error);
+      if (file == NULL)
+        {
+          fprintf (stderr, "%s\n", error->message);
+          return 1;
+        }
+      printf ("backend vulkan\n");
+      return bench_vulkan_level (file, level, device, steps, repeats);
+    }
   if (!skip_machine)
     {
       printf ("sgemm_peak_gflops %.1f\n", measure_sgemm_gflops ());
@@ -181,25 +203,25 @@ main (int    argc,
   double encoder_best = INFINITY;
   for (int round = 0; round < MAX (repeats, 1); round++)
     {
-      double start = now ();
+      double start = bench_now ();
       if (!ib_stage_encode (stage, src, n_src, context_out, &error))
         {
           fprintf (stderr, "%s\n", error->message);
           return 1;
         }
-      encoder_best = MIN (encoder_best, now () - start);
+      encoder_best = MIN (encoder_best, bench_now () - start);
     }
   /* The peak again after the run: on a shared machine the better of two measurements is the nearer one. */
   if (!skip_machine)
     printf ("sgemm_peak_gflops %.1f\n", measure_sgemm_gflops ());
   printf ("encoder_seconds %.4f\n", encoder_best);
-  printf ("encoder_gflops %.1f\n", encoder_flops (l, n_src) / encoder_best / 1e9);
+  printf ("encoder_gflops %.1f\n", bench_encoder_flops (l, n_src) / encoder_best / 1e9);
 
   /* The decoding loop as the sampler runs it: one step per token, top-k and a draw after each. */
   g_autofree float *logits = g_new (float, l->dec_num_tokens), *scratch = g_new (float, l->dec_num_tokens);
-  double start = now ();
+  double start = bench_now ();
   g_autoptr (IbDecoder) decoder = ib_decoder_new (stage, src, n_src, context_out, &error);
-  double setup = now () - start;
+  double setup = bench_now () - start;
   int32_t token = 0;
   for (int i = 0; i < steps && decoder != NULL; i++)
     {
@@ -213,13 +235,13 @@ main (int    argc,
       fprintf (stderr, "%s\n", error->message);
       return 1;
     }
-  double decode = now () - start;
+  double decode = bench_now () - start;
   printf ("decoder_setup_seconds %.4f\n", setup);
   printf ("decode_seconds %.4f\n", decode);
   printf ("decode_steps %d\n", steps);
   printf ("decode_step_ms %.3f\n", (decode - setup) / steps * 1e3);
-  printf ("decode_step_weight_mb %.1f\n", decoder_step_bytes (file, l) / 1e6);
-  printf ("decode_gbs %.2f\n", decoder_step_bytes (file, l) / ((decode - setup) / steps) / 1e9);
+  printf ("decode_step_weight_mb %.1f\n", bench_decoder_step_bytes (file, l) / 1e6);
+  printf ("decode_gbs %.2f\n", bench_decoder_step_bytes (file, l) / ((decode - setup) / steps) / 1e9);
   printf ("level_seconds %.4f\n", encoder_best + decode);
   return 0;
 }
