@@ -1,0 +1,231 @@
+/* ib-canvas-overlay.c: the canvas's mask overlay and token grid.
+ *
+ * The mask is drawn as tiles of IB_CANVAS_TILE^2 textures holding the mask as the alpha of white, tinted
+ * by one colour matrix: a change of the mask re-makes only the tiles it touched (a stroke on a 4K picture
+ * costs a few tiles, not the picture), and a change of colour or opacity re-makes none. */
+#include "ib-canvas-private.h"
+
+#include "ib-edit-window.h"
+
+void
+ib_canvas_overlay_free (IbCanvas *self)
+{
+  for (int i = 0; i < self->tiles_x * self->tiles_y; i++)
+    g_clear_object (&self->tiles[i]);
+  g_clear_pointer (&self->tiles, g_free);
+  g_clear_pointer (&self->tiles_dirty, g_free);
+  g_clear_pointer (&self->grid_unknown, g_free);
+  self->tiles_x = self->tiles_y = 0;
+  self->grid_valid = FALSE;
+}
+
+/* For a new mask: every tile to be made. */
+void
+ib_canvas_overlay_reset (IbCanvas *self)
+{
+  ib_canvas_overlay_free (self);
+  if (self->mask == NULL)
+    return;
+  self->tiles_x = (ib_mask_get_width (self->mask) + IB_CANVAS_TILE - 1) / IB_CANVAS_TILE;
+  self->tiles_y = (ib_mask_get_height (self->mask) + IB_CANVAS_TILE - 1) / IB_CANVAS_TILE;
+  self->tiles = g_new0 (GdkTexture *, (gsize) self->tiles_x * self->tiles_y);
+  self->tiles_dirty = g_new (gboolean, (gsize) self->tiles_x * self->tiles_y);
+  for (int i = 0; i < self->tiles_x * self->tiles_y; i++)
+    self->tiles_dirty[i] = TRUE;
+}
+
+void
+ib_canvas_overlay_invalidate (IbCanvas *self,
+                              int       x,
+                              int       y,
+                              int       width,
+                              int       height)
+{
+  int tx0, ty0, tx1, ty1;
+
+  self->grid_valid = FALSE;
+  if (self->tiles == NULL || width <= 0 || height <= 0)
+    return;
+  tx0 = CLAMP (x / IB_CANVAS_TILE, 0, self->tiles_x - 1);
+  ty0 = CLAMP (y / IB_CANVAS_TILE, 0, self->tiles_y - 1);
+  tx1 = CLAMP ((x + width - 1) / IB_CANVAS_TILE, 0, self->tiles_x - 1);
+  ty1 = CLAMP ((y + height - 1) / IB_CANVAS_TILE, 0, self->tiles_y - 1);
+  for (int ty = ty0; ty <= ty1; ty++)
+    for (int tx = tx0; tx <= tx1; tx++)
+      self->tiles_dirty[ty * self->tiles_x + tx] = TRUE;
+}
+
+/* The tile's texture: premultiplied white with the mask as alpha; NULL where the tile is all zero. */
+static GdkTexture *
+make_tile (IbMask *mask,
+           int     x0,
+           int     y0,
+           int     width,
+           int     height)
+{
+  int stride;
+  const guint8 *data = ib_mask_get_data (mask, &stride);
+  g_autofree guint8 *rgba = g_malloc ((gsize) width * height * 4);
+  g_autoptr(GBytes) bytes = NULL;
+  gboolean any = FALSE;
+
+  for (int y = 0; y < height; y++)
+    {
+      const guint8 *src = data + (gsize) (y0 + y) * stride + x0;
+      guint8 *dst = rgba + (gsize) y * width * 4;
+
+      for (int x = 0; x < width; x++)
+        {
+          dst[4 * x] = dst[4 * x + 1] = dst[4 * x + 2] = dst[4 * x + 3] = src[x];
+          any |= src[x] != 0;
+        }
+    }
+  if (!any)
+    return NULL;
+  bytes = g_bytes_new_take (g_steal_pointer (&rgba), (gsize) width * height * 4);
+  return gdk_memory_texture_new (width, height, GDK_MEMORY_R8G8B8A8_PREMULTIPLIED, bytes, (gsize) width * 4);
+}
+
+void
+ib_canvas_snapshot_mask (IbCanvas    *self,
+                         GtkSnapshot *snapshot)
+{
+  int mw, mh, vw = gtk_widget_get_width (GTK_WIDGET (self)), vh = gtk_widget_get_height (GTK_WIDGET (self));
+  double ox, oy, z = self->zoom;
+  graphene_matrix_t matrix;
+  graphene_vec4_t offset;
+
+  if (self->mask == NULL || self->tiles == NULL)
+    return;
+  mw = ib_mask_get_width (self->mask);
+  mh = ib_mask_get_height (self->mask);
+  ib_canvas_picture_to_widget (self, 0, 0, &ox, &oy);
+
+  /* Unpremultiplied (1, 1, 1, m) becomes (colour, m * opacity); a diagonal matrix reads the same in either
+   * multiplication order. */
+  graphene_matrix_init_from_float (&matrix, (float[16]) { 0, 0, 0, 0,  0, 0, 0, 0,  0, 0, 0, 0,
+                                                          0, 0, 0, (float) (self->mask_opacity * self->mask_colour.alpha) });
+  graphene_vec4_init (&offset, self->mask_colour.red, self->mask_colour.green, self->mask_colour.blue, 0);
+  gtk_snapshot_push_color_matrix (snapshot, &matrix, &offset);
+
+  for (int ty = 0; ty < self->tiles_y; ty++)
+    for (int tx = 0; tx < self->tiles_x; tx++)
+      {
+        int i = ty * self->tiles_x + tx;
+        int x0 = tx * IB_CANVAS_TILE, y0 = ty * IB_CANVAS_TILE;
+        int w = MIN (IB_CANVAS_TILE, mw - x0), h = MIN (IB_CANVAS_TILE, mh - y0);
+        graphene_rect_t bounds = GRAPHENE_RECT_INIT (ox + x0 * z, oy + y0 * z, w * z, h * z);
+
+        /* Off-screen tiles wait until they show. */
+        if (bounds.origin.x > vw || bounds.origin.y > vh || bounds.origin.x + bounds.size.width < 0
+            || bounds.origin.y + bounds.size.height < 0)
+          continue;
+        if (self->tiles_dirty[i])
+          {
+            g_clear_object (&self->tiles[i]);
+            self->tiles[i] = make_tile (self->mask, x0, y0, w, h);
+            self->tiles_dirty[i] = FALSE;
+            self->n_tile_builds++;
+          }
+        if (self->tiles[i] != NULL)
+          gtk_snapshot_append_texture (snapshot, self->tiles[i], &bounds);
+      }
+  gtk_snapshot_pop (snapshot);
+}
+
+guint
+ib_canvas_get_n_tile_builds (IbCanvas *self)
+{
+  g_return_val_if_fail (IB_IS_CANVAS (self), 0);
+  return self->n_tile_builds;
+}
+
+gboolean
+ib_canvas_get_token_grid (IbCanvas        *self,
+                          int             *window_x,
+                          int             *window_y,
+                          int             *window_side,
+                          int             *grid_side,
+                          const gboolean **unknown)
+{
+  g_return_val_if_fail (IB_IS_CANVAS (self), FALSE);
+
+  if (self->mask == NULL || self->native_size <= 0 || self->grid_side <= 0)
+    return FALSE;
+  if (!self->grid_valid)
+    {
+      int stride, w = ib_mask_get_width (self->mask), h = ib_mask_get_height (self->mask);
+      const guint8 *data = ib_mask_get_data (self->mask, &stride);
+      GdkRectangle b;
+      IbEditWindow window;
+
+      self->grid_valid = TRUE;
+      self->grid_empty = !ib_mask_get_bounds (self->mask, &b);
+      if (!self->grid_empty)
+        {
+          /* What the edit job does (ib-edit-job.c), so that the user sees the tokens it will redo. */
+          IbBox box = { b.x, b.y, b.width, b.height };
+          ib_edit_window_choose (w, h, &box, self->native_size, &window);
+          g_free (self->grid_unknown);
+          self->grid_unknown = g_new (gboolean, (gsize) self->grid_side * self->grid_side);
+          ib_edit_window_token_mask (&window, data, w, h, stride, self->grid_side, self->grid_side,
+                                     self->grid_unknown);
+          self->grid_x = window.x;
+          self->grid_y = window.y;
+          self->grid_window_side = window.side;
+        }
+    }
+  if (self->grid_empty)
+    return FALSE;
+  if (window_x != NULL)
+    *window_x = self->grid_x;
+  if (window_y != NULL)
+    *window_y = self->grid_y;
+  if (window_side != NULL)
+    *window_side = self->grid_window_side;
+  if (grid_side != NULL)
+    *grid_side = self->grid_side;
+  if (unknown != NULL)
+    *unknown = self->grid_unknown;
+  return TRUE;
+}
+
+void
+ib_canvas_snapshot_token_grid (IbCanvas    *self,
+                               GtkSnapshot *snapshot)
+{
+  int wx, wy, side, n;
+  const gboolean *unknown;
+  double x0, y0, cell;
+  GdkRGBA fill = self->grid_colour, line = self->grid_colour;
+
+  if (!ib_canvas_get_token_grid (self, &wx, &wy, &side, &n, &unknown))
+    return;
+  ib_canvas_picture_to_widget (self, wx, wy, &x0, &y0);
+  cell = side * self->zoom / n;
+  fill.alpha *= 0.3f;
+  line.alpha *= 0.6f;
+
+  for (int ty = 0; ty < n; ty++)
+    for (int tx = 0; tx < n; tx++)
+      if (unknown[ty * n + tx])
+        gtk_snapshot_append_color (snapshot, &fill,
+                                   &GRAPHENE_RECT_INIT (x0 + tx * cell, y0 + ty * cell, cell, cell));
+  /* Lines only while cells are a few pixels wide; below that they would cover everything. */
+  if (cell >= 4)
+    for (int i = 0; i <= n; i++)
+      {
+        gtk_snapshot_append_color (snapshot, &line, &GRAPHENE_RECT_INIT (x0 + i * cell - 0.5, y0, 1, n * cell));
+        gtk_snapshot_append_color (snapshot, &line, &GRAPHENE_RECT_INIT (x0, y0 + i * cell - 0.5, n * cell, 1));
+      }
+  else
+    {
+      GskRoundedRect outline;
+      float width = 2;
+
+      gsk_rounded_rect_init_from_rect (&outline, &GRAPHENE_RECT_INIT (x0 - 1, y0 - 1, n * cell + 2, n * cell + 2), 0);
+      gtk_snapshot_append_border (snapshot, &outline, (float[4]) { width, width, width, width },
+                                  (GdkRGBA[4]) { self->grid_colour, self->grid_colour, self->grid_colour,
+                                                 self->grid_colour });
+    }
+}

@@ -1,0 +1,116 @@
+/* ib-canvas-private.h: the canvas's struct, shared by ib-canvas.c (object, view, drawing),
+ * ib-canvas-actions.c, ib-canvas-input.c (gestures and strokes) and ib-canvas-overlay.c (mask tiles, token grid). */
+#pragma once
+
+#include "ib-canvas.h"
+
+G_BEGIN_DECLS
+
+/* Mask overlay tiles: small enough that a stroke re-makes little, large enough to keep the node count low. */
+#define IB_CANVAS_TILE 256
+
+struct _IbCanvas
+{
+  GtkWidget parent_instance;
+
+  GdkTexture *picture;
+  IbMask *mask;
+  gulong mask_changed_id;
+  GdkTexture *preview;
+  int preview_x;
+  int preview_y;
+  int native_size;
+  int grid_side;
+
+  /* View. */
+  double zoom;
+  gboolean fitting;             /* zoom follows the view's size */
+  GtkAdjustment *hadjustment;
+  GtkAdjustment *vadjustment;
+  guint hscroll_policy : 1;
+  guint vscroll_policy : 1;
+
+  /* Settings. */
+  IbCanvasTool tool;
+  double brush_size;
+  double brush_hardness;
+  gboolean show_mask;
+  gboolean show_token_grid;
+  gboolean show_original;
+  GdkRGBA mask_colour;
+  double mask_opacity;
+  GdkRGBA grid_colour;
+
+  /* Mask overlay: tiles_x x tiles_y textures (NULL where the mask is empty), dirty flags. */
+  int tiles_x;
+  int tiles_y;
+  GdkTexture **tiles;
+  gboolean *tiles_dirty;
+  guint n_tile_builds;          /* for the tests: how many tiles were re-made */
+
+  /* Token grid: the work window and its unknown tokens, NULL until needed after a change. */
+  gboolean grid_valid;
+  gboolean grid_empty;
+  int grid_x;
+  int grid_y;
+  int grid_window_side;
+  gboolean *grid_unknown;
+
+  /* Input. */
+  gboolean stroking;
+  gboolean stroke_erase;
+  IbMaskBrush brush;
+  IbMaskStroke stroke;
+  double shape_x0;              /* rectangle: the first corner, picture pixels */
+  double shape_y0;
+  double shape_x1;
+  double shape_y1;
+  GArray *lasso;                /* double pairs, picture pixels */
+  gboolean space_held;
+  gboolean panning;
+  double pan_last_x;
+  double pan_last_y;
+  double pinch_zoom;
+  gboolean pointer_inside;
+  double pointer_x;
+  double pointer_y;
+};
+
+/* ib-canvas.c */
+void      ib_canvas_update_adjustments  (IbCanvas    *self);
+double    ib_canvas_get_picture_width   (IbCanvas    *self);
+double    ib_canvas_get_picture_height  (IbCanvas    *self);
+void      ib_canvas_update_cursor       (IbCanvas    *self);
+
+/* ib-canvas-actions.c */
+void      ib_canvas_class_install_actions (GtkWidgetClass *widget_class);
+void      ib_canvas_update_actions      (IbCanvas    *self);
+
+/* ib-canvas-input.c */
+void      ib_canvas_setup_input         (IbCanvas    *self);
+void      ib_canvas_snapshot_tool       (IbCanvas    *self,
+                                         GtkSnapshot *snapshot);
+
+/* ib-canvas-overlay.c */
+void      ib_canvas_overlay_reset       (IbCanvas    *self);
+void      ib_canvas_overlay_invalidate  (IbCanvas    *self,
+                                         int          x,
+                                         int          y,
+                                         int          width,
+                                         int          height);
+void      ib_canvas_overlay_free        (IbCanvas    *self);
+void      ib_canvas_snapshot_mask       (IbCanvas    *self,
+                                         GtkSnapshot *snapshot);
+void      ib_canvas_snapshot_token_grid (IbCanvas    *self,
+                                         GtkSnapshot *snapshot);
+/* The token grid as the edit job will see it (computed on demand): FALSE when there is none (no mask, no
+ * model geometry). window_x/y/side in picture pixels; unknown: grid_side^2 flags, borrowed. */
+gboolean  ib_canvas_get_token_grid      (IbCanvas        *self,
+                                         int             *window_x,
+                                         int             *window_y,
+                                         int             *window_side,
+                                         int             *grid_side,
+                                         const gboolean **unknown);
+guint     ib_canvas_get_n_tile_builds   (IbCanvas    *self);
+
+G_END_DECLS
