@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "ib-alloc.h"
 #include "ib-error.h"
 #include "ib-model-layout.h"
 
@@ -146,14 +147,17 @@ parse_tensor_entry (IbModelFile *file,
     return corrupt (error, file->path, "tensor \"%s\" has %" G_GUINT64_FORMAT " bytes but its shape and dtype "
                     "need %" G_GUINT64_FORMAT, name, end - begin, n_bytes), NULL;
 
-  tensor->name = g_strdup (name);
   tensor->data = data + begin;
   if ((guintptr) tensor->data % ib_dtype_size (tensor->dtype) != 0)
     {
-      gpointer copy = g_memdup2 (tensor->data, n_bytes);
+      gpointer copy = ib_try_alloc_n (n_bytes, 1, "an aligned copy of a tensor", error);
+      if (copy == NULL)
+        return NULL;
+      memcpy (copy, tensor->data, n_bytes);
       g_ptr_array_add (file->aligned_copies, copy);
       tensor->data = copy;
     }
+  tensor->name = g_strdup (name);
   *begin_out = begin;
   *end_out = end;
   return g_steal_pointer (&tensor);

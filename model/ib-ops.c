@@ -171,8 +171,10 @@ threads_for (double work,
  * vectorize. Relative errors are a few ulp; tests/test-ops.c checks them against double precision.
  * Without trapping math the compiler may turn the clamps and selects into vector blends (nothing here
  * reads the floating-point exception flags). */
+#ifndef __clang__   /* clang has no per-function optimize pragma; it vectorizes these loops anyway */
 #pragma GCC push_options
 #pragma GCC optimize ("no-trapping-math")
+#endif
 
 /* e^x by Cody-Waite reduction to |r| <= ln2/2 and a degree-7 Taylor polynomial (truncation < 1e-8). */
 static inline float
@@ -305,7 +307,9 @@ exp_shift_sum_kernel (float *s,
   return sum;
 }
 
+#ifndef __clang__
 #pragma GCC pop_options
+#endif
 
 typedef void (*ElementwiseFn) (float *x,
                                gsize  n);
@@ -668,6 +672,13 @@ widen_bf16_avx2 (const void *src,
 
 #endif /* IB_HAVE_X86 */
 
+/* clang before 15 does not know "f16c" here; every CPU with AVX2 and FMA has F16C. */
+#if defined(__clang__) && __clang_major__ < 15
+#define CPU_HAS_F16C() TRUE
+#else
+#define CPU_HAS_F16C() __builtin_cpu_supports ("f16c")
+#endif
+
 static void
 select_kernels (void)
 {
@@ -680,7 +691,7 @@ select_kernels (void)
 
 #ifdef IB_HAVE_X86
   __builtin_cpu_init ();
-  if (__builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma") && __builtin_cpu_supports ("f16c") &&
+  if (__builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma") && CPU_HAS_F16C () &&
       g_getenv ("IMAGEBART_NO_SIMD") == NULL)
     {
       dot_fns[IB_DTYPE_F32] = dot_f32_avx2;

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ib-alloc.h"
 #include "ib-error.h"
 #include "ib-ops.h"
 
@@ -383,12 +384,7 @@ static float *
 try_alloc_floats (gsize    n,
                   GError **error)
 {
-  float *p = g_try_new (float, MAX (n, 1));
-
-  if (p == NULL)
-    g_set_error (error, IB_ERROR, IB_ERROR_NO_MEMORY,
-                 "out of memory for %" G_GSIZE_FORMAT " MiB of activations", n * sizeof (float) >> 20);
-  return p;
+  return ib_try_alloc_n (MAX (n, 1), sizeof (float), "the transformer's activations", error);
 }
 
 /* Row `row` of a table of rows of dim floats (leading dimensions of 1 allowed, as minGPT's pos_emb). */

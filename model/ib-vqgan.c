@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #endif
 
+#include "ib-alloc.h"
 #include "ib-error.h"
 #include "ib-ops.h"
 
@@ -426,7 +427,10 @@ bind_codebook (Binder *binder)
   if (!bind_tensor (binder, &embedding, 2, shape, "quantize.embedding.weight"))
     return FALSE;
 
-  self->codebook = g_new (float, (gsize) self->n_codes * self->embed_dim);
+  self->codebook = ib_try_alloc_n ((gsize) self->n_codes * self->embed_dim, sizeof (float), "the VQGAN's codebook",
+                                   binder->error);
+  if (self->codebook == NULL)
+    return FALSE;
   for (int i = 0; i < self->n_codes; i++)
     {
       int row = c->n_remap > 0 ? c->remap[i] : i;
@@ -535,6 +539,8 @@ typedef struct
 static float *
 work_alloc (gsize bytes)
 {
+  if (ib_alloc_fault_point ())
+    return NULL;
 #ifdef MADV_HUGEPAGE
   void *memory = NULL;
 

@@ -1,0 +1,37 @@
+/* fuzz-common.c: the config and model the harnesses fuzz against (see fuzz-common.h). */
+#include "fuzz-common.h"
+
+#include <string.h>
+
+#include "ib-test-model.h"
+
+IbModelConfig *
+fuzz_test_config (void)
+{
+  static IbModelConfig *config;
+  if (config == NULL)
+    {
+      IbTestModelSpec spec;
+      ib_test_model_spec_init (&spec);
+      g_autofree char *json = ib_test_model_config_json (&spec);
+      config = ib_model_config_parse (json, strlen (json), NULL);
+      g_assert (config != NULL);
+    }
+  return config;
+}
+
+IbModelFile *
+fuzz_test_model (void)
+{
+  static IbModelFile *file;
+  if (file == NULL)
+    {
+      IbTestModelSpec spec;
+      ib_test_model_spec_init (&spec);
+      spec.gpt_top = TRUE;
+      g_autoptr (GBytes) bytes = ib_test_model_build (&spec);
+      file = ib_model_file_new_from_bytes (bytes, "fuzz model", NULL);
+      g_assert (file != NULL);
+    }
+  return file;
+}
