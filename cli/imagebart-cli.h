@@ -4,6 +4,7 @@
 
 #include <glib.h>
 
+#include "ib-edit-job.h"
 #include "ib-model-file.h"
 
 G_BEGIN_DECLS
@@ -14,6 +15,16 @@ gboolean      ib_cli_parse_options   (GOptionContext  *context,
                                       int             *argc,
                                       char          ***argv,
                                       GError         **error);
+
+/* As ib_cli_parse_options for a command that runs an edit job: --backend and --device are checked, not
+ * opened (the job opens its engine); ib_cli_apply_engine_options then puts them into the job's settings. */
+gboolean      ib_cli_parse_edit_options (GOptionContext  *context,
+                                         GOptionEntry    *entries,
+                                         int             *argc,
+                                         char          ***argv,
+                                         GError         **error);
+/* --backend (when given) and --device (when given) into settings. */
+void          ib_cli_apply_engine_options (IbEditSettings *settings);
 
 /* The optional MODEL positional argument (else the bundled default) and n_required arguments after it. */
 IbModelFile  *ib_cli_open_model      (int              argc,

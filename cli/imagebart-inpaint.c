@@ -569,7 +569,7 @@ ib_cli_run_inpaint (int    argc,
   char **rest;
   Run run = { NULL };
 
-  if (!ib_cli_parse_options (context, entries, &argc, &argv, &error) ||
+  if (!ib_cli_parse_edit_options (context, entries, &argc, &argv, &error) ||
       !(file = ib_cli_open_model (argc, argv, 0, &rest, &error)))
     goto failed;
   if (options.image == NULL || options.mask == NULL || options.out == NULL)
@@ -619,6 +619,7 @@ ib_cli_run_inpaint (int    argc,
         goto failed;
       request.settings.level_previews = options.levels_dir != NULL;
     }
+  ib_cli_apply_engine_options (&request.settings);
   if (!apply_options (&options, config, &request, &error) || !(job = ib_edit_job_new (file, &request, &error)))
     goto failed;
 

@@ -46,6 +46,9 @@ static IbVkDevice *vulkan_device;
  * engine (encode, decode, logits, sample). Other commands refuse --backend vulkan, and --backend auto gives them the CPU engine. */
 static gboolean command_runs_no_network;
 static gboolean command_runs_on_vulkan;
+/* Set by a command whose networks run in an edit job, which opens its own engine from the options
+ * (ib_cli_apply_engine_options): the options are checked here, no device is opened. */
+static gboolean command_runs_edit_job;
 /* --backend auto chose the Vulkan device: a failure of the engine itself falls back to the CPU engine. */
 static gboolean vulkan_chosen_automatically;
 
@@ -125,7 +128,7 @@ apply_common_options (GError **error)
       return FALSE;
     }
   ib_set_num_threads (common.threads);
-  return g_strcmp0 (backend, "cpu") == 0 || choose_backend (backend, error);
+  return g_strcmp0 (backend, "cpu") == 0 || command_runs_edit_job || choose_backend (backend, error);
 }
 
 /* The bundled model: $IMAGEBART_MODEL, else the installed data folder, else the source tree's. */
@@ -708,6 +711,30 @@ ib_cli_parse_options (GOptionContext  *context,
                       GError         **error)
 {
   return parse_options (context, entries, argc, argv, error);
+}
+
+gboolean
+ib_cli_parse_edit_options (GOptionContext  *context,
+                           GOptionEntry    *entries,
+                           int             *argc,
+                           char          ***argv,
+                           GError         **error)
+{
+  command_runs_edit_job = TRUE;
+  return parse_options (context, entries, argc, argv, error);
+}
+
+void
+ib_cli_apply_engine_options (IbEditSettings *settings)
+{
+  if (g_strcmp0 (common.backend, "cpu") == 0)
+    settings->backend = IB_EDIT_BACKEND_CPU;
+  else if (g_strcmp0 (common.backend, "vulkan") == 0)
+    settings->backend = IB_EDIT_BACKEND_VULKAN;
+  else if (g_strcmp0 (common.backend, "auto") == 0)
+    settings->backend = IB_EDIT_BACKEND_AUTO;
+  if (common.device != NULL)
+    g_strlcpy (settings->device, common.device, sizeof settings->device);
 }
 
 IbModelFile *

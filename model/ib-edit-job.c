@@ -1,6 +1,7 @@
 /* ib-edit-job.c: an edit job: validation, the run (window, encode, chain, decode, composite) and the delivery
  * of its events (see ib-edit-job.h). */
 #include "ib-edit-job.h"
+#include "ib-edit-engine.h"
 
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -12,7 +13,6 @@
 #include "ib-error.h"
 #include "ib-sampler.h"
 #include "ib-transformer.h"
-#include "ib-vqgan.h"
 
 /* Known tokens within this many tokens of an unknown one are the colour matching's reference. */
 #define COLOUR_RING_TOKENS 2
@@ -28,7 +28,7 @@ struct _IbEditJob
   guint8 *image;                /* RGBA, stride 4 * width */
   guint8 *mask;                 /* stride width */
   IbEditConditioning conditioning;
-  IbEditSettings settings;      /* backend resolved */
+  IbEditSettings settings;
   int n_conditioning;
   int32_t *conditioning_tokens; /* encoder tokens after the scale token */
   int resume_level;             /* 0: start from the encoded window noised to the start level */
@@ -277,13 +277,11 @@ validate_settings (const IbModelConfig  *config,
                          settings->n_variants);
   if (!isfinite (settings->feather) || settings->feather < 0 || settings->feather > IB_EDIT_MAX_FEATHER)
     return bad_argument (error, "The feather radius must be between 0 and %d pixels", IB_EDIT_MAX_FEATHER);
-  if (settings->backend == IB_EDIT_BACKEND_VULKAN)
-    {
-      g_set_error (error, IB_ERROR, IB_ERROR_UNSUPPORTED, "The Vulkan engine cannot edit yet; use the CPU engine");
-      return FALSE;
-    }
-  if (settings->backend != IB_EDIT_BACKEND_CPU && settings->backend != IB_EDIT_BACKEND_AUTO)
+  if (settings->backend != IB_EDIT_BACKEND_CPU && settings->backend != IB_EDIT_BACKEND_AUTO &&
+      settings->backend != IB_EDIT_BACKEND_VULKAN)
     return bad_argument (error, "Unknown backend %d", (int) settings->backend);
+  if (memchr (settings->device, '\0', sizeof settings->device) == NULL)
+    return bad_argument (error, "The Vulkan device's name is longer than %d bytes", IB_EDIT_MAX_DEVICE - 1);
   for (int t = 1; t <= config->n_levels; t++)
     {
       const IbLevelConfig *level = &config->levels[t - 1];
@@ -384,7 +382,6 @@ ib_edit_job_new (IbModelFile         *file,
   self->height = request->height;
   self->conditioning = request->conditioning;
   self->settings = request->settings;
-  self->settings.backend = IB_EDIT_BACKEND_CPU;
   if (request->resume_tokens != NULL)
     {
       self->resume_level = request->resume_level;
@@ -577,7 +574,7 @@ typedef struct
   gboolean *unknown;
   int n_unknown;
   float *alpha;                 /* over the mask box */
-  IbVqgan *vqgan;
+  IbEditEngine *engine;
 } Work;
 
 static void
@@ -586,7 +583,7 @@ work_clear (Work *work)
   g_clear_pointer (&work->original, g_free);
   g_clear_pointer (&work->unknown, g_free);
   g_clear_pointer (&work->alpha, g_free);
-  g_clear_pointer (&work->vqgan, ib_vqgan_free);
+  g_clear_pointer (&work->engine, ib_edit_engine_free);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Work, work_clear)
@@ -604,7 +601,7 @@ decode_and_composite (IbEditJob *job,
   g_autofree float *hwc = g_new (float, 3 * plane);
   const IbBox *box = &work->window.mask_box;
 
-  if (!ib_vqgan_decode (work->vqgan, tokens, chw, error))
+  if (!ib_edit_engine_decode (work->engine, tokens, chw, error))
     return NULL;
   for (gsize i = 0; i < plane; i++)
     for (int c = 0; c < 3; c++)
@@ -655,9 +652,13 @@ add_resume_to_recipe (IbEditJob *job,
   return json_to_string (json_parser_get_root (parser), FALSE);
 }
 
+/* The recipe of a run on backend (what AUTO resolved to: the engine that ran). */
 static char *
-make_recipe (IbEditJob *job)
+make_recipe (IbEditJob     *job,
+             IbEditBackend  backend)
 {
+  IbEditSettings settings = job->settings;
+  settings.backend = backend;
   IbEditRecipeHashes hashes = {
     .model_sha256 = (char *) ib_model_file_get_sha256 (job->file),
     .image_sha256 = ib_edit_hash_pixels (job->image, job->width, job->height, job->width * 4, 4),
@@ -665,7 +666,7 @@ make_recipe (IbEditJob *job)
     .width = job->width,
     .height = job->height,
   };
-  char *recipe = ib_edit_recipe_build (job->config, &hashes, &job->conditioning, &job->settings);
+  char *recipe = ib_edit_recipe_build (job->config, &hashes, &job->conditioning, &settings);
   g_free (hashes.image_sha256);
   g_free (hashes.mask_sha256);
   return job->resume_tokens != NULL ? add_resume_to_recipe (job, recipe) : recipe;
@@ -692,11 +693,16 @@ prepare (IbEditJob *job,
   work->alpha = ib_edit_feather (job->mask, job->width, job->height, job->width, &work->window.mask_box,
                                  job->settings.feather);
 
+  IbVkDeviceOptions options = { .selector = job->settings.device };
+  work->engine = ib_edit_engine_new (job->file, job->settings.backend, &options, error);
+  if (work->engine == NULL)
+    return FALSE;
+
   g_autofree float *chw = g_new (float, 3 * plane);
   for (gsize i = 0; i < plane; i++)
     for (int c = 0; c < 3; c++)
       chw[c * plane + i] = work->original[i * 3 + c];
-  return (work->vqgan = ib_vqgan_new (job->file, error)) != NULL && ib_vqgan_encode (work->vqgan, chw, x0, error);
+  return ib_edit_engine_encode (work->engine, chw, x0, error);
 }
 
 /* x_t from the tokens to resume from, whose known tokens must be the window's: else they are of another
@@ -733,13 +739,14 @@ run (IbEditJob    *job,
   g_autoptr (IbEditResult) result = result_new (n_variants);
   g_auto (Work) work = { 0 };
 
-  result->recipe = make_recipe (job);
   result->n_tokens = n_tokens;
   work.window.mask_box = ib_mask_bounding_box (job->mask, job->width, job->height, job->width);
   result->window.mask_box = work.window.mask_box;
   if (work.window.mask_box.width == 0)
     {
-      /* Nothing to re-synthesize: the input, at once. */
+      /* Nothing to re-synthesize: the input, at once, and no engine started (the recipe says cpu for auto). */
+      result->recipe = make_recipe (job, settings->backend == IB_EDIT_BACKEND_VULKAN ? IB_EDIT_BACKEND_VULKAN
+                                                                                   : IB_EDIT_BACKEND_CPU);
       g_autoptr (IbEditImage) input = whole_image (job, NULL);
       for (int v = 0; v < n_variants; v++)
         result->images[v] = ib_edit_image_ref (input);
@@ -755,6 +762,7 @@ run (IbEditJob    *job,
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error) || !prepare (job, &work, x0, error))
     return NULL;
+  result->recipe = make_recipe (job, ib_edit_engine_get_backend (work.engine));
   result->window = work.window;
   result->n_unknown = work.n_unknown;
   emitter->n_unknown = work.n_unknown;
@@ -786,9 +794,6 @@ run (IbEditJob    *job,
         return NULL;
       emit (emitter, &started, FALSE);
 
-      g_autoptr (IbStage) stage = ib_stage_new (job->file, t, error);
-      if (stage == NULL)
-        return NULL;
       emitter->level = t;
       emitter->n_passes = n_passes;
       /* The variants run in lockstep: one decoding step per position for all of them. */
@@ -803,14 +808,9 @@ run (IbEditJob    *job,
                                  n_tokens, settings->seed, v, x_t + (gsize) v * n_tokens);
             }
           emitter->pass = pass;
-          gboolean sampled = n_variants == 1
-            ? ib_sample_level_with_progress (stage, job->conditioning_tokens, job->n_conditioning, x_t, n_tokens,
-                                             &sampling, &streams[0], known, x0, x_prev, progress_cb, emitter,
-                                             cancellable, error)
-            : ib_sample_level_batch (stage, job->conditioning_tokens, job->n_conditioning, x_t, n_variants,
-                                     n_tokens, &sampling, streams, known, x0, x_prev, progress_cb, emitter,
-                                     cancellable, error);
-          if (!sampled)
+          if (!ib_edit_engine_sample_level (work.engine, t, job->conditioning_tokens, job->n_conditioning, x_t,
+                                            n_variants, n_tokens, &sampling, streams, known, x0, x_prev, progress_cb,
+                                            emitter, cancellable, error))
             return NULL;
         }
       memcpy (x_t, x_prev, (gsize) n_variants * n_tokens * sizeof (int32_t));

@@ -28,6 +28,7 @@ G_BEGIN_DECLS
 #define IB_EDIT_MAX_TEXT_TOKENS 1024
 #define IB_EDIT_MAX_SIDE 32768               /* pixels per side of the image */
 #define IB_EDIT_MAX_PIXELS ((gint64) 1 << 28)
+#define IB_EDIT_MAX_DEVICE 64                /* bytes of a device selector, with its NUL */
 
 typedef enum
 {
@@ -44,7 +45,8 @@ typedef struct
   double feather;                           /* blend ramp inside the mask's edge, pixels */
   gboolean match_colours;                   /* match the decoded colours to the original around the edit */
   gboolean level_previews;                  /* decode every level for LEVEL_FINISHED (else only the last) */
-  IbEditBackend backend;
+  IbEditBackend backend;                    /* AUTO: Vulkan on a real GPU, else the CPU engine */
+  char device[IB_EDIT_MAX_DEVICE];          /* the Vulkan device: "" the best, else as IbVkDeviceOptions.selector */
   float temperature[IB_MAX_LEVELS];         /* [t - 1], > 0 */
   int top_k[IB_MAX_LEVELS];                 /* [t - 1], 0 = no cut */
   int repeats[IB_MAX_LEVELS];               /* [t - 1], the chain schedule: passes of level t, >= 1 */
@@ -170,6 +172,7 @@ IbEditJob    *ib_edit_job_new        (IbModelFile         *file,
                                       const IbEditRequest *request,
                                       GError             **error);
 
+/* The settings as asked; backend AUTO is resolved by each run (its recipe names the engine that ran). */
 const IbEditSettings *ib_edit_job_get_settings (IbEditJob *job);
 
 /* Runs in the calling thread, events delivered from it. NULL with G_IO_ERROR_CANCELLED when cancelled. */

@@ -2,6 +2,8 @@
  * on the CPU engine: the same tokens from encode and from each level's sampling, close pixels from decode. */
 #include <glib.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ib-edit-engine.h"
 #include "ib-error.h"
@@ -158,6 +160,94 @@ test_parity (gconstpointer data)
   assert_no_validation_messages (vk);
 }
 
+/* A whole edit job on each engine: the same tokens at every level, pixels outside the mask untouched, inside
+ * within the rounding of the decoder. */
+static void
+collect_level_tokens_cb (IbEditJob         *job,
+                         const IbEditEvent *event,
+                         gpointer           user_data)
+{
+  GPtrArray *levels = user_data;
+  if (event->kind == IB_EDIT_EVENT_LEVEL_FINISHED)
+    g_ptr_array_add (levels, g_memdup2 (event->tokens[0], (gsize) event->n_tokens * sizeof (int32_t)));
+}
+
+static IbEditResult *
+run_job (IbModelFile   *file,
+         IbEditBackend  backend,
+         GPtrArray     *levels)
+{
+  enum { W = 37, H = 29 };
+  static guint8 image[W * H * 4], mask[W * H];
+  IbEditRequest request;
+  g_autoptr (GError) error = NULL;
+
+  for (int i = 0; i < W * H * 4; i++)
+    image[i] = (guint8) ((i * 37 + (i / (W * 4)) * 11) & 0xff);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      mask[y * W + x] = (x > 10 && x < 25 && y > 5 && y < 20) ? 255 : 0;
+  ib_edit_request_init (&request, ib_model_file_get_config (file));
+  request.image = image;
+  request.width = W;
+  request.height = H;
+  request.stride = W * 4;
+  request.mask = mask;
+  request.mask_width = W;
+  request.mask_height = H;
+  request.mask_stride = W;
+  request.settings.seed = 11;
+  request.settings.n_variants = 2;
+  request.settings.backend = backend;
+  g_autoptr (IbEditJob) job = ib_edit_job_new (file, &request, &error);
+  g_assert_no_error (error);
+  IbEditResult *result = ib_edit_job_run (job, collect_level_tokens_cb, levels, NULL, &error);
+  g_assert_no_error (error);
+  for (int v = 0; v < result->n_variants; v++)
+    for (int y = 0; y < H; y++)
+      for (int x = 0; x < W; x++)
+        if (mask[y * W + x] == 0)
+          g_assert_cmpmem (result->images[v]->pixels + (gsize) y * result->images[v]->stride + x * 4, 4,
+                           image + (gsize) y * W * 4 + x * 4, 4);
+  return result;
+}
+
+static void
+test_job_parity (void)
+{
+  g_autoptr (IbModelFile) file = small_model (TRUE);
+  g_autoptr (GPtrArray) cpu_levels = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) vk_levels = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+
+  /* Skip where there is no Vulkan device at all, as the other Vulkan tests do. */
+  g_autoptr (IbEditEngine) probe = vulkan_engine (file);
+  if (probe == NULL)
+    return;
+  g_clear_pointer (&probe, ib_edit_engine_free);
+
+  g_autoptr (IbEditResult) cpu = run_job (file, IB_EDIT_BACKEND_CPU, cpu_levels);
+  g_autoptr (IbEditResult) vk = run_job (file, IB_EDIT_BACKEND_VULKAN, vk_levels);
+  g_assert_nonnull (strstr (vk->recipe, "\"backend\":\"vulkan\""));
+  g_assert_nonnull (strstr (cpu->recipe, "\"backend\":\"cpu\""));
+  g_assert_cmpuint (cpu_levels->len, ==, vk_levels->len);
+  g_assert_cmpuint (cpu_levels->len, ==, ib_model_file_get_config (file)->n_levels);
+  for (guint i = 0; i < cpu_levels->len; i++)
+    g_assert_cmpmem (vk_levels->pdata[i], cpu->n_tokens * sizeof (int32_t), cpu_levels->pdata[i],
+                     cpu->n_tokens * sizeof (int32_t));
+  int worst = 0;
+  for (int v = 0; v < cpu->n_variants; v++)
+    {
+      g_assert_cmpmem (vk->tokens[v], cpu->n_tokens * sizeof (int32_t), cpu->tokens[v],
+                       cpu->n_tokens * sizeof (int32_t));
+      const IbEditImage *a = cpu->images[v], *b = vk->images[v];
+      for (int y = 0; y < a->height; y++)
+        for (int x = 0; x < a->width * 4; x++)
+          worst = MAX (worst, abs ((int) a->pixels[(gsize) y * a->stride + x] - b->pixels[(gsize) y * b->stride + x]));
+    }
+  g_assert_cmpint (worst, <=, 2);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -167,5 +257,6 @@ main (int   argc,
   g_test_add_func ("/model/edit-engine/bad-level", test_bad_level);
   g_test_add_data_func ("/model/edit-engine/vulkan-parity", GINT_TO_POINTER (FALSE), test_parity);
   g_test_add_data_func ("/model/edit-engine/vulkan-parity-gpt-top", GINT_TO_POINTER (TRUE), test_parity);
+  g_test_add_func ("/model/edit-engine/job-parity", test_job_parity);
   return g_test_run ();
 }

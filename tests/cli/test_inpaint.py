@@ -210,6 +210,32 @@ class InpaintTest(unittest.TestCase):
             self.assert_outside_identical(result, rgba, mask)
             np.testing.assert_array_equal(result[..., 3], rgba[..., 3])
 
+    def test_backends(self):
+        # The Vulkan engine (lavapipe here) draws the same tokens, so the same pixels; the recipe names the engine.
+        # Without a Vulkan loader, --backend vulkan is refused with the reason and auto runs on the CPU engine.
+        cpu, vulkan = self.path("backend-cpu.png"), self.path("backend-vulkan.png")
+        self.inpaint(cpu, "--seed", "5", "--backend", "cpu")
+        devices = subprocess.run([require_cli(self), "devices"], capture_output=True, text=True, timeout=60).stdout
+        if "No Vulkan device" not in devices:
+            self.inpaint(vulkan, "--seed", "5", "--backend", "vulkan", "--variants", "2")
+            np.testing.assert_array_equal(read_png(vulkan), read_png(cpu))
+            self.assertEqual(json.loads(png_texts(vulkan)["imagebart-recipe"])["backend"], "vulkan")
+        self.assertEqual(json.loads(png_texts(cpu)["imagebart-recipe"])["backend"], "cpu")
+        no_loader = dict(os.environ, IMAGEBART_VULKAN_LOADER="/nonexistent/libvulkan.so.1")
+        refused = self.path("backend-refused.png")
+        proc = subprocess.run([require_cli(self), "inpaint", self.model, "--image", self.image_path, "--mask",
+                               self.mask_path, "--out", refused, "--backend", "vulkan"], capture_output=True,
+                              text=True, timeout=300, env=no_loader)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("Vulkan", proc.stderr)
+        self.assertFalse(os.path.exists(refused))
+        auto = self.path("backend-auto.png")
+        proc = subprocess.run([require_cli(self), "inpaint", self.model, "--image", self.image_path, "--mask",
+                               self.mask_path, "--out", auto, "--seed", "5", "--backend", "auto"],
+                              capture_output=True, text=True, timeout=300, env=no_loader)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        np.testing.assert_array_equal(read_png(auto), read_png(cpu))
+
     def test_empty_mask(self):
         empty = self.path("empty-mask.png")
         write_png(empty, np.zeros(self.image.shape, np.uint8))
