@@ -469,7 +469,8 @@ ib_canvas_snapshot_tool (IbCanvas    *self,
   gboolean brush = self->tool == IB_CANVAS_TOOL_BRUSH || self->tool == IB_CANVAS_TOOL_ERASER;
   cairo_t *cr;
 
-  if (self->stroking ? brush : !brush || !self->pointer_inside || self->panning || self->space_held)
+  /* A shape while it is drawn; the brush under the pointer, painting or not. */
+  if (brush ? !self->pointer_inside || self->panning || self->space_held : !self->stroking)
     return;
   cr = gtk_snapshot_append_cairo (snapshot, &GRAPHENE_RECT_INIT (0, 0, w, h));
   if (brush)

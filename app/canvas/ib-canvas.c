@@ -248,13 +248,19 @@ void
 ib_canvas_set_picture (IbCanvas   *self,
                        GdkTexture *picture)
 {
+  gboolean same_size;
+
   g_return_if_fail (IB_IS_CANVAS (self));
   g_return_if_fail (picture == NULL || GDK_IS_TEXTURE (picture));
 
+  same_size = self->picture != NULL && picture != NULL
+              && gdk_texture_get_width (self->picture) == gdk_texture_get_width (picture)
+              && gdk_texture_get_height (self->picture) == gdk_texture_get_height (picture);
   if (!g_set_object (&self->picture, picture))
     return;
-  /* A new picture starts fitted; the same size again (an accepted result) keeps the view. */
-  ib_canvas_zoom_fit (self);
+  /* A new picture starts fitted; the same size again (an accepted result, an undo) keeps the view. */
+  if (!same_size)
+    ib_canvas_zoom_fit (self);
   ib_canvas_update_adjustments (self);
   gtk_widget_queue_resize (GTK_WIDGET (self));
 }

@@ -224,18 +224,63 @@ changed_box (IbMask       *self,
 }
 
 static IbMaskChange *
-make_change (IbMask             *self,
-             const GdkRectangle *rect)
+change_alloc (int                 mask_width,
+              int                 mask_height,
+              const GdkRectangle *rect)
 {
   IbMaskChange *change = g_new0 (IbMaskChange, 1);
   gsize n = (gsize) rect->width * rect->height;
 
   g_atomic_ref_count_init (&change->ref_count);
-  change->mask_width = self->width;
-  change->mask_height = self->height;
+  change->mask_width = mask_width;
+  change->mask_height = mask_height;
   change->rect = *rect;
   change->before = g_malloc (n);
   change->after = g_malloc (n);
+  return change;
+}
+
+IbMaskChange *
+ib_mask_change_new (int                 mask_width,
+                    int                 mask_height,
+                    const GdkRectangle *rect,
+                    const guint8       *before,
+                    const guint8       *after)
+{
+  IbMaskChange *change;
+  gsize n;
+
+  g_return_val_if_fail (rect != NULL && before != NULL && after != NULL, NULL);
+  g_return_val_if_fail (rect->x >= 0 && rect->y >= 0 && rect->width > 0 && rect->height > 0, NULL);
+  /* Subtractions: no sum of untrusted sizes can overflow. */
+  g_return_val_if_fail (rect->width <= mask_width - rect->x && rect->height <= mask_height - rect->y, NULL);
+
+  change = change_alloc (mask_width, mask_height, rect);
+  n = (gsize) rect->width * rect->height;
+  memcpy (change->before, before, n);
+  memcpy (change->after, after, n);
+  return change;
+}
+
+const guint8 *
+ib_mask_change_get_before (IbMaskChange *change)
+{
+  g_return_val_if_fail (change != NULL, NULL);
+  return change->before;
+}
+
+const guint8 *
+ib_mask_change_get_after (IbMaskChange *change)
+{
+  g_return_val_if_fail (change != NULL, NULL);
+  return change->after;
+}
+
+static IbMaskChange *
+make_change (IbMask             *self,
+             const GdkRectangle *rect)
+{
+  IbMaskChange *change = change_alloc (self->width, self->height, rect);
   for (int y = 0; y < rect->height; y++)
     {
       int py = rect->y + y;
@@ -393,6 +438,42 @@ static guint8
 invert (guint8 v)
 {
   return 255 - v;
+}
+
+void
+ib_mask_set_pixels (IbMask             *self,
+                    const GdkRectangle *rect,
+                    const guint8       *data,
+                    int                 stride)
+{
+  gboolean own;
+  IbDirty dirty = IB_DIRTY_INIT;
+
+  g_return_if_fail (IB_IS_MASK (self));
+  g_return_if_fail (rect != NULL && data != NULL && stride >= rect->width);
+  g_return_if_fail (rect->x >= 0 && rect->y >= 0 && rect->width >= 0 && rect->height >= 0);
+  g_return_if_fail (rect->width <= self->width - rect->x && rect->height <= self->height - rect->y);
+
+  own = ib_mask_op_begin (self);
+  ib_mask_touch (self, rect->x, rect->y, rect->x + rect->width, rect->y + rect->height);
+  for (int y = 0; y < rect->height; y++)
+    {
+      guint8 *row = self->data + (gsize) (rect->y + y) * self->stride;
+      const guint8 *src = data + (gsize) y * stride;
+      int first = -1, last = -1;
+
+      for (int x = rect->x; x < rect->x + rect->width; x++)
+        if (row[x] != src[x - rect->x])
+          {
+            row[x] = src[x - rect->x];
+            if (first < 0)
+              first = x;
+            last = x;
+          }
+      if (first >= 0)
+        ib_mask_dirty_row (&dirty, rect->y + y, first, last);
+    }
+  ib_mask_op_end (self, own, &dirty);
 }
 
 void

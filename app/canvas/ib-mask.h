@@ -122,6 +122,11 @@ void           ib_mask_fill_polygon         (IbMask              *mask,
                                              int                  n_points,
                                              IbMaskFillRule       rule,
                                              IbMaskMode           mode);
+/* Sets the rectangle (inside the mask) to data (stride bytes between rows): an edit like the others. */
+void           ib_mask_set_pixels           (IbMask              *mask,
+                                             const GdkRectangle  *rect,
+                                             const guint8        *data,
+                                             int                  stride);
 void           ib_mask_clear                (IbMask              *mask);
 void           ib_mask_fill                 (IbMask              *mask);
 void           ib_mask_invert               (IbMask              *mask);
@@ -135,6 +140,16 @@ void           ib_mask_shrink               (IbMask              *mask,
 GType          ib_mask_change_get_type      (void) G_GNUC_CONST;
 IbMaskChange  *ib_mask_change_ref           (IbMaskChange        *change);
 void           ib_mask_change_unref         (IbMaskChange        *change);
+/* A change made from stored pixels (say a project's history), for a mask of that size: before and after
+ * hold rect->width x rect->height bytes, rows packed. Applying it with undo or redo writes them exactly. */
+IbMaskChange  *ib_mask_change_new           (int                  mask_width,
+                                             int                  mask_height,
+                                             const GdkRectangle  *rect,
+                                             const guint8        *before,
+                                             const guint8        *after);
+/* The rectangle's pixels before and after the change, rows packed (rect.width bytes a row). */
+const guint8  *ib_mask_change_get_before    (IbMaskChange        *change);
+const guint8  *ib_mask_change_get_after     (IbMaskChange        *change);
 gsize          ib_mask_change_get_size      (IbMaskChange        *change);
 void           ib_mask_change_get_rectangle (IbMaskChange        *change,
                                              GdkRectangle        *rect);

@@ -350,6 +350,19 @@ test_actions (Fixture       *f,
   gtk_widget_activate_action (w, "canvas.zoom-fit", NULL);
   g_assert_cmpfloat_with_epsilon (ib_canvas_get_zoom (f->canvas), fit, 1e-12);
 
+  /* A picture of the same size (an accepted result) keeps the view; another size is fitted. */
+  {
+    g_autoptr(GdkTexture) same = grey_picture (PIC_W, PIC_H);
+    g_autoptr(GdkTexture) other = grey_picture (PIC_W / 2, PIC_H);
+
+    ib_canvas_set_zoom (f->canvas, 2.0);
+    ib_canvas_set_picture (f->canvas, same);
+    g_assert_cmpfloat (ib_canvas_get_zoom (f->canvas), ==, 2.0);
+    ib_canvas_set_picture (f->canvas, other);
+    g_assert_cmpfloat_with_epsilon (ib_canvas_get_zoom (f->canvas), (double) VIEW_H / PIC_H, 1e-12);
+    ib_canvas_set_picture (f->canvas, same);
+  }
+
   gtk_widget_activate_action (w, "canvas.tool", "s", "lasso");
   g_assert_cmpint (ib_canvas_get_tool (f->canvas), ==, IB_CANVAS_TOOL_LASSO);
   gtk_widget_activate_action (w, "canvas.tool", "s", "eraser");

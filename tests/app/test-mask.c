@@ -565,6 +565,66 @@ test_tight_rects (void)
   recorder_clear (&rec);
 }
 
+/* Stored pixels in and out: set_pixels is an edit with a tight change; a change made from bytes writes them
+ * exactly; a change's before and after are the rectangle's pixels. */
+static void
+test_pixels_and_stored_changes (void)
+{
+  const int w = 70, h = 50;
+  g_autoptr(IbMask) mask = random_blobs (w, h, 5);
+  g_autofree guint8 *start = snapshot (mask);
+  g_autofree guint8 *values = g_malloc (20 * 13);
+  g_autofree guint8 *zeros = g_malloc0 (20 * 13);
+  GdkRectangle rect = { 45, 30, 17, 11 }, got;
+  g_autoptr(IbMaskChange) stored = NULL;
+  IbMaskChange *change;
+  Recorder rec;
+
+  /* Rows of 20 bytes for a 17-wide rectangle: the stride is honoured. */
+  for (int i = 0; i < 20 * 13; i++)
+    values[i] = (guint8) (i * 37 + 11);
+  values[0] = start[30 * w + 45];      /* unchanged corner: the change's rectangle shrinks */
+  recorder_attach (&rec, mask);
+  ib_mask_set_pixels (mask, &rect, values, 20);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        gboolean in = x >= 45 && x < 62 && y >= 30 && y < 41;
+        int expected = in ? values[(y - 30) * 20 + (x - 45)] : start[y * w + x];
+        g_assert_cmpint (ib_mask_get_value (mask, x, y), ==, expected);
+      }
+  g_assert_cmpuint (rec.changes->len, ==, 1);
+  change = g_ptr_array_index (rec.changes, 0);
+  {
+    g_autofree guint8 *now = snapshot (mask);
+    GdkRectangle expected = diff_box (start, now, w, h);
+    ib_mask_change_get_rectangle (change, &got);
+    g_assert_true (gdk_rectangle_equal (&got, &expected));
+    for (int y = 0; y < got.height; y++)
+      for (int x = 0; x < got.width; x++)
+        {
+          g_assert_cmpint (ib_mask_change_get_before (change)[y * got.width + x], ==,
+                           start[(got.y + y) * w + got.x + x]);
+          g_assert_cmpint (ib_mask_change_get_after (change)[y * got.width + x], ==,
+                           now[(got.y + y) * w + got.x + x]);
+        }
+  }
+
+  /* From bytes: redo writes zeros, undo writes the values back; neither commits. */
+  rect = (GdkRectangle) { 3, 4, 20, 13 };
+  stored = ib_mask_change_new (w, h, &rect, values, zeros);
+  ib_mask_change_redo (stored, mask);
+  for (int y = 4; y < 17; y++)
+    for (int x = 3; x < 23; x++)
+      g_assert_cmpint (ib_mask_get_value (mask, x, y), ==, 0);
+  ib_mask_change_undo (stored, mask);
+  for (int y = 4; y < 17; y++)
+    for (int x = 3; x < 23; x++)
+      g_assert_cmpint (ib_mask_get_value (mask, x, y), ==, values[(y - 4) * 20 + x - 3]);
+  g_assert_cmpuint (rec.changes->len, ==, 1);
+  recorder_clear (&rec);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -582,5 +642,6 @@ main (int   argc,
   g_test_add_func ("/app/mask/grow-shrink", test_grow_shrink);
   g_test_add_func ("/app/mask/undo-redo", test_undo_redo);
   g_test_add_func ("/app/mask/tight-rects", test_tight_rects);
+  g_test_add_func ("/app/mask/stored-changes", test_pixels_and_stored_changes);
   return g_test_run ();
 }
