@@ -447,6 +447,23 @@ ib_history_get_step (IbHistory *self,
 }
 
 void
+ib_history_replace_step (IbHistory     *self,
+                         guint          index,
+                         IbHistoryStep *step)
+{
+  g_return_if_fail (IB_IS_HISTORY (self));
+  g_return_if_fail (index < self->steps->len);
+  g_return_if_fail (step != NULL);
+
+  State before = get_state (self);
+  IbHistoryStep *old = g_ptr_array_index (self->steps, index);
+  self->size = self->size - ib_history_step_get_size (old) + ib_history_step_get_size (step);
+  g_ptr_array_index (self->steps, index) = ib_history_step_ref (step);
+  ib_history_step_unref (old);
+  notify_changes (self, &before);
+}
+
+void
 ib_history_set_steps (IbHistory      *self,
                       IbHistoryStep **steps,
                       guint           n_steps,

@@ -84,6 +84,11 @@ guint           ib_history_get_n_steps          (IbHistory          *history);
 guint           ib_history_get_n_done           (IbHistory          *history);
 IbHistoryStep  *ib_history_get_step             (IbHistory          *history,
                                                  guint               index);
+/* Replaces the step at index with an equivalent one (a canvas change by the same change as pixels, for
+ * saving); the size is recounted but the cap not applied. */
+void            ib_history_replace_step         (IbHistory          *history,
+                                                 guint               index,
+                                                 IbHistoryStep      *step);
 /* Replaces everything with steps (oldest first, as above), then applies the cap. */
 void            ib_history_set_steps            (IbHistory          *history,
                                                  IbHistoryStep     **steps,

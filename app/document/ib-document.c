@@ -1,0 +1,810 @@
+/* ib-document.c: a picture being edited: picture, mask, history, file, modified state. */
+#include "ib-document.h"
+
+#include <glib/gi18n.h>
+#include <string.h>
+
+#include "ib-image-io.h"
+#include "ib-mask-region.h"
+#include "ib-project-file.h"
+
+struct _IbDocument
+{
+  GObject parent_instance;
+
+  IbEditImage *picture;         /* immutable: every change makes a new one (textures share the pixels) */
+  IbEditImage *original;
+  GdkTexture *texture;          /* of picture, made on demand */
+  IbMask *mask;
+  IbHistory *history;
+
+  GFile *file;
+  GFile *source;
+  char *title;
+  gboolean modified;
+  guint64 change_serial;        /* counts changes, so that a save knows whether it saved the latest */
+
+  char *recipe;
+  char *settings_json;
+  char *model_path;
+  char *model_sha256;
+};
+
+G_DEFINE_FINAL_TYPE (IbDocument, ib_document, G_TYPE_OBJECT)
+
+enum
+{
+  PROP_0,
+  PROP_FILE,
+  PROP_TITLE,
+  PROP_MODIFIED,
+  PROP_CAN_UNDO,
+  PROP_CAN_REDO,
+  PROP_RECIPE,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+enum
+{
+  SIGNAL_PICTURE_CHANGED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+static void
+ib_document_dispose (GObject *object)
+{
+  IbDocument *self = IB_DOCUMENT (object);
+  if (self->mask != NULL)
+    g_signal_handlers_disconnect_by_data (self->mask, self);
+  if (self->history != NULL)
+    g_signal_handlers_disconnect_by_data (self->history, self);
+  g_clear_object (&self->mask);
+  g_clear_object (&self->history);
+  g_clear_object (&self->texture);
+  g_clear_object (&self->file);
+  g_clear_object (&self->source);
+  G_OBJECT_CLASS (ib_document_parent_class)->dispose (object);
+}
+
+static void
+ib_document_finalize (GObject *object)
+{
+  IbDocument *self = IB_DOCUMENT (object);
+  g_clear_pointer (&self->picture, ib_edit_image_unref);
+  g_clear_pointer (&self->original, ib_edit_image_unref);
+  g_free (self->title);
+  g_free (self->recipe);
+  g_free (self->settings_json);
+  g_free (self->model_path);
+  g_free (self->model_sha256);
+  G_OBJECT_CLASS (ib_document_parent_class)->finalize (object);
+}
+
+static void
+ib_document_get_property (GObject    *object,
+                          guint       prop_id,
+                          GValue     *value,
+                          GParamSpec *pspec)
+{
+  IbDocument *self = IB_DOCUMENT (object);
+  switch (prop_id)
+    {
+    case PROP_FILE:
+      g_value_set_object (value, self->file);
+      break;
+    case PROP_TITLE:
+      g_value_set_string (value, self->title);
+      break;
+    case PROP_MODIFIED:
+      g_value_set_boolean (value, self->modified);
+      break;
+    case PROP_CAN_UNDO:
+      g_value_set_boolean (value, ib_document_can_undo (self));
+      break;
+    case PROP_CAN_REDO:
+      g_value_set_boolean (value, ib_document_can_redo (self));
+      break;
+    case PROP_RECIPE:
+      g_value_set_string (value, self->recipe);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+ib_document_class_init (IbDocumentClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  object_class->dispose = ib_document_dispose;
+  object_class->finalize = ib_document_finalize;
+  object_class->get_property = ib_document_get_property;
+
+  properties[PROP_FILE] = g_param_spec_object ("file", NULL, NULL, G_TYPE_FILE,
+                                               G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_TITLE] = g_param_spec_string ("title", NULL, NULL, NULL,
+                                                G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_MODIFIED] = g_param_spec_boolean ("modified", NULL, NULL, FALSE,
+                                                    G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY |
+                                                    G_PARAM_STATIC_STRINGS);
+  properties[PROP_CAN_UNDO] = g_param_spec_boolean ("can-undo", NULL, NULL, FALSE,
+                                                    G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY |
+                                                    G_PARAM_STATIC_STRINGS);
+  properties[PROP_CAN_REDO] = g_param_spec_boolean ("can-redo", NULL, NULL, FALSE,
+                                                    G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY |
+                                                    G_PARAM_STATIC_STRINGS);
+  properties[PROP_RECIPE] = g_param_spec_string ("recipe", NULL, NULL, NULL,
+                                                 G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  signals[SIGNAL_PICTURE_CHANGED] =
+    g_signal_new ("picture-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 4, G_TYPE_INT, G_TYPE_INT, G_TYPE_INT, G_TYPE_INT);
+}
+
+static void
+ib_document_init (IbDocument *self)
+{
+}
+
+static void
+set_modified (IbDocument *self,
+              gboolean    modified)
+{
+  if (modified)
+    self->change_serial++;
+  if (self->modified == modified)
+    return;
+  self->modified = modified;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MODIFIED]);
+}
+
+static void
+set_recipe (IbDocument *self,
+            const char *recipe)
+{
+  if (g_strcmp0 (self->recipe, recipe) == 0)
+    return;
+  g_free (self->recipe);
+  self->recipe = g_strdup (recipe);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RECIPE]);
+}
+
+static void
+mask_change_committed_cb (IbMask       *mask,
+                          IbMaskChange *change,
+                          IbDocument   *self)
+{
+  g_autoptr (IbHistoryStep) step = ib_history_step_new_mask_change (change);
+  ib_history_push (self->history, step);
+  set_modified (self, TRUE);
+}
+
+static void
+history_can_undo_cb (IbHistory  *history,
+                     GParamSpec *pspec,
+                     IbDocument *self)
+{
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CAN_UNDO]);
+}
+
+static void
+history_can_redo_cb (IbHistory  *history,
+                     GParamSpec *pspec,
+                     IbDocument *self)
+{
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CAN_REDO]);
+}
+
+/* Sets up a document around picture (referenced) and mask (taken). */
+static IbDocument *
+document_new (IbEditImage *picture,
+              IbEditImage *original,
+              IbMask      *mask,
+              const char  *title)
+{
+  IbDocument *self = g_object_new (IB_TYPE_DOCUMENT, NULL);
+  self->picture = ib_edit_image_ref (picture);
+  self->original = ib_edit_image_ref (original != NULL ? original : picture);
+  self->mask = mask;
+  self->history = ib_history_new (IB_HISTORY_MIB (512));
+  self->title = g_strdup (title);
+  g_signal_connect (self->mask, "change-committed", G_CALLBACK (mask_change_committed_cb), self);
+  g_signal_connect (self->history, "notify::can-undo", G_CALLBACK (history_can_undo_cb), self);
+  g_signal_connect (self->history, "notify::can-redo", G_CALLBACK (history_can_redo_cb), self);
+  return self;
+}
+
+IbDocument *
+ib_document_new_from_picture (IbEditImage *picture,
+                              const char  *title)
+{
+  g_return_val_if_fail (picture != NULL && picture->x == 0 && picture->y == 0, NULL);
+  g_return_val_if_fail (title != NULL, NULL);
+  return document_new (picture, NULL, ib_mask_new (picture->width, picture->height), title);
+}
+
+static IbDocument *
+document_from_project (IbProject  *project,
+                       const char *title)
+{
+  const guint8 *mask_data = g_bytes_get_data (project->mask, NULL);
+  IbMask *mask = ib_mask_new_from_data (project->picture->width, project->picture->height, mask_data,
+                                        project->picture->width);
+  IbDocument *self = document_new (project->picture, project->original, mask,
+                                   project->title != NULL ? project->title : title);
+  ib_history_set_steps (self->history, project->steps, project->n_steps, project->n_done);
+  self->source = project->source_uri != NULL ? g_file_new_for_uri (project->source_uri) : NULL;
+  self->recipe = g_strdup (project->recipe);
+  self->settings_json = g_strdup (project->settings);
+  self->model_path = g_strdup (project->model_path);
+  self->model_sha256 = g_strdup (project->model_sha256);
+  return self;
+}
+
+/* Internal to app/document: ib-recovery.c makes documents of recovery files with it. */
+IbDocument *ib_document_new_from_project (IbProject  *project,
+                                          GFile      *file,
+                                          gboolean    modified);
+
+IbDocument *
+ib_document_new_from_project (IbProject *project,
+                              GFile     *file,
+                              gboolean   modified)
+{
+  IbDocument *self = document_from_project (project, _("Recovered picture"));
+  g_set_object (&self->file, file);
+  self->modified = modified;
+  return self;
+}
+
+IbDocument *
+ib_document_new_from_file (GFile   *file,
+                           GError **error)
+{
+  g_return_val_if_fail (G_IS_FILE (file), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  g_autofree char *name = ib_image_io_file_name (file);
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GFileInputStream) stream = g_file_read (file, NULL, &local);
+  guint8 head[8];
+  gsize n_read = 0;
+  if (stream == NULL || !g_input_stream_read_all (G_INPUT_STREAM (stream), head, sizeof head, &n_read, NULL, &local))
+    {
+      g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_IO, _("Could not open “%s”: %s"), name,
+                   local->message);
+      return NULL;
+    }
+  g_input_stream_close (G_INPUT_STREAM (stream), NULL, NULL);
+
+  if (ib_project_file_has_magic (head, n_read))
+    {
+      g_autoptr (IbProject) project = ib_project_file_load (file, NULL, error);
+      if (project == NULL)
+        return NULL;
+      g_autofree char *stem = g_str_has_suffix (name, IB_DOCUMENT_PROJECT_EXTENSION)
+        ? g_strndup (name, strlen (name) - strlen (IB_DOCUMENT_PROJECT_EXTENSION)) : g_strdup (name);
+      /* The project's own name is its title, whatever the picture inside was called. */
+      g_clear_pointer (&project->title, g_free);
+      IbDocument *self = document_from_project (project, stem);
+      self->file = g_object_ref (file);
+      return self;
+    }
+
+  g_autoptr (IbEditImage) picture = ib_image_io_load (file, NULL, NULL, error);
+  if (picture == NULL)
+    return NULL;
+  IbDocument *self = ib_document_new_from_picture (picture, name);
+  self->source = g_object_ref (file);
+  return self;
+}
+
+IbDocument *
+ib_document_new_from_texture (GdkTexture *texture,
+                              GError    **error)
+{
+  g_return_val_if_fail (GDK_IS_TEXTURE (texture), NULL);
+  g_autoptr (IbEditImage) picture = ib_image_io_load_texture (texture, error);
+  if (picture == NULL)
+    return NULL;
+  IbDocument *self = ib_document_new_from_picture (picture, _("Pasted picture"));
+  /* Nothing on disk holds it: closing must ask. */
+  self->modified = TRUE;
+  return self;
+}
+
+IbEditImage *
+ib_document_get_picture (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), NULL);
+  return self->picture;
+}
+
+GdkTexture *
+ib_document_get_texture (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), NULL);
+  if (self->texture == NULL)
+    self->texture = ib_image_io_to_texture (self->picture);
+  return self->texture;
+}
+
+IbEditImage *
+ib_document_get_original (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), NULL);
+  return self->original;
+}
+
+IbMask *
+ib_document_get_mask (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), NULL);
+  return self->mask;
+}
+
+IbHistory *
+ib_document_get_history (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), NULL);
+  return self->history;
+}
+
+GFile *
+ib_document_get_file (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), NULL);
+  return self->file;
+}
+
+GFile *
+ib_document_get_source (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), NULL);
+  return self->source;
+}
+
+const char *
+ib_document_get_title (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), NULL);
+  return self->title;
+}
+
+gboolean
+ib_document_get_modified (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), FALSE);
+  return self->modified;
+}
+
+GFile *
+ib_document_suggest_project_file (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), NULL);
+  GFile *base = self->file != NULL ? self->file : self->source;
+  if (base == NULL)
+    return NULL;
+  g_autofree char *name = g_file_get_basename (base);
+  char *dot = strrchr (name, '.');
+  if (dot != NULL && dot != name)
+    *dot = '\0';
+  g_autofree char *project_name = g_strconcat (name, IB_DOCUMENT_PROJECT_EXTENSION, NULL);
+  g_autoptr (GFile) parent = g_file_get_parent (base);
+  return parent != NULL ? g_file_get_child (parent, project_name) : NULL;
+}
+
+const char *
+ib_document_get_recipe (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), NULL);
+  return self->recipe;
+}
+
+const char *
+ib_document_get_settings_json (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), NULL);
+  return self->settings_json;
+}
+
+void
+ib_document_set_settings_json (IbDocument *self,
+                               const char *json)
+{
+  g_return_if_fail (IB_IS_DOCUMENT (self));
+  g_free (self->settings_json);
+  self->settings_json = g_strdup (json);
+}
+
+void
+ib_document_set_model (IbDocument *self,
+                       const char *path,
+                       const char *sha256)
+{
+  g_return_if_fail (IB_IS_DOCUMENT (self));
+  g_free (self->model_path);
+  g_free (self->model_sha256);
+  self->model_path = g_strdup (path);
+  self->model_sha256 = g_strdup (sha256);
+}
+
+const char *
+ib_document_get_model_path (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), NULL);
+  return self->model_path;
+}
+
+const char *
+ib_document_get_model_sha256 (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), NULL);
+  return self->model_sha256;
+}
+
+/* Replaces the picture by a copy with patch written at its place. */
+static void
+patch_picture (IbDocument        *self,
+               const IbEditImage *patch)
+{
+  IbEditImage *next = ib_edit_image_new (0, 0, self->picture->width, self->picture->height);
+  memcpy (next->pixels, self->picture->pixels, (gsize) next->stride * next->height);
+  for (int y = 0; y < patch->height; y++)
+    memcpy (next->pixels + (gsize) (patch->y + y) * next->stride + (gsize) patch->x * 4,
+            patch->pixels + (gsize) y * patch->stride, (gsize) patch->width * 4);
+  ib_edit_image_unref (self->picture);
+  self->picture = next;
+  g_clear_object (&self->texture);
+  g_signal_emit (self, signals[SIGNAL_PICTURE_CHANGED], 0, patch->x, patch->y, patch->width, patch->height);
+}
+
+/* The bounding box of the pixels where a and b (same size) differ; FALSE when none does. */
+static gboolean
+difference_box (const IbEditImage *a,
+                const IbEditImage *b,
+                GdkRectangle      *box)
+{
+  int x0 = G_MAXINT, y0 = G_MAXINT, x1 = -1, y1 = -1;
+  for (int y = 0; y < a->height; y++)
+    {
+      const guint8 *ra = a->pixels + (gsize) y * a->stride, *rb = b->pixels + (gsize) y * b->stride;
+      if (memcmp (ra, rb, (gsize) a->width * 4) == 0)
+        continue;
+      int first = 0, last = a->width - 1;
+      while (memcmp (ra + first * 4, rb + first * 4, 4) == 0)
+        first++;
+      while (memcmp (ra + last * 4, rb + last * 4, 4) == 0)
+        last--;
+      x0 = MIN (x0, first);
+      x1 = MAX (x1, last);
+      y0 = MIN (y0, y);
+      y1 = y;
+    }
+  if (x1 < 0)
+    return FALSE;
+  *box = (GdkRectangle) { x0, y0, x1 - x0 + 1, y1 - y0 + 1 };
+  return TRUE;
+}
+
+void
+ib_document_apply_result (IbDocument  *self,
+                          IbEditImage *picture,
+                          const char  *recipe)
+{
+  g_return_if_fail (IB_IS_DOCUMENT (self));
+  g_return_if_fail (picture != NULL);
+  g_return_if_fail (picture->width == self->picture->width && picture->height == self->picture->height);
+
+  GdkRectangle box;
+  if (!difference_box (self->picture, picture, &box))
+    return;
+  g_autoptr (IbEditImage) before = ib_image_io_copy_region (self->picture, &box);
+  g_autoptr (IbEditImage) after = ib_image_io_copy_region (picture, &box);
+  g_autoptr (IbHistoryStep) step = ib_history_step_new_picture (before, after, self->recipe, recipe);
+  ib_history_push (self->history, step);
+  patch_picture (self, after);
+  set_recipe (self, recipe);
+  set_modified (self, TRUE);
+}
+
+gboolean
+ib_document_can_undo (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), FALSE);
+  return ib_history_can_undo (self->history);
+}
+
+gboolean
+ib_document_can_redo (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), FALSE);
+  return ib_history_can_redo (self->history);
+}
+
+static void
+apply_step (IbDocument    *self,
+            IbHistoryStep *step,
+            gboolean       undo)
+{
+  if (ib_history_step_get_kind (step) == IB_HISTORY_STEP_PICTURE)
+    {
+      patch_picture (self, undo ? ib_history_step_get_picture_before (step) : ib_history_step_get_picture_after (step));
+      set_recipe (self, undo ? ib_history_step_get_recipe_before (step) : ib_history_step_get_recipe_after (step));
+    }
+  else if (ib_history_step_get_mask_change (step) != NULL)
+    {
+      if (undo)
+        ib_mask_change_undo (ib_history_step_get_mask_change (step), self->mask);
+      else
+        ib_mask_change_redo (ib_history_step_get_mask_change (step), self->mask);
+    }
+  else
+    {
+      GdkRectangle rect;
+      ib_history_step_get_rectangle (step, &rect);
+      ib_mask_region_write (self->mask, &rect,
+                            undo ? ib_history_step_get_mask_before (step) : ib_history_step_get_mask_after (step));
+    }
+  set_modified (self, TRUE);
+}
+
+gboolean
+ib_document_undo (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), FALSE);
+  IbHistoryStep *step = ib_history_undo (self->history);
+  if (step == NULL)
+    return FALSE;
+  apply_step (self, step, TRUE);
+  return TRUE;
+}
+
+gboolean
+ib_document_redo (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), FALSE);
+  IbHistoryStep *step = ib_history_redo (self->history);
+  if (step == NULL)
+    return FALSE;
+  apply_step (self, step, FALSE);
+  return TRUE;
+}
+
+/* Saving */
+
+/* Canvas changes hold their pixels privately; a project needs them as pixels. They are converted in place
+ * (the same memory), by replaying them on a copy of the mask: back from the current mask for the done ones,
+ * forward for the undone ones. Canvas changes always form the newest steps: a new step clears the redo side
+ * and every snapshot converts them all. */
+static void
+convert_mask_changes (IbDocument *self)
+{
+  guint n_steps = ib_history_get_n_steps (self->history), n_done = ib_history_get_n_done (self->history);
+  int stride;
+  const guint8 *data = ib_mask_get_data (self->mask, &stride);
+  int width = ib_mask_get_width (self->mask), height = ib_mask_get_height (self->mask);
+
+  g_autoptr (IbMask) walk = NULL;
+  for (guint i = n_done; i-- > 0;)
+    {
+      IbHistoryStep *step = ib_history_get_step (self->history, i);
+      IbMaskChange *change = ib_history_step_get_mask_change (step);
+      if (ib_history_step_get_kind (step) != IB_HISTORY_STEP_MASK)
+        continue;
+      if (change == NULL)
+        break;
+      if (walk == NULL)
+        walk = ib_mask_new_from_data (width, height, data, stride);
+      GdkRectangle rect;
+      ib_history_step_get_rectangle (step, &rect);
+      g_autoptr (GBytes) after = ib_mask_region_read (walk, &rect);
+      ib_mask_change_undo (change, walk);
+      g_autoptr (GBytes) before = ib_mask_region_read (walk, &rect);
+      g_autoptr (IbHistoryStep) pixels = ib_history_step_new_mask_pixels (&rect, before, after);
+      ib_history_replace_step (self->history, i, pixels);
+    }
+
+  gboolean live_redo = FALSE;
+  for (guint i = n_done; i < n_steps; i++)
+    live_redo |= ib_history_step_get_mask_change (ib_history_get_step (self->history, i)) != NULL;
+  if (!live_redo)
+    return;
+  g_clear_object (&walk);
+  walk = ib_mask_new_from_data (width, height, data, stride);
+  for (guint i = n_done; i < n_steps; i++)
+    {
+      IbHistoryStep *step = ib_history_get_step (self->history, i);
+      IbMaskChange *change = ib_history_step_get_mask_change (step);
+      GdkRectangle rect;
+      if (ib_history_step_get_kind (step) != IB_HISTORY_STEP_MASK)
+        continue;
+      ib_history_step_get_rectangle (step, &rect);
+      if (change == NULL)
+        {
+          ib_mask_region_write (walk, &rect, ib_history_step_get_mask_after (step));
+          continue;
+        }
+      g_autoptr (GBytes) before = ib_mask_region_read (walk, &rect);
+      ib_mask_change_redo (change, walk);
+      g_autoptr (GBytes) after = ib_mask_region_read (walk, &rect);
+      g_autoptr (IbHistoryStep) pixels = ib_history_step_new_mask_pixels (&rect, before, after);
+      ib_history_replace_step (self->history, i, pixels);
+    }
+}
+
+IbProject *
+ib_document_snapshot (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), NULL);
+
+  convert_mask_changes (self);
+  IbProject *project = ib_project_new ();
+  project->picture = ib_edit_image_ref (self->picture);
+  project->original = ib_edit_image_ref (self->original);
+  GdkRectangle whole = { 0, 0, self->picture->width, self->picture->height };
+  project->mask = ib_mask_region_read (self->mask, &whole);
+  project->n_steps = ib_history_get_n_steps (self->history);
+  project->n_done = ib_history_get_n_done (self->history);
+  project->steps = g_new (IbHistoryStep *, MAX (project->n_steps, 1));
+  for (guint i = 0; i < project->n_steps; i++)
+    project->steps[i] = ib_history_step_ref (ib_history_get_step (self->history, i));
+  project->title = g_strdup (self->title);
+  project->source_uri = self->source != NULL ? g_file_get_uri (self->source) : NULL;
+  project->file_uri = self->file != NULL ? g_file_get_uri (self->file) : NULL;
+  project->recipe = g_strdup (self->recipe);
+  project->settings = g_strdup (self->settings_json);
+  project->model_path = g_strdup (self->model_path);
+  project->model_sha256 = g_strdup (self->model_sha256);
+  return project;
+}
+
+typedef struct
+{
+  IbProject *project;
+  GFile *file;
+  gboolean png;                 /* else a project */
+  IbExportFormat format;        /* exports */
+  int quality;
+  guint64 serial;
+} SaveData;
+
+static void
+save_data_free (SaveData *data)
+{
+  ib_project_free (data->project);
+  g_clear_object (&data->file);
+  g_free (data);
+}
+
+static void
+save_thread (GTask        *task,
+             gpointer      source_object,
+             gpointer      task_data,
+             GCancellable *cancellable)
+{
+  SaveData *data = task_data;
+  GError *error = NULL;
+  gboolean saved;
+  if (data->png)
+    saved = ib_image_io_save_png (data->project->picture, data->project->recipe, data->file, cancellable, &error);
+  else if (data->format == IB_EXPORT_JPEG)
+    saved = ib_image_io_save_jpeg (data->project->picture, data->quality, data->file, cancellable, &error);
+  else
+    saved = ib_project_file_save (data->project, data->file, cancellable, &error);
+  if (saved)
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+/* Back on the main thread: the document takes the file, and is unmodified if nothing changed meanwhile. */
+static void
+save_done_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  IbDocument *self = IB_DOCUMENT (object);
+  g_autoptr (GTask) outer = user_data;
+  SaveData *data = g_task_get_task_data (G_TASK (result));
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      g_task_return_error (outer, error);
+      return;
+    }
+  if (self->file == NULL || !g_file_equal (self->file, data->file))
+    {
+      g_set_object (&self->file, data->file);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FILE]);
+    }
+  g_autofree char *title = ib_image_io_file_name (data->file);
+  if (g_strcmp0 (title, self->title) != 0)
+    {
+      g_free (self->title);
+      self->title = g_steal_pointer (&title);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TITLE]);
+    }
+  if (data->serial == self->change_serial)
+    set_modified (self, FALSE);
+  g_task_return_boolean (outer, TRUE);
+}
+
+void
+ib_document_save_async (IbDocument          *self,
+                        GFile               *file,
+                        GCancellable        *cancellable,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data)
+{
+  g_return_if_fail (IB_IS_DOCUMENT (self));
+  g_return_if_fail (G_IS_FILE (file));
+
+  GTask *outer = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (outer, ib_document_save_async);
+
+  SaveData *data = g_new0 (SaveData, 1);
+  data->project = ib_document_snapshot (self);
+  data->file = g_object_ref (file);
+  g_autofree char *name = g_file_get_basename (file);
+  g_autofree char *lower = name != NULL ? g_ascii_strdown (name, -1) : NULL;
+  data->png = lower != NULL && g_str_has_suffix (lower, ".png");
+  data->format = IB_EXPORT_PNG;
+  data->serial = self->change_serial;
+
+  g_autoptr (GTask) inner = g_task_new (self, cancellable, save_done_cb, outer);
+  g_task_set_task_data (inner, data, (GDestroyNotify) save_data_free);
+  g_task_run_in_thread (inner, save_thread);
+}
+
+gboolean
+ib_document_save_finish (IbDocument   *self,
+                         GAsyncResult *result,
+                         GError      **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+ib_document_export_async (IbDocument          *self,
+                          GFile               *file,
+                          IbExportFormat       format,
+                          int                  quality,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  g_return_if_fail (IB_IS_DOCUMENT (self));
+  g_return_if_fail (G_IS_FILE (file));
+  g_return_if_fail (format != IB_EXPORT_JPEG || (quality >= 1 && quality <= 100));
+
+  SaveData *data = g_new0 (SaveData, 1);
+  data->project = ib_project_new ();
+  data->project->picture = ib_edit_image_ref (self->picture);
+  data->project->recipe = g_strdup (self->recipe);
+  data->file = g_object_ref (file);
+  data->png = format == IB_EXPORT_PNG;
+  data->format = format;
+  data->quality = quality;
+
+  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, ib_document_export_async);
+  g_task_set_task_data (task, data, (GDestroyNotify) save_data_free);
+  g_task_run_in_thread (task, save_thread);
+}
+
+gboolean
+ib_document_export_finish (IbDocument   *self,
+                           GAsyncResult *result,
+                           GError      **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
