@@ -435,11 +435,17 @@ ib_edit_job_get_settings (IbEditJob *job)
 
 /* Events */
 
+typedef struct _QueuedEvent QueuedEvent;
+
 typedef struct
 {
   IbEditEventFunc func;
   gpointer data;
   GDestroyNotify destroy;
+  /* Progress queued and not yet delivered: a newer progress of the same pass updates it rather than queueing
+   * another, so that a busy receiver gets the latest count once, not a backlog of stale ones. */
+  GMutex lock;
+  QueuedEvent *pending_progress;
 } Listener;
 
 typedef struct
@@ -454,14 +460,14 @@ typedef struct
   int n_unknown;
 } Emitter;
 
-typedef struct
+struct _QueuedEvent
 {
   IbEditJob *job;
   Listener *listener;
   IbEditEvent event;
   GError *error;
   gboolean last;
-} QueuedEvent;
+};
 
 static void
 queued_event_free (gpointer data)
@@ -487,15 +493,42 @@ deliver_cb (gpointer data)
   QueuedEvent *queued = data;
   Listener *listener = queued->listener;
 
+  /* A copy: the worker may still update a pending progress until it is taken off here. */
+  g_mutex_lock (&listener->lock);
+  IbEditEvent event = queued->event;
+  if (listener->pending_progress == queued)
+    listener->pending_progress = NULL;
+  g_mutex_unlock (&listener->lock);
+
   if (listener->func != NULL)
-    listener->func (queued->job, &queued->event, listener->data);
+    listener->func (queued->job, &event, listener->data);
   if (queued->last)
     {
       if (listener->destroy != NULL)
         listener->destroy (listener->data);
+      g_mutex_clear (&listener->lock);
       g_free (listener);
     }
   return G_SOURCE_REMOVE;
+}
+
+/* TRUE when a queued progress of the same level and pass took the new count. */
+static gboolean
+coalesce_progress (Listener          *listener,
+                   const IbEditEvent *event)
+{
+  gboolean taken = FALSE;
+
+  g_mutex_lock (&listener->lock);
+  QueuedEvent *pending = listener->pending_progress;
+  if (pending != NULL && pending->event.level == event->level && pending->event.pass == event->pass)
+    {
+      pending->event.n_done = event->n_done;
+      pending->event.n_total = event->n_total;
+      taken = TRUE;
+    }
+  g_mutex_unlock (&listener->lock);
+  return taken;
 }
 
 /* Sends an event (borrowed) to the listener: now, or queued to the caller's context in order. */
@@ -510,6 +543,8 @@ emit (Emitter           *emitter,
         emitter->listener->func (emitter->job, event, emitter->listener->data);
       return;
     }
+  if (event->kind == IB_EDIT_EVENT_PROGRESS && coalesce_progress (emitter->listener, event))
+    return;
 
   QueuedEvent *queued = g_new0 (QueuedEvent, 1);
   queued->job = g_object_ref (emitter->job);
@@ -535,6 +570,9 @@ emit (Emitter           *emitter,
 
   /* An idle source, not g_main_context_invoke: that could run the listener here, in the worker. Sources of
    * one priority are dispatched in the order they were attached. */
+  g_mutex_lock (&emitter->listener->lock);
+  emitter->listener->pending_progress = event->kind == IB_EDIT_EVENT_PROGRESS ? queued : NULL;
+  g_mutex_unlock (&emitter->listener->lock);
   GSource *source = g_idle_source_new ();
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
   g_source_set_callback (source, deliver_cb, queued, queued_event_free);
@@ -889,7 +927,7 @@ ib_edit_job_run (IbEditJob       *job,
   g_return_val_if_fail (IB_IS_EDIT_JOB (job), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  Listener listener = { event_func, user_data, NULL };
+  Listener listener = { event_func, user_data, NULL, { 0 }, NULL };
   Emitter emitter = { .job = job, .listener = &listener, .context = NULL };
   return run_and_report (job, &emitter, cancellable, error);
 }
@@ -923,8 +961,9 @@ ib_edit_job_run_async (IbEditJob           *job,
 {
   g_return_if_fail (IB_IS_EDIT_JOB (job));
 
-  Listener *listener = g_new (Listener, 1);
-  *listener = (Listener) { event_func, user_data, user_data_destroy };
+  Listener *listener = g_new0 (Listener, 1);
+  *listener = (Listener) { event_func, user_data, user_data_destroy, { 0 }, NULL };
+  g_mutex_init (&listener->lock);
   g_autoptr (GTask) task = g_task_new (job, cancellable, callback, callback_data);
   g_task_set_source_tag (task, ib_edit_job_run_async);
   g_task_set_name (task, "[imagebart] edit job");

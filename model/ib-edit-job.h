@@ -184,7 +184,8 @@ IbEditResult *ib_edit_job_run        (IbEditJob           *job,
 
 /* Runs on a worker thread; events are delivered in order in the thread-default main context of the caller,
  * the last of them (done, failed or cancelled) before callback. user_data_destroy runs after that last
- * event. */
+ * event. Progress is coalesced: while one progress event of a pass waits for delivery, newer counts update
+ * it, so a busy receiver sees increasing counts ending at the pass's total, not every token. */
 void          ib_edit_job_run_async  (IbEditJob           *job,
                                       IbEditEventFunc      event_func,
                                       gpointer             user_data,
