@@ -6,6 +6,7 @@
 #include <gtk/gtk.h>
 
 #include "../ib-test-model.h"
+#include "ib-generate-test.h"
 #include "ib-generate-error.h"
 #include "ib-generate-panel.h"
 #include "ib-studio.h"
@@ -38,7 +39,8 @@ model_new (const char *kind)
   g_autoptr (GString) config = g_string_new (json);
   if (g_str_equal (kind, "class"))
     {
-      g_string_replace (config, "{\"kind\": \"none\"}", "{\"kind\": \"class\", \"labels\": [\"cat\", \"dog\", \"owl\"]}", 0);
+      g_string_replace (config, "{\"kind\": \"none\"}",
+                        "{\"kind\": \"class\", \"labels\": [\"cat\", \"dog\", \"owl\"]}", 0);
       g_string_replace (config, "\"enc_max_seq_len\": 17", "\"enc_max_seq_len\": 18", 0);
     }
   else if (g_str_equal (kind, "text"))
@@ -57,27 +59,11 @@ model_new (const char *kind)
   return model;
 }
 
-/* The descendant with this widget name (set in the .ui file). */
-static GtkWidget *
-find (GtkWidget  *root,
-      const char *name)
-{
-  if (g_strcmp0 (gtk_widget_get_name (root), name) == 0)
-    return root;
-  for (GtkWidget *child = gtk_widget_get_first_child (root); child != NULL; child = gtk_widget_get_next_sibling (child))
-    {
-      GtkWidget *found = find (child, name);
-      if (found != NULL)
-        return found;
-    }
-  return NULL;
-}
-
 static GtkWidget *
 find_ok (GtkWidget  *root,
          const char *name)
 {
-  GtkWidget *widget = find (root, name);
+  GtkWidget *widget = ib_test_find_widget (root, name);
   g_assert_nonnull (widget);
   return widget;
 }
