@@ -40,11 +40,8 @@ def run(args):
     return proc.stdout + proc.stderr
 
 
-def gradient(angle=0.7, a=(20, 200, 90), b=(240, 30, 160)):
-    yy, xx = np.mgrid[0:64, 0:64] / 63.0
-    s = np.cos(angle) * xx + np.sin(angle) * yy
-    s = (s - s.min()) / (s.max() - s.min())
-    return (1 - s[..., None]) * np.array(a, float) + s[..., None] * np.array(b, float)
+def gradient():
+    return fill.gradient_picture((20, 200, 90), (240, 30, 160), 0.7)
 
 
 class BaselineTest(unittest.TestCase):

@@ -90,6 +90,14 @@ def largest_part(scene, size=SIZE):
     return max(scene.parts, key=lambda part: visible_area(part[1], size))
 
 
+def gradient_picture(a, b, angle, size=SIZE):
+    """A linear gradient from colour a to colour b along `angle` (radians), float64 in 0..255."""
+    yy, xx = np.mgrid[0:size, 0:size] / (size - 1)
+    s = np.cos(angle) * xx + np.sin(angle) * yy
+    s = (s - s.min()) / (s.max() - s.min())
+    return (1 - s[..., None]) * np.array(a, np.float64) + s[..., None] * np.array(b, np.float64)
+
+
 # ---------------------------------------------------------------------------------------------------
 # baselines
 

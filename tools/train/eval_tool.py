@@ -141,10 +141,8 @@ def eval_reconstruction(engine, twin, scenes):
            "psnr_of_mean_mse_db": float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10))),
            "mae": float(np.mean([m for _, m in per]))}
     with torch.no_grad():
-        x = torch.from_numpy(truth).permute(0, 3, 1, 2).float() / 127.5 - 1
-        tokens = twin.vqgan.encode(x)
-        y = twin.vqgan.decode(tokens).clamp(-1, 1)
-        t_pictures = ((y + 1) * 127.5 + 0.5).clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+        tokens = twin.vqgan.encode(torch.from_numpy(truth).permute(0, 3, 1, 2).float() / 127.5 - 1)
+    t_pictures = judging.reconstruct(twin.vqgan, truth)
     c_tokens = np.stack([r[0] for r in results])
     out["twin"] = {"psnr_db": float(np.mean([fill.psnr_image(p, t)[0] for p, t in zip(t_pictures, truth)])),
                    "token_agreement": float((tokens.reshape(len(scenes), -1).numpy() == c_tokens).mean())}
@@ -196,12 +194,8 @@ def gradient_check(seed):
     rng = random.Random(f"eval/gradients/{seed}")
     errors = {name: [] for name in fill.BASELINES}
     for _ in range(8):
-        a, b = np.array(rng.sample(list(data.COLORS.values()), 2), np.float64)
-        angle = rng.uniform(0, 2 * np.pi)
-        yy, xx = np.mgrid[0:fill.SIZE, 0:fill.SIZE] / (fill.SIZE - 1)
-        s = (np.cos(angle) * xx + np.sin(angle) * yy)
-        s = (s - s.min()) / (s.max() - s.min())
-        picture = (1 - s[..., None]) * a + s[..., None] * b
+        a, b = rng.sample(list(data.COLORS.values()), 2)
+        picture = fill.gradient_picture(a, b, rng.uniform(0, 2 * np.pi))
         for mask in (fill.centre_mask(), fill.brush_mask(rng)):
             for name, baseline in fill.BASELINES.items():
                 errors[name].append(fill.region_errors(baseline(picture, mask), picture, mask))
@@ -314,7 +308,8 @@ def main(argv=None):
         scenes = held_out_scenes(held_out, sizes["reconstruction"], args.seed, "reconstruction")
         report["reconstruction"], rec_pictures = eval_reconstruction(engine, twin, scenes)
         timings["reconstruction"] = time.time() - t
-        log(f"eval: reconstruction PSNR {report['reconstruction']['psnr_db']:.2f} dB ({timings['reconstruction']:.0f} s)")
+        log(f"eval: reconstruction PSNR {report['reconstruction']['psnr_db']:.2f} dB "
+            f"({timings['reconstruction']:.0f} s)")
 
         t = time.time()
         inpaint_scenes = held_out_scenes(held_out, sizes["inpaint_scenes"], args.seed, "inpainting")
