@@ -39,8 +39,9 @@ dab (IbMask            *self,
      double             pressure,
      IbDirty           *dirty)
 {
-  double radius, opacity;
-  int x0, y0, x1, y1;
+  double radius, opacity, core;
+  int x0, y0, x1, y1, full;
+  guint8 saturated;
 
   ib_mask_brush_at_pressure (brush, pressure, &radius, &opacity);
   if (opacity <= 0.0 || !isfinite (cx) || !isfinite (cy))
@@ -53,6 +54,11 @@ dab (IbMask            *self,
     return;
   ib_mask_touch (self, x0, y0, x1, y1);
 
+  /* Strokes overlap their dabs by three quarters: most pixels are already done, or outside the disc, or
+   * inside its solid core, and skip the falloff. */
+  saturated = brush->mode == IB_MASK_MODE_PAINT ? 255 : 0;
+  core = radius - MIN (radius, MAX ((1.0 - CLAMP (brush->hardness, 0.0, 1.0)) * radius, 1.0));
+  full = (int) lround (opacity * 255.0);
   for (int y = y0; y < y1; y++)
     {
       guint8 *row = self->data + (gsize) y * self->stride;
@@ -61,10 +67,14 @@ dab (IbMask            *self,
 
       for (int x = x0; x < x1; x++)
         {
-          double dx = x + 0.5 - cx;
-          double a = ib_mask_dab_falloff (sqrt (dx * dx + dy * dy), radius, brush->hardness);
-          int v = (int) lround (a * opacity * 255.0);
-          int nv = brush->mode == IB_MASK_MODE_PAINT ? MAX (row[x], v) : MIN (row[x], 255 - v);
+          double dx = x + 0.5 - cx, d2 = dx * dx + dy * dy;
+          int v, nv;
+
+          if (row[x] == saturated || d2 >= radius * radius)
+            continue;
+          v = d2 <= core * core ? full
+                                : (int) lround (ib_mask_dab_falloff (sqrt (d2), radius, brush->hardness) * opacity * 255.0);
+          nv = brush->mode == IB_MASK_MODE_PAINT ? MAX (row[x], v) : MIN (row[x], 255 - v);
 
           if (nv == row[x])
             continue;
