@@ -348,8 +348,25 @@ sliding_max (const guint8 *in,
     out[i] = MAX (h[i], g[i + 2 * w]);
 }
 
+/* The disc's half width on row dy: the largest w with w^2 + dy^2 <= radius^2. */
+static int
+disc_half_width (int radius,
+                 int dy)
+{
+  int w = (int) floor (sqrt ((double) radius * radius - (double) dy * dy));
+
+  while ((w + 1) * (w + 1) + dy * dy <= radius * radius)
+    w++;
+  while (w > 0 && w * w + dy * dy > radius * radius)
+    w--;
+  return w;
+}
+
 /* Dilation (erode: of the inverted mask, inverted back) by the disc of the radius, over the rectangle
- * [x0, x1) x [y0, y1) of the result; pixels outside the picture never win. */
+ * [x0, x1) x [y0, y1) of the result; pixels outside the picture never win.
+ *
+ * The disc is a stack of rows of half width w(dy) = w(-dy): each source row's sliding maximum for each
+ * distinct w is computed once and serves the two output rows above and below it. */
 static void
 morphology (IbMask   *self,
             int       radius,
@@ -365,36 +382,45 @@ morphology (IbMask   *self,
   g_autofree guint8 *g = g_malloc (pad_n);
   g_autofree guint8 *h = g_malloc (pad_n);
   g_autofree guint8 *row_max = g_malloc (n);
+  g_autofree int *half = g_new (int, radius + 1);
   gboolean own;
   IbDirty dirty = IB_DIRTY_INIT;
 
-  for (int dy = -radius; dy <= radius; dy++)
+  for (int dy = 0; dy <= radius; dy++)
+    half[dy] = disc_half_width (radius, dy);
+
+  for (int sy = MAX (0, y0 - radius); sy < MIN (self->height, y1 + radius); sy++)
     {
-      /* The disc's half width on this row: the largest w with w^2 + dy^2 <= radius^2. */
-      int w = (int) floor (sqrt ((double) radius * radius - (double) dy * dy));
-      while ((w + 1) * (w + 1) + dy * dy <= radius * radius)
-        w++;
-      while (w > 0 && w * w + dy * dy > radius * radius)
-        w--;
+      const guint8 *src = self->data + (gsize) sy * self->stride;
+      gboolean any = FALSE;
 
-      for (int y = y0; y < y1; y++)
+      /* The row padded by the radius on each side, outside the picture the value that never wins. */
+      for (int i = 0; i < pad_n; i++)
         {
-          int sy = y + dy;
-          const guint8 *src;
-          guint8 *dst = out + (gsize) (y - y0) * n;
+          int sx = x0 - radius + i;
+          guint8 v = sx >= 0 && sx < self->width ? src[sx] : (erode ? 255 : 0);
+          line[i] = erode ? 255 - v : v;
+          any |= line[i] != 0;
+        }
+      if (!any)
+        continue;               /* all zero: wins nowhere */
+      for (int dy = 0; dy <= radius; dy++)
+        {
+          int w = half[dy];
+          int targets[2] = { sy - dy, sy + dy };
 
-          if (sy < 0 || sy >= self->height)
+          if ((targets[0] < y0 || targets[0] >= y1) && (targets[1] < y0 || targets[1] >= y1))
             continue;
-          src = self->data + (gsize) sy * self->stride;
-          for (int i = 0; i < n + 2 * w; i++)
+          sliding_max (line + radius - w, n, w, g, h, row_max);
+          for (int t = 0; t < (dy == 0 ? 1 : 2); t++)
             {
-              int sx = x0 - w + i;
-              guint8 v = sx >= 0 && sx < self->width ? src[sx] : (erode ? 255 : 0);
-              line[i] = erode ? 255 - v : v;
+              guint8 *dst;
+              if (targets[t] < y0 || targets[t] >= y1)
+                continue;
+              dst = out + (gsize) (targets[t] - y0) * n;
+              for (int i = 0; i < n; i++)
+                dst[i] = MAX (dst[i], row_max[i]);
             }
-          sliding_max (line, n, w, g, h, row_max);
-          for (int i = 0; i < n; i++)
-            dst[i] = MAX (dst[i], row_max[i]);
         }
     }
 
