@@ -489,6 +489,37 @@ test_render (Fixture       *f,
   assert_rgb (hidden, stride, (int) x0 + 2, (int) y0 + 2, GREY, GREY, GREY);
   g_object_set (f->canvas, "show-mask", TRUE, NULL);
 
+  /* The token grid tints the cells the job will redo (the mask's tint under it), not the others. */
+  {
+    g_autofree guint8 *grid = NULL;
+    int wx, wy, side, n, n_known = 0, n_unknown = 0;
+    const gboolean *unknown;
+
+    ib_canvas_set_model_geometry (f->canvas, 64, 8);
+    g_object_set (f->canvas, "show-token-grid", TRUE, NULL);
+    g_assert_true (ib_canvas_get_token_grid (f->canvas, &wx, &wy, &side, &n, &unknown));
+    grid = render (f, &stride);
+    for (int i = 0; i < n * n; i++)
+      {
+        double cell = (double) side / n, cx = wx + (i % n + 0.5) * cell, cy = wy + (i / n + 0.5) * cell, x, y;
+        gboolean masked = cx >= 150 && cx < 200 && cy >= 100 && cy < 140;
+
+        ib_canvas_picture_to_widget (f->canvas, cx, cy, &x, &y);
+        if (masked || x < 0 || y < 0 || x >= VIEW_W || y >= VIEW_H)
+          continue;
+        /* #3584e4 at 0.3 over grey. */
+        if (unknown[i])
+          assert_rgb (grid, stride, (int) x, (int) y, 105, 129, 158);
+        else
+          assert_rgb (grid, stride, (int) x, (int) y, GREY, GREY, GREY);
+        n_known += !unknown[i];
+        n_unknown += unknown[i];
+      }
+    g_assert_cmpint (n_known, >, 0);
+    g_assert_cmpint (n_unknown, >, 0);
+    g_object_set (f->canvas, "show-token-grid", FALSE, NULL);
+  }
+
   /* A small dab re-makes only the tile it touched. */
   ib_canvas_zoom_fit (f->canvas);
   g_free (render (f, &stride));
