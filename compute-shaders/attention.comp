@@ -1,6 +1,8 @@
 // attention.comp: multi-head scaled dot-product attention, one workgroup per (query row, head).
-// The row's scores live in shared memory (n_kv <= MAX_KV, checked by the host), so the softmax is the
-// two-pass one: the maximum first, then the exponentials and their sum, in f32.
+// The scores of up to MAX_KV keys live in shared memory; a row with more keys goes through them in blocks of
+// MAX_KV with the online softmax: each block's maximum joins the running one, and the running sum and the
+// weighted sum of the values are rescaled by exp(old max - new max). With one block this is exactly the
+// two-pass softmax (the maximum first, then the exponentials and their sum), in f32.
 //   q row r, head h at Q[q_base + r q_stride + h dh]; key/value j at K/V[k_base/v_base + j kv_stride + h dh]
 //   out row r at O[r out_stride + h dh]; causal: row r (absolute position q_offset + r) sees keys 0..q_offset + r,
 //   and positions below n_unmasked (minGPT's leading block) see keys 0..n_unmasked - 1 as well.
@@ -28,6 +30,7 @@ layout (push_constant) uniform Push
 
 shared float scores[MAX_KV];
 shared float q[MAX_DH];
+shared float acc[MAX_DH];      // the weighted sum of the values so far (each thread its own dimensions)
 
 void
 main ()
@@ -38,35 +41,49 @@ main ()
   uint n_keys = p.causal != 0u ? min (max (p.q_offset + r + 1u, p.n_unmasked), p.n_kv) : p.n_kv;
 
   for (uint d = tid; d < dh; d += threads)
-    q[d] = Q[p.q_base + r * p.q_stride + h * dh + d];
+    {
+      q[d] = Q[p.q_base + r * p.q_stride + h * dh + d];
+      acc[d] = 0.0;
+    }
   barrier ();
 
-  float local_max = -3.402823466e38;
-  for (uint j = tid; j < n_keys; j += threads)
+  float row_max = -3.402823466e38, row_sum = 0.0;
+  for (uint j0 = 0u; j0 < n_keys; j0 += MAX_KV)
     {
-      uint kb = p.k_base + j * p.kv_stride + h * dh;
-      float s = 0.0;
-      for (uint d = 0; d < dh; d++)
-        s = fma (q[d], K[kb + d], s);
-      s *= p.scale;
-      scores[j] = s;
-      local_max = max (local_max, s);
+      uint block = min (MAX_KV, n_keys - j0);
+      float local_max = -3.402823466e38;
+      for (uint j = tid; j < block; j += threads)
+        {
+          uint kb = p.k_base + (j0 + j) * p.kv_stride + h * dh;
+          float s = 0.0;
+          for (uint d = 0; d < dh; d++)
+            s = fma (q[d], K[kb + d], s);
+          s *= p.scale;
+          scores[j] = s;
+          local_max = max (local_max, s);
+        }
+      float new_max = max (row_max, workgroup_max (local_max));
+      float local_sum = 0.0;
+      for (uint j = tid; j < block; j += threads)
+        {
+          float e = exp (scores[j] - new_max);
+          scores[j] = e;
+          local_sum += e;
+        }
+      // 0 for the first block (row_max is the lowest float), so that one block is the plain two-pass softmax.
+      float rescale = exp (row_max - new_max);
+      row_sum = row_sum * rescale + workgroup_sum (local_sum);   // the sum's barrier publishes scores
+      for (uint d = tid; d < dh; d += threads)
+        {
+          float a = 0.0;
+          for (uint j = 0; j < block; j++)
+            a = fma (scores[j], V[p.v_base + (j0 + j) * p.kv_stride + h * dh + d], a);
+          acc[d] = acc[d] * rescale + a;
+        }
+      row_max = new_max;
+      barrier ();   // the next block rewrites scores
     }
-  float row_max = workgroup_max (local_max);
-  float local_sum = 0.0;
-  for (uint j = tid; j < n_keys; j += threads)
-    {
-      float e = exp (scores[j] - row_max);
-      scores[j] = e;
-      local_sum += e;
-    }
-  float inv = n_keys > 0u ? 1.0 / workgroup_sum (local_sum) : 0.0;   // the sum's barrier publishes scores
-
+  float inv = n_keys > 0u ? 1.0 / row_sum : 0.0;
   for (uint d = tid; d < dh; d += threads)
-    {
-      float acc = 0.0;
-      for (uint j = 0; j < n_keys; j++)
-        acc = fma (scores[j], V[p.v_base + j * p.kv_stride + h * dh + d], acc);
-      O[r * p.out_stride + h * dh + d] = acc * inv;
-    }
+    O[r * p.out_stride + h * dh + d] = acc[d] * inv;
 }

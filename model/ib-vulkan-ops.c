@@ -393,19 +393,19 @@ ib_vk_attention (IbVkDevice               *d,
   g_return_val_if_fail (s->q_stride >= s->heads * s->dim_head && s->kv_stride >= s->heads * s->dim_head, FALSE);
   int width = s->heads * s->dim_head;
   uint32_t threads = ib_vk_threads_for (d, 64);
-  /* Shared memory: the query row (dim_head rounded up), the scores, and the reduction scratch. */
+  /* Shared memory: the query row and the weighted sum (dim_head rounded up each), a block of scores, and the
+   * reduction scratch. More keys than a block holds go block by block (the online softmax). */
   uint32_t max_dh = (uint32_t) ((s->dim_head + 63) / 64 * 64);
-  guint64 fixed = ((guint64) max_dh + threads) * 4;
+  guint64 fixed = (2 * (guint64) max_dh + threads) * 4;
   guint64 capacity = d->limits.max_shared_bytes > fixed ? (d->limits.max_shared_bytes - fixed) / 4 : 0;
   uint32_t max_kv = (uint32_t) MIN (capacity, 4096) & ~63u;
 
   if (s->n_q == 0)
     return TRUE;
-  if ((uint32_t) s->n_kv > max_kv)
+  if (max_kv < 64)
     {
       g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED,
-                   "attention over %d keys needs more shared memory than this GPU has (at most %u keys)", s->n_kv,
-                   max_kv);
+                   "attention with heads of %d values needs more shared memory than this GPU has", s->dim_head);
       return FALSE;
     }
   if (!check_view (out, (guint64) s->n_q * width, "attention", "out", error) ||
@@ -431,7 +431,7 @@ ib_vk_attention (IbVkDevice               *d,
     (uint32_t) s->dim_head, (uint32_t) s->q_base, (uint32_t) s->k_base, (uint32_t) s->v_base, s->causal ? 1u : 0u,
     (uint32_t) s->q_offset, (uint32_t) MAX (s->n_unmasked, 0), 1.0f / sqrtf ((float) s->dim_head),
   };
-  uint32_t spec[] = { threads, MAX (max_kv, 64), max_dh };
+  uint32_t spec[] = { threads, max_kv, max_dh };
   uint32_t groups[3] = { (uint32_t) s->n_q, (uint32_t) s->heads, 1 };
   const IbVkView *bindings[] = { q, k, v, out };
   /* Scores and the weighted sum: the keys each row sees, as the shader counts them. */

@@ -330,6 +330,9 @@ static const AttentionCase attention_cases[] = {
   { 3, 300, 1, 512, FALSE, 0, FALSE },
   { 6, 6, 2, 32, TRUE, 0, FALSE, 3 },   /* minGPT's prefill: the first 3 positions see each other */
   { 4, 9, 2, 32, TRUE, 5, FALSE, 7 },   /* unmasked positions past the rows' offset */
+  { 3, 5000, 1, 64, FALSE, 0, FALSE },  /* more keys than shared memory holds: the softmax block by block */
+  { 2, 4300, 2, 32, TRUE, 4298, FALSE },/* a KV-cache step past 4096 positions (a second block of 203 keys) */
+  { 2, 8200, 1, 96, FALSE, 0, FALSE },  /* three blocks, the last of 8 keys */
 };
 
 /* The reference of a causal case with unmasked positions: each row on its own over the keys it sees. */
