@@ -210,22 +210,27 @@ runner_level_finished_cb (IbJobRunner      *runner,
                           IbVariantGallery *self)
 {
   if (previews->len > 0)
-    ib_variant_gallery_set_images (self, previews, level == 1);
+    ib_variant_gallery_set_images (self, previews, FALSE);
 }
 
+/* Final only once the result exists: the window accepts from it. */
 static void
 runner_done_cb (IbJobRunner      *runner,
                 IbEditResult     *result,
                 IbVariantGallery *self)
 {
-  /* Level 1's previews are the results' masked boxes; without previews (an empty mask) the whole images. */
-  if (!self->final)
+  if (gtk_flow_box_get_child_at_index (GTK_FLOW_BOX (self->flow), 0) != NULL)
     {
-      g_autoptr (GPtrArray) images = g_ptr_array_new_with_free_func ((GDestroyNotify) ib_edit_image_unref);
-      for (int v = 0; v < result->n_variants; v++)
-        g_ptr_array_add (images, ib_edit_image_ref (result->images[v]));
-      ib_variant_gallery_set_images (self, images, TRUE);
+      /* Level 1's previews: the results' masked boxes. */
+      self->final = TRUE;
+      update_actions (self);
+      return;
     }
+  /* Without previews (an empty mask), the whole images. */
+  g_autoptr (GPtrArray) images = g_ptr_array_new_with_free_func ((GDestroyNotify) ib_edit_image_unref);
+  for (int v = 0; v < result->n_variants; v++)
+    g_ptr_array_add (images, ib_edit_image_ref (result->images[v]));
+  ib_variant_gallery_set_images (self, images, TRUE);
 }
 
 void
