@@ -21,6 +21,62 @@ ib_vk_device_begin (IbVkDevice *d,
   return d->command_buffer;
 }
 
+static guint
+env_count (const char *name)
+{
+  const char *value = g_getenv (name);
+  return value != NULL ? (guint) MIN (g_ascii_strtoull (value, NULL, 10), G_MAXUINT) : 0;
+}
+
+void
+ib_vk_faults_init (IbVkDevice *d)
+{
+#ifndef NDEBUG
+  d->fault_submit = env_count ("IMAGEBART_FAULT_VK_SUBMIT");
+  d->fault_alloc = env_count ("IMAGEBART_FAULT_VK_ALLOC");
+#else
+  (void) env_count;
+  (void) d;
+#endif
+}
+
+gboolean
+ib_vk_fault_now (guint *count,
+                 guint  at)
+{
+#ifndef NDEBUG
+  ++*count;
+  return at > 0 && *count == at;
+#else
+  (void) count;
+  (void) at;
+  return FALSE;
+#endif
+}
+
+/* The command pool, descriptor sets and staging start afresh for the next batch. */
+static void
+reset_batch (IbVkDevice *d)
+{
+  d->vk.vkResetCommandPool (d->device, d->command_pool, 0);
+  for (guint i = 0; i < d->descriptor_pools->len; i++)
+    d->vk.vkResetDescriptorPool (d->device, g_ptr_array_index (d->descriptor_pools, i), 0);
+  d->descriptor_pool_index = 0;
+  d->staging_used = 0;
+}
+
+void
+ib_vk_device_discard (IbVkDevice *d)
+{
+  if (!d->recording)
+    return;
+  d->recording = FALSE;
+  g_array_set_size (d->accesses, 0);
+  d->vk.vkEndCommandBuffer (d->command_buffer);
+  ib_vk_profile_collect (d, FALSE);
+  reset_batch (d);
+}
+
 void
 ib_vk_device_barrier (IbVkDevice *d)
 {
@@ -82,7 +138,9 @@ ib_vk_device_submit (IbVkDevice *d,
         .commandBufferCount = 1,
         .pCommandBuffers = &d->command_buffer,
       };
-      result = d->vk.vkQueueSubmit (d->queue, 1, &submit, d->fence);
+      result = ib_vk_fault_now (&d->n_submits, d->fault_submit)
+                 ? VK_ERROR_DEVICE_LOST
+                 : d->vk.vkQueueSubmit (d->queue, 1, &submit, d->fence);
       if (result == VK_SUCCESS)
         {
           result = d->vk.vkWaitForFences (d->device, 1, &d->fence, VK_TRUE, UINT64_MAX);
@@ -95,11 +153,7 @@ ib_vk_device_submit (IbVkDevice *d,
    * lost). */
   if (result != VK_SUCCESS)
     d->vk.vkDeviceWaitIdle (d->device);
-  d->vk.vkResetCommandPool (d->device, d->command_pool, 0);
-  for (guint i = 0; i < d->descriptor_pools->len; i++)
-    d->vk.vkResetDescriptorPool (d->device, g_ptr_array_index (d->descriptor_pools, i), 0);
-  d->descriptor_pool_index = 0;
-  d->staging_used = 0;
+  reset_batch (d);
   if (result != VK_SUCCESS && d->failure == NULL)
     {
       /* Any failure here leaves the batch's results undefined: no later work may build on them. */

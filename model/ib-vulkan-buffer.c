@@ -72,8 +72,10 @@ ib_vk_buffer_new (IbVkDevice *d,
     .allocationSize = needs.size,
     .memoryTypeIndex = (uint32_t) type,
   };
-  if (!ib_vk_check (d, d->vk.vkAllocateMemory (d->device, &allocate, NULL, &b->memory), "Allocating GPU memory",
-                    error))
+  VkResult allocated = ib_vk_fault_now (&d->n_allocs, d->fault_alloc)
+                         ? VK_ERROR_OUT_OF_DEVICE_MEMORY
+                         : d->vk.vkAllocateMemory (d->device, &allocate, NULL, &b->memory);
+  if (!ib_vk_check (d, allocated, "Allocating GPU memory", error))
     {
       d->vk.vkDestroyBuffer (d->device, b->buffer, NULL);
       return NULL;

@@ -144,12 +144,14 @@ check_result (VkResult    result,
     case VK_ERROR_OUT_OF_DEVICE_MEMORY:
     case VK_ERROR_OUT_OF_POOL_MEMORY:
     case VK_ERROR_FRAGMENTED_POOL:
-      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_OUT_OF_MEMORY, "%s ran out of memory (%s)", what,
-                   result_name (result));
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_OUT_OF_MEMORY,
+                   "%s ran out of memory (%s): close other programs that use the GPU, work on a smaller image, or "
+                   "use the CPU engine", what, result_name (result));
       break;
     case VK_ERROR_DEVICE_LOST:
       g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_DEVICE_LOST,
-                   "The GPU stopped responding (%s: device lost); the job was abandoned", what);
+                   "The GPU stopped responding (%s: device lost); the job was abandoned (the GPU engine must be "
+                   "started afresh, or use the CPU engine)", what);
       break;
     case VK_ERROR_INCOMPATIBLE_DRIVER:
       g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_NO_DEVICE, "%s: no compatible Vulkan driver", what);
@@ -797,6 +799,7 @@ ib_vk_device_new (const IbVkDeviceOptions *options,
   d->vki.vkGetPhysicalDeviceMemoryProperties (d->physical, &d->memory_properties);
   d->queue_family = (guint32) compute_queue_family (&d->vki, d->physical);
   read_limits (d, options);
+  ib_vk_faults_init (d);
 
   if (!create_logical_device (d, error) ||
       !create_pipeline_cache (d, !options->no_disk_cache, error) ||

@@ -174,6 +174,10 @@ struct _IbVkDevice
   /* Profiling (ib-vulkan-profile.c): NULL when off. next_flops/next_bytes describe the next dispatch. */
   IbVkProfile *profile;
   double next_flops, next_bytes;
+
+  /* Fault injection (ib_vk_faults_init): the n-th submission / device allocation fails; 0: never. */
+  guint fault_submit, fault_alloc;
+  guint n_submits, n_allocs;
 };
 
 /* Sets error from a VkResult ("what" names the call) and returns FALSE; device loss is remembered. */
@@ -201,6 +205,28 @@ void            ib_vk_device_access         (IbVkDevice     *device,
                                              const IbVkView *const *views,
                                              int             n_views,
                                              guint32         written_mask);
+/* Ends the current batch without running it (after a failure, so that no half-recorded work runs later). */
+void            ib_vk_device_discard        (IbVkDevice     *device);
+
+/* A public entry point's result: after a failure, the half-recorded batch is dropped, so that the next call
+ * does not run work that refers to memory the failed call has freed. */
+static inline gboolean
+ib_vk_call_done (IbVkDevice *device,
+                 gboolean    ok)
+{
+  if (!ok)
+    ib_vk_device_discard (device);
+  return ok;
+}
+
+/* Fault injection for tests, only in builds without NDEBUG, read when a device is made:
+ * IMAGEBART_FAULT_VK_SUBMIT=N makes the device's N-th submission report VK_ERROR_DEVICE_LOST (its work does
+ * not run), IMAGEBART_FAULT_VK_ALLOC=N its N-th device memory allocation VK_ERROR_OUT_OF_DEVICE_MEMORY. */
+void            ib_vk_faults_init           (IbVkDevice     *device);
+/* Counts an event; TRUE when it is the one to fail. */
+gboolean        ib_vk_fault_now             (guint          *count,
+                                             guint           at);
+
 /* A full compute/transfer barrier now (before the host reads, before a copy). */
 void            ib_vk_device_barrier        (IbVkDevice     *device);
 

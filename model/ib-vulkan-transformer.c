@@ -283,8 +283,9 @@ ib_vk_stage_new (IbVkDevice  *device,
       stage->log_scalors = ib_tensor_dup_f32 (ls);
     }
 
-  if (!(stage->decoder_only ? upload_gpt (stage, file, error) : upload_encoder_decoder (stage, file, error)) ||
-      !ib_vk_device_submit (device, error))
+  if (!ib_vk_call_done (device, (stage->decoder_only ? upload_gpt (stage, file, error)
+                                                     : upload_encoder_decoder (stage, file, error)) &&
+                                    ib_vk_device_submit (device, error)))
     return NULL;
   return g_steal_pointer (&stage);
 }
@@ -685,15 +686,12 @@ decoder_rows (IbVkStage *stage)
   return MAX (stage->config.enc_max_seq_len, stage->config.dec_max_seq_len);
 }
 
-IbVkDecoder *
-ib_vk_decoder_new (IbVkStage     *stage,
-                   const int32_t *src,
-                   int            n_src,
-                   GError       **error)
+static IbVkDecoder *
+decoder_new (IbVkStage     *stage,
+             const int32_t *src,
+             int            n_src,
+             GError       **error)
 {
-  g_return_val_if_fail (stage != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
   const IbLevelConfig *c = &stage->config;
   IbVkDevice *d = stage->device;
 
@@ -736,6 +734,20 @@ ib_vk_decoder_new (IbVkStage     *stage,
   return g_steal_pointer (&decoder);
 }
 
+IbVkDecoder *
+ib_vk_decoder_new (IbVkStage     *stage,
+                   const int32_t *src,
+                   int            n_src,
+                   GError       **error)
+{
+  g_return_val_if_fail (stage != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  IbVkDecoder *decoder = decoder_new (stage, src, n_src, error);
+  ib_vk_call_done (stage->device, decoder != NULL);
+  return decoder;
+}
+
 int
 ib_vk_decoder_get_position (IbVkDecoder *decoder)
 {
@@ -752,16 +764,13 @@ ib_vk_decoder_rewind (IbVkDecoder *decoder,
   decoder->position = pos;
 }
 
-gboolean
-ib_vk_decoder_feed (IbVkDecoder   *decoder,
-                    const int32_t *tokens,
-                    int            n,
-                    float         *logits,
-                    GError       **error)
+static gboolean
+decoder_feed (IbVkDecoder   *decoder,
+              const int32_t *tokens,
+              int            n,
+              float         *logits,
+              GError       **error)
 {
-  g_return_val_if_fail (decoder != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
   IbVkStage *stage = decoder->stage;
   IbVkDevice *d = stage->device;
   const IbLevelConfig *c = &stage->config;
@@ -817,6 +826,19 @@ ib_vk_decoder_feed (IbVkDecoder   *decoder,
 }
 
 gboolean
+ib_vk_decoder_feed (IbVkDecoder   *decoder,
+                    const int32_t *tokens,
+                    int            n,
+                    float         *logits,
+                    GError       **error)
+{
+  g_return_val_if_fail (decoder != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return ib_vk_call_done (decoder->stage->device, decoder_feed (decoder, tokens, n, logits, error));
+}
+
+gboolean
 ib_vk_stage_encode (IbVkStage     *stage,
                     const int32_t *src,
                     int            n_src,
@@ -835,8 +857,10 @@ ib_vk_stage_encode (IbVkStage     *stage,
   if (!check_src (stage, src, n_src, error))
     return FALSE;
   g_autoptr (IbVkDecoder) decoder = decoder_create (stage, src, n_src, n_src, error);
-  return decoder != NULL && record_encoder (decoder, error) &&
-         ib_vk_download (stage->device, &decoder->x, 0, context, (guint64) n_src * stage->dim * 4, error);
+  return ib_vk_call_done (stage->device,
+                          decoder != NULL && record_encoder (decoder, error) &&
+                          ib_vk_download (stage->device, &decoder->x, 0, context, (guint64) n_src * stage->dim * 4,
+                                          error));
 }
 
 gboolean
@@ -875,12 +899,13 @@ ib_vk_stage_logits (IbVkStage     *stage,
         return FALSE;
       int n = n_src + n_tgt - 1;
       g_autoptr (IbVkDecoder) decoder = decoder_create (stage, src, n_src, decoder_rows (stage), error);
-      return decoder != NULL &&
-             (n_tgt == 1 || ib_vk_upload (stage->device, &decoder->tokens, (guint64) n_src * 4, tgt + 1,
-                                          (guint64) (n_tgt - 1) * 4, error)) &&
-             record_decoder (decoder, 0, n, 0, TRUE, n_tgt, error) &&
-             ib_vk_download (stage->device, &decoder->logits, 0, logits, (guint64) n_tgt * c->dec_num_tokens * 4,
-                             error);
+      return ib_vk_call_done (stage->device,
+                              decoder != NULL &&
+                              (n_tgt == 1 || ib_vk_upload (stage->device, &decoder->tokens, (guint64) n_src * 4,
+                                                           tgt + 1, (guint64) (n_tgt - 1) * 4, error)) &&
+                              record_decoder (decoder, 0, n, 0, TRUE, n_tgt, error) &&
+                              ib_vk_download (stage->device, &decoder->logits, 0, logits,
+                                              (guint64) n_tgt * c->dec_num_tokens * 4, error));
     }
 
   g_autoptr (IbVkDecoder) decoder = ib_vk_decoder_new (stage, src, n_src, error);
@@ -891,28 +916,25 @@ ib_vk_stage_logits (IbVkStage     *stage,
 
 #define DEFAULT_STEPS_PER_SUBMIT 32
 
-gboolean
-ib_vk_sample_level_batch (IbVkStage            *stage,
-                          const int32_t        *conditioning,
-                          int                   n_conditioning,
-                          const int32_t        *x_t,
-                          int                   n_batch,
-                          int                   n_tokens,
-                          int                   top_k,
-                          float                 temperature,
-                          const IbRngStream    *streams,
-                          const gboolean       *known,
-                          const int32_t        *known_tokens,
-                          int                   steps_per_submit,
-                          int32_t              *x_prev,
-                          IbSampleProgressFunc  progress,
-                          gpointer              progress_data,
-                          GCancellable         *cancellable,
-                          GError              **error)
+static gboolean
+sample_level_batch (IbVkStage            *stage,
+                    const int32_t        *conditioning,
+                    int                   n_conditioning,
+                    const int32_t        *x_t,
+                    int                   n_batch,
+                    int                   n_tokens,
+                    int                   top_k,
+                    float                 temperature,
+                    const IbRngStream    *streams,
+                    const gboolean       *known,
+                    const int32_t        *known_tokens,
+                    int                   steps_per_submit,
+                    int32_t              *x_prev,
+                    IbSampleProgressFunc  progress,
+                    gpointer              progress_data,
+                    GCancellable         *cancellable,
+                    GError              **error)
 {
-  g_return_val_if_fail (stage != NULL && streams != NULL && x_prev != NULL && n_tokens >= 0 && n_batch >= 1, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
   const IbLevelConfig *c = &stage->config;
   IbVkDevice *d = stage->device;
   gboolean gpt = stage->decoder_only;
@@ -955,7 +977,7 @@ ib_vk_sample_level_batch (IbVkStage            *stage,
     {
       if (!gpt)
         memcpy (src + 1 + n_conditioning, x_t + (gsize) b * n_tokens, (gsize) n_tokens * sizeof (int32_t));
-      IbVkDecoder *decoder = ib_vk_decoder_new (stage, src, n_src, error);
+      IbVkDecoder *decoder = decoder_new (stage, src, n_src, error);
       if (decoder == NULL)
         return FALSE;
       g_ptr_array_add (decoders, decoder);
@@ -1035,6 +1057,34 @@ ib_vk_sample_level_batch (IbVkStage            *stage,
         return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+ib_vk_sample_level_batch (IbVkStage            *stage,
+                          const int32_t        *conditioning,
+                          int                   n_conditioning,
+                          const int32_t        *x_t,
+                          int                   n_batch,
+                          int                   n_tokens,
+                          int                   top_k,
+                          float                 temperature,
+                          const IbRngStream    *streams,
+                          const gboolean       *known,
+                          const int32_t        *known_tokens,
+                          int                   steps_per_submit,
+                          int32_t              *x_prev,
+                          IbSampleProgressFunc  progress,
+                          gpointer              progress_data,
+                          GCancellable         *cancellable,
+                          GError              **error)
+{
+  g_return_val_if_fail (stage != NULL && streams != NULL && x_prev != NULL && n_tokens >= 0 && n_batch >= 1, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return ib_vk_call_done (stage->device,
+                          sample_level_batch (stage, conditioning, n_conditioning, x_t, n_batch, n_tokens, top_k,
+                                              temperature, streams, known, known_tokens, steps_per_submit, x_prev,
+                                              progress, progress_data, cancellable, error));
 }
 
 gboolean

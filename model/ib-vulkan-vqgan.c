@@ -427,11 +427,20 @@ ib_vk_vqgan_new (IbVkDevice  *device,
   self->weights = ib_vk_arena_new (device, 32u << 20);
   self->work = ib_vk_arena_new (device, 8u << 20);
 
-  if (!upload_encoder (self) || !upload_decoder (self) || !upload_codebook (self, c))
+  if (!ib_vk_call_done (device, upload_encoder (self) && upload_decoder (self) && upload_codebook (self, c)))
     return NULL;
   int n_tokens = self->token_side * self->token_side;
   note (self, self->embed_dim, self->token_side, self->token_side);
   self->max_attention = MAX (self->max_attention, 1);
+  /* Feature maps are not split across buffer ranges (yet): say what the limit is and what to do. */
+  if (self->max_activation * 4 > ib_vk_device_max_range (device))
+    {
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED,
+                   "The VQGAN at %d px needs feature maps of %" G_GUINT64_FORMAT " MiB, more than this GPU binds in "
+                   "one buffer range (%" G_GUINT64_FORMAT " MiB); use the CPU engine for encoding and decoding images",
+                   self->resolution, (self->max_activation * 4) >> 20, ib_vk_device_max_range (device) >> 20);
+      return NULL;
+    }
   for (int i = 0; i < 3; i++)
     if (!ib_vk_arena_alloc (self->work, self->max_activation * 4, &self->buffers[i], error))
       return NULL;
@@ -614,7 +623,9 @@ ib_vk_vqgan_encode_latent (IbVkVqgan   *self,
   Run run = { self, &self->buffers[0], &self->buffers[1], &self->buffers[2], error };
   const IbVkView *z = encoder (&run, image);
   int n = self->token_side * self->token_side;
-  return z != NULL && ib_vk_download (self->device, z, 0, latent, (guint64) self->embed_dim * n * 4, error);
+  return ib_vk_call_done (self->device,
+                          z != NULL && ib_vk_download (self->device, z, 0, latent, (guint64) self->embed_dim * n * 4,
+                                                       error));
 }
 
 gboolean
@@ -630,20 +641,19 @@ ib_vk_vqgan_encode (IbVkVqgan   *self,
   const IbVkView *z = encoder (&run, image);
   int n = self->token_side * self->token_side, dim = self->embed_dim;
   const IbVkView *rows = z == run.tmp2 ? run.tmp1 : run.tmp2;
-  return z != NULL && ib_vk_transpose (self->device, rows, z, dim, n, error) &&
-         ib_vk_nearest_code (self->device, &self->tokens, rows, n, dim, self->codebook, NULL, self->n_codes, error) &&
-         ib_vk_download (self->device, &self->tokens, 0, tokens, (guint64) n * 4, error);
+  return ib_vk_call_done (self->device,
+                          z != NULL && ib_vk_transpose (self->device, rows, z, dim, n, error) &&
+                          ib_vk_nearest_code (self->device, &self->tokens, rows, n, dim, self->codebook, NULL,
+                                              self->n_codes, error) &&
+                          ib_vk_download (self->device, &self->tokens, 0, tokens, (guint64) n * 4, error));
 }
 
-gboolean
-ib_vk_vqgan_decode (IbVkVqgan     *self,
-                    const int32_t *tokens,
-                    float         *image,
-                    GError       **error)
+static gboolean
+decode (IbVkVqgan     *self,
+        const int32_t *tokens,
+        float         *image,
+        GError       **error)
 {
-  g_return_val_if_fail (self != NULL && tokens != NULL && image != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
   int n = self->token_side * self->token_side, dim = self->embed_dim, side = self->token_side;
   IbVkDevice *d = self->device;
 
@@ -687,4 +697,16 @@ ib_vk_vqgan_decode (IbVkVqgan     *self,
   return norm (&run, run.tmp1, run.cur, channels, side, &self->dec_norm_out, TRUE) &&
          conv (&run, run.tmp2, run.tmp1, channels, side, &self->dec_conv_out, &same_3x3, FALSE) &&
          ib_vk_download (d, run.tmp2, 0, image, (guint64) self->out_ch * side * side * 4, error);
+}
+
+gboolean
+ib_vk_vqgan_decode (IbVkVqgan     *self,
+                    const int32_t *tokens,
+                    float         *image,
+                    GError       **error)
+{
+  g_return_val_if_fail (self != NULL && tokens != NULL && image != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return ib_vk_call_done (self->device, decode (self, tokens, image, error));
 }

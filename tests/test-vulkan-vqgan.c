@@ -205,6 +205,24 @@ test_vqgan_case (gconstpointer data)
   ib_test_vulkan_assert_clean ();
 }
 
+/* Feature maps larger than the device's buffer range are refused up front with what to do, not half-run. */
+static void
+test_past_range (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (IbModelFile) file = build_model (&cases[0]);
+  IbVkDeviceOptions options = { .validation = TRUE, .no_disk_cache = TRUE, .max_range_override = 16u << 10 };
+
+  options.selector = g_getenv ("IMAGEBART_TEST_VULKAN_DEVICE");
+  g_autoptr (IbVkDevice) device = ib_vk_device_new (&options, &error);
+  g_assert_no_error (error);
+  g_autoptr (IbVkVqgan) vk = ib_vk_vqgan_new (device, file, &error);
+  g_assert_null (vk);
+  g_assert_error (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED);
+  g_assert_nonnull (strstr (error->message, "CPU engine"));
+  g_assert_cmpuint (ib_vk_device_n_messages (device), ==, 0);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -213,6 +231,7 @@ main (int    argc,
   ib_test_vulkan_device ();
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     g_test_add_data_func (cases[i].path, &cases[i], test_vqgan_case);
+  g_test_add_func ("/vulkan/vqgan/feature-maps-past-range", test_past_range);
   int status = g_test_run ();
   g_test_message ("worst relative error %.2e, worst max error %.2e; %u near-ties in %u tokens", worst_rel, worst_max,
                   near_ties, tokens_compared);
