@@ -3,6 +3,8 @@
 
 #include <glib/gi18n.h>
 
+#include "ib-about.h"
+
 #include "ib-main-window.h"
 #include "ib-model-info-dialog.h"
 #include "ib-preferences-dialog.h"
@@ -217,6 +219,24 @@ ensure_model (IbApplication *self)
     ib_application_load_model (self, path);
 }
 
+/* Crash recovery: IbRecovery is not in the document layer yet; a document is shown without autosave. */
+
+void
+ib_application_watch_document (IbApplication *self,
+                               IbDocument    *document)
+{
+  g_return_if_fail (IB_IS_APPLICATION (self));
+  g_return_if_fail (IB_IS_DOCUMENT (document));
+}
+
+void
+ib_application_forget_document (IbApplication *self,
+                                IbDocument    *document)
+{
+  g_return_if_fail (IB_IS_APPLICATION (self));
+  g_return_if_fail (IB_IS_DOCUMENT (document));
+}
+
 /* Actions */
 
 static void
@@ -262,6 +282,25 @@ model_info_activated (GSimpleAction *action,
 
   if (self->model != NULL)
     present_dialog (self, ib_model_info_dialog_new (self->model));
+}
+
+static void
+about_activated (GSimpleAction *action,
+                 GVariant      *parameter,
+                 gpointer       user_data)
+{
+  ib_about_show (gtk_application_get_active_window (GTK_APPLICATION (user_data)));
+}
+
+static void
+shortcuts_activated (GSimpleAction *action,
+                     GVariant      *parameter,
+                     gpointer       user_data)
+{
+  g_autoptr(GtkBuilder) builder = gtk_builder_new_from_resource ("/org/imagebart/Studio/ib-shortcuts-window.ui");
+  GtkWidget *window = GTK_WIDGET (gtk_builder_get_object (builder, "help_overlay"));
+
+  present_dialog (user_data, window);
 }
 
 static void
@@ -314,6 +353,8 @@ open_recent_model_activated (GSimpleAction *action,
 static const GActionEntry app_actions[] = {
   { "quit", quit_activated },
   { "preferences", preferences_activated },
+  { "about", about_activated },
+  { "shortcuts", shortcuts_activated },
   { "model-info", model_info_activated },
   { "open-model", open_model_activated },
   { "open-recent-model", open_recent_model_activated, "s" },
@@ -373,6 +414,17 @@ ib_application_startup (GApplication *application)
   rebuild_recent_models_menu (self);
 }
 
+/* The window a document should go to: an empty one if there is one, else a new one. */
+static IbMainWindow *
+window_for_document (IbApplication *self)
+{
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (self)); l != NULL; l = l->next)
+    if (IB_IS_MAIN_WINDOW (l->data) && !ib_main_window_has_document (l->data))
+      return l->data;
+  ensure_model (self);
+  return ib_main_window_new (self);
+}
+
 static IbMainWindow *
 new_window (IbApplication *self)
 {
@@ -390,6 +442,24 @@ ib_application_activate (GApplication *application)
   gtk_window_present (window);
 }
 
+static void
+ib_application_open (GApplication  *application,
+                     GFile        **files,
+                     int            n_files,
+                     const char    *hint)
+{
+  IbApplication *self = IB_APPLICATION (application);
+
+  /* The first file goes into an empty window if there is one, every other into a window of its own. */
+  for (int i = 0; i < n_files; i++)
+    {
+      IbMainWindow *window = window_for_document (self);
+
+      ib_main_window_open_file (window, files[i]);
+      gtk_window_present (GTK_WINDOW (window));
+    }
+}
+
 static int
 ib_application_handle_local_options (GApplication *application,
                                      GVariantDict *options)
@@ -401,8 +471,19 @@ ib_application_handle_local_options (GApplication *application,
     {
       g_autoptr(GFile) file = g_file_new_for_commandline_arg (model);
 
+      g_autoptr(GError) error = NULL;
+
       g_free (self->model_option);
       self->model_option = g_file_get_path (file);
+      /* When another instance is already running, it is the one that loads the model. */
+      if (!g_application_register (application, NULL, &error))
+        {
+          g_printerr ("%s\n", error->message);
+          return 1;
+        }
+      if (g_application_get_is_remote (application))
+        g_action_group_activate_action (G_ACTION_GROUP (application), "open-recent-model",
+                                        g_variant_new_string (self->model_option));
     }
   return -1;
 }
@@ -462,6 +543,7 @@ ib_application_class_init (IbApplicationClass *klass)
   object_class->get_property = ib_application_get_property;
   app_class->startup = ib_application_startup;
   app_class->activate = ib_application_activate;
+  app_class->open = ib_application_open;
   app_class->handle_local_options = ib_application_handle_local_options;
 
   properties[PROP_MODEL] =
@@ -502,7 +584,7 @@ ib_application_new (void)
 {
   return g_object_new (IB_TYPE_APPLICATION,
                        "application-id", APP_ID,
-                       "flags", G_APPLICATION_DEFAULT_FLAGS,
+                       "flags", G_APPLICATION_HANDLES_OPEN,
                        "resource-base-path", "/org/imagebart/Studio",
                        NULL);
 }

@@ -8,6 +8,7 @@
 
 #include <adwaita.h>
 
+#include "ib-document.h"
 #include "ib-loaded-model.h"
 
 G_BEGIN_DECLS
@@ -29,6 +30,13 @@ char          *ib_application_find_default_model (IbApplication *self);
 
 /* The recent models, as a menu of app.open-recent-model items. */
 GMenuModel    *ib_application_get_recent_models_menu (IbApplication *self);
+
+/* Crash recovery: a window's document is autosaved while it is modified (IbRecovery); forgetting it is a
+ * clean close that removes its recovery file. */
+void           ib_application_watch_document    (IbApplication *self,
+                                                 IbDocument    *document);
+void           ib_application_forget_document   (IbApplication *self,
+                                                 IbDocument    *document);
 
 /* The settings (org.imagebart.Studio), or NULL when the schema is not installed anywhere we look. */
 GSettings     *ib_application_get_settings      (IbApplication *self);

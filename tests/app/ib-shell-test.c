@@ -2,6 +2,7 @@
 #include "ib-shell-test.h"
 
 #include <glib/gstdio.h>
+#include <string.h>
 
 #include "../ib-test-model.h"
 
@@ -58,6 +59,21 @@ ib_shell_test_run (const char * const *argv,
   g_ptr_array_add (args, NULL);
   status = g_application_run (G_APPLICATION (application), (int) args->len - 1, (char **) args->pdata);
   g_assert_cmpint (status, ==, 0);
+}
+
+void
+ib_shell_test_run_on_picture (int              n_levels,
+                              guint32          seed,
+                              int              width,
+                              int              height,
+                              IbShellTestBody  body,
+                              gpointer         data)
+{
+  g_autofree char *model = ib_shell_test_write_model (n_levels, seed);
+  g_autofree char *picture = ib_shell_test_write_picture (width, height);
+  const char *argv[] = { "--model", model, picture, NULL };
+
+  ib_shell_test_run (argv, body, data);
 }
 
 void
@@ -160,6 +176,70 @@ ib_shell_test_find_widget (GtkWidget *root,
         return found;
     }
   return NULL;
+}
+
+IbMainWindow *
+ib_shell_test_main_window (IbApplication *application)
+{
+  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (application));
+
+  g_assert_true (IB_IS_MAIN_WINDOW (window));
+  return IB_MAIN_WINDOW (window);
+}
+
+void
+ib_shell_test_wait_ready (IbApplication *application)
+{
+  IbMainWindow *window = ib_shell_test_main_window (application);
+
+  IB_SHELL_TEST_WAIT_FOR (ib_application_get_model (application) != NULL, 30000);
+  IB_SHELL_TEST_WAIT_FOR (ib_main_window_get_document (window) != NULL, 10000);
+  IB_SHELL_TEST_WAIT_FOR (gtk_widget_get_width (GTK_WIDGET (ib_main_window_get_canvas (window))) > 0
+                          && gtk_widget_get_mapped (GTK_WIDGET (ib_main_window_get_canvas (window))), 10000);
+  ib_shell_test_spin (50);
+}
+
+void
+ib_shell_test_stroke (IbCanvas *canvas,
+                      int       picture_width,
+                      int       picture_height)
+{
+  double x0, y0, x1, y1;
+
+  ib_canvas_picture_to_widget (canvas, picture_width * 0.3, picture_height * 0.5, &x0, &y0);
+  ib_canvas_picture_to_widget (canvas, picture_width * 0.7, picture_height * 0.5, &x1, &y1);
+  ib_canvas_begin_stroke (canvas, x0, y0, 1.0, FALSE);
+  for (int i = 1; i <= 10; i++)
+    ib_canvas_extend_stroke (canvas, x0 + (x1 - x0) * i / 10, y0 + (y1 - y0) * i / 10, 1.0);
+  ib_canvas_end_stroke (canvas);
+}
+
+gsize
+ib_shell_test_count_differences (IbEditImage       *a,
+                                 IbEditImage       *b,
+                                 IbMask            *mask,
+                                 IbShellTestRegion  region)
+{
+  const guint8 *mask_data = NULL;
+  int mask_stride = 0;
+  gsize n = 0;
+
+  g_assert_cmpint (a->width, ==, b->width);
+  g_assert_cmpint (a->height, ==, b->height);
+  if (mask != NULL)
+    mask_data = ib_mask_get_data (mask, &mask_stride);
+  for (int y = 0; y < a->height; y++)
+    for (int x = 0; x < a->width; x++)
+      {
+        gboolean inside = mask_data != NULL && mask_data[(gsize) y * mask_stride + x] != 0;
+
+        if ((region == IB_SHELL_TEST_OUTSIDE_MASK && inside) || (region == IB_SHELL_TEST_INSIDE_MASK && !inside))
+          continue;
+        if (memcmp (a->pixels + (gsize) y * a->stride + (gsize) x * 4,
+                    b->pixels + (gsize) y * b->stride + (gsize) x * 4, 4) != 0)
+          n++;
+      }
+  return n;
 }
 
 static void

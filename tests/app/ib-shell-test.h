@@ -6,6 +6,7 @@
 #include <adwaita.h>
 
 #include "ib-application.h"
+#include "ib-main-window.h"
 
 G_BEGIN_DECLS
 
@@ -16,6 +17,14 @@ typedef void (*IbShellTestBody) (IbApplication *application,
  * without the program name); body runs once start-up, activate or open are done. Every window is destroyed
  * afterwards without asking about unsaved work. */
 void        ib_shell_test_run              (const char * const *argv,
+                                            IbShellTestBody     body,
+                                            gpointer            data);
+
+/* The same with --model (a random model of n_levels levels from seed) and a picture of width x height. */
+void        ib_shell_test_run_on_picture   (int                 n_levels,
+                                            guint32             seed,
+                                            int                 width,
+                                            int                 height,
                                             IbShellTestBody     body,
                                             gpointer            data);
 
@@ -50,6 +59,28 @@ GtkWindow  *ib_shell_test_find_toplevel    (GType               type,
 /* The first widget of type inside root (depth first), or NULL. */
 GtkWidget  *ib_shell_test_find_widget      (GtkWidget          *root,
                                             GType               type);
+
+/* The application's main window (the active one). */
+IbMainWindow *ib_shell_test_main_window    (IbApplication      *application);
+/* Waits until the model is loaded and the main window shows a document on a canvas with a size. */
+void        ib_shell_test_wait_ready       (IbApplication      *application);
+/* A stroke of the canvas's current tool across the picture's centre, through the canvas's own entry points
+ * (widget coordinates), as the pointer gestures drive it. */
+void        ib_shell_test_stroke           (IbCanvas           *canvas,
+                                            int                 picture_width,
+                                            int                 picture_height);
+/* How many pixels differ between two pictures of the same size; with mask, only those where the mask is 0
+ * (outside) or not 0 (inside) count. */
+typedef enum
+{
+  IB_SHELL_TEST_ALL,
+  IB_SHELL_TEST_OUTSIDE_MASK,
+  IB_SHELL_TEST_INSIDE_MASK,
+} IbShellTestRegion;
+gsize       ib_shell_test_count_differences (IbEditImage       *a,
+                                            IbEditImage        *b,
+                                            IbMask             *mask,
+                                            IbShellTestRegion   region);
 
 /* Removes the temporary files (call at the end of main). */
 void        ib_shell_test_cleanup          (void);

@@ -1,6 +1,8 @@
 /* test-window.c: the application and its main window, run for real under a display: the command line, the
- * model at start-up, model info, preferences, a failing model. */
+ * model at start-up, a picture given on it, undo and redo through the window's actions, closing with unsaved
+ * work, the clipboard, model info, preferences, a failing model. */
 #include <glib/gstdio.h>
+#include <string.h>
 
 #include "ib-application.h"
 #include "ib-main-window.h"
@@ -10,15 +12,6 @@
 #include "ib-studio.h"
 
 #define MODEL_TIMEOUT_MS 30000
-
-static IbMainWindow *
-main_window (IbApplication *application)
-{
-  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (application));
-
-  g_assert_true (IB_IS_MAIN_WINDOW (window));
-  return IB_MAIN_WINDOW (window);
-}
 
 static char *
 file_sha256 (const char *path)
@@ -38,13 +31,17 @@ model_info_body (IbApplication *application,
                  gpointer       data)
 {
   const char *path = data;
-  IbMainWindow *window = main_window (application);
+  IbMainWindow *window = ib_shell_test_main_window (application);
   AdwWindowTitle *title;
   GtkWindow *dialog;
   g_autofree char *expected = file_sha256 (path);
   g_auto(GStrv) recent = NULL;
 
   IB_SHELL_TEST_WAIT_FOR (ib_application_get_model (application) != NULL, MODEL_TIMEOUT_MS);
+  /* No picture yet: the empty page invites to open one. */
+  IB_SHELL_TEST_WAIT_FOR (gtk_widget_get_mapped (ib_shell_test_find_widget (GTK_WIDGET (window),
+                                                                            ADW_TYPE_STATUS_PAGE)), 10000);
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "generate"));
   g_assert_cmpstr (ib_loaded_model_get_path (ib_application_get_model (application)), ==, path);
   title = ADW_WINDOW_TITLE (ib_shell_test_find_widget (GTK_WIDGET (window), ADW_TYPE_WINDOW_TITLE));
   g_assert_nonnull (strstr (adw_window_title_get_subtitle (title), "test model"));
@@ -68,13 +65,17 @@ test_model_info (void)
   ib_shell_test_run (argv, model_info_body, model);
 }
 
-/* A model file that is not one: a dialog says so, no model is taken. */
+/* A model file that is not one: a dialog says so, no model is taken, the picture and its mask stay. */
 static void
 broken_model_body (IbApplication *application,
                    gpointer       data)
 {
-  IbMainWindow *window = main_window (application);
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  const char *picture_path = data;
   GtkWindow *dialog = NULL;
+  IbDocument *document;
+  g_autoptr(GFile) file = g_file_new_for_path (picture_path);
+  g_autoptr(IbDocument) expected = ib_document_new_from_file (file, NULL);
 
   IB_SHELL_TEST_WAIT_FOR ((dialog = ib_shell_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG, GTK_WINDOW (window)))
                           != NULL, MODEL_TIMEOUT_MS);
@@ -83,17 +84,26 @@ broken_model_body (IbApplication *application,
   g_assert_true (adw_message_dialog_has_response (ADW_MESSAGE_DIALOG (dialog), "open-model"));
   g_assert_cmpstr (adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (dialog)), !=, "");
   gtk_window_destroy (dialog);
+
+  document = ib_main_window_get_document (window);
+  g_assert_nonnull (document);
+  g_assert_cmpuint (ib_shell_test_count_differences (ib_document_get_picture (document),
+                                                     ib_document_get_picture (expected), NULL,
+                                                     IB_SHELL_TEST_ALL), ==, 0);
+  /* Without a model there is nothing to generate with. */
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "generate"));
 }
 
 static void
 test_broken_model (void)
 {
-  g_autofree char *dir = g_path_get_dirname (ib_shell_test_write_picture (8, 8));
+  g_autofree char *picture = ib_shell_test_write_picture (40, 24);
+  g_autofree char *dir = g_path_get_dirname (picture);
   g_autofree char *model = g_build_filename (dir, "broken.safetensors", NULL);
-  const char *argv[] = { "--model", model, NULL };
+  const char *argv[] = { "--model", model, picture, NULL };
 
   g_assert_true (g_file_set_contents (model, "not a model at all", -1, NULL));
-  ib_shell_test_run (argv, broken_model_body, NULL);
+  ib_shell_test_run (argv, broken_model_body, picture);
 }
 
 /* Preferences are bound to the settings both ways. */
@@ -126,6 +136,185 @@ test_preferences (void)
   ib_shell_test_run (NULL, preferences_body, NULL);
 }
 
+/* A picture on the command line opens in the window, on the canvas. */
+static void
+open_body (IbApplication *application,
+           gpointer       data)
+{
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  IbDocument *document;
+  GdkTexture *texture;
+  GtkWidget *empty_page;
+
+  ib_shell_test_wait_ready (application);
+  document = ib_main_window_get_document (window);
+  g_assert_cmpint (ib_document_get_picture (document)->width, ==, 40);
+  g_assert_cmpint (ib_document_get_picture (document)->height, ==, 24);
+  texture = ib_canvas_get_picture (ib_main_window_get_canvas (window));
+  g_assert_true (texture == ib_document_get_texture (document));
+  g_assert_true (ib_canvas_get_mask (ib_main_window_get_canvas (window)) == ib_document_get_mask (document));
+  /* The canvas shows, the empty page ("Open a picture or drop one here") does not. */
+  empty_page = ib_shell_test_find_widget (GTK_WIDGET (window), ADW_TYPE_STATUS_PAGE);
+  g_assert_nonnull (empty_page);
+  g_assert_false (gtk_widget_get_mapped (empty_page));
+  g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (ib_main_window_get_canvas (window))));
+  g_assert_nonnull (strstr (gtk_window_get_title (GTK_WINDOW (window)), "picture-40x24"));
+  /* A picture opened from disk has no file of its own: saving never overwrites it unasked. */
+  g_assert_null (ib_document_get_file (document));
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "save"));
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "undo"));
+}
+
+static void
+test_open_command_line (void)
+{
+  ib_shell_test_run_on_picture (2, 5, 40, 24, open_body, NULL);
+}
+
+/* A stroke on the canvas is one undoable step, through win.undo and win.redo. */
+static void
+undo_stroke_body (IbApplication *application,
+                  gpointer       data)
+{
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  IbDocument *document;
+  IbMask *mask;
+
+  ib_shell_test_wait_ready (application);
+  document = ib_main_window_get_document (window);
+  mask = ib_document_get_mask (document);
+  g_assert_true (ib_mask_is_empty (mask));
+  ib_shell_test_stroke (ib_main_window_get_canvas (window), 64, 48);
+  g_assert_false (ib_mask_is_empty (mask));
+  g_assert_true (ib_document_get_modified (document));
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "undo"));
+  g_assert_nonnull (strstr (gtk_window_get_title (GTK_WINDOW (window)), "•"));
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "undo", NULL);
+  g_assert_true (ib_mask_is_empty (mask));
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "undo"));
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "redo"));
+  g_action_group_activate_action (G_ACTION_GROUP (window), "redo", NULL);
+  g_assert_false (ib_mask_is_empty (mask));
+}
+
+static void
+test_undo_stroke (void)
+{
+  ib_shell_test_run_on_picture (2, 5, 64, 48, undo_stroke_body, NULL);
+}
+
+/* An accepted result is one undoable step of the picture. */
+static void
+undo_result_body (IbApplication *application,
+                  gpointer       data)
+{
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  IbDocument *document;
+  IbJobRunner *runner;
+  g_autoptr(IbEditImage) original = NULL;
+  g_autoptr(IbEditImage) result = NULL;
+
+  ib_shell_test_wait_ready (application);
+  document = ib_main_window_get_document (window);
+  runner = ib_main_window_get_runner (window);
+  original = ib_edit_image_ref (ib_document_get_picture (document));
+  ib_shell_test_stroke (ib_main_window_get_canvas (window), 32, 32);
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "generate", NULL);
+  g_assert_true (ib_job_runner_get_running (runner));
+  IB_SHELL_TEST_WAIT_FOR (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "accept-variant"), 120000);
+  g_assert_true (ib_document_get_picture (document) == original);
+  g_action_group_activate_action (G_ACTION_GROUP (window), "accept-variant", NULL);
+  result = ib_edit_image_ref (ib_document_get_picture (document));
+  g_assert_true (result != original);
+  g_assert_cmpuint (ib_shell_test_count_differences (result, original, NULL, IB_SHELL_TEST_ALL), >, 0);
+  g_assert_nonnull (ib_document_get_recipe (document));
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "undo", NULL);
+  g_assert_cmpuint (ib_shell_test_count_differences (ib_document_get_picture (document), original, NULL,
+                                                     IB_SHELL_TEST_ALL), ==, 0);
+  g_action_group_activate_action (G_ACTION_GROUP (window), "redo", NULL);
+  g_assert_cmpuint (ib_shell_test_count_differences (ib_document_get_picture (document), result, NULL,
+                                                     IB_SHELL_TEST_ALL), ==, 0);
+  /* The mask's stroke is a step of its own, under the result. */
+  g_action_group_activate_action (G_ACTION_GROUP (window), "undo", NULL);
+  g_action_group_activate_action (G_ACTION_GROUP (window), "undo", NULL);
+  g_assert_true (ib_mask_is_empty (ib_document_get_mask (document)));
+}
+
+static void
+test_undo_result (void)
+{
+  ib_shell_test_run_on_picture (2, 7, 32, 32, undo_result_body, NULL);
+}
+
+/* Closing with unsaved work asks; Cancel keeps the window, Discard closes it. */
+static void
+close_body (IbApplication *application,
+            gpointer       data)
+{
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  g_autoptr(GtkWindow) kept = g_object_ref (GTK_WINDOW (window));
+  GtkWindow *dialog;
+
+  ib_shell_test_wait_ready (application);
+  ib_shell_test_stroke (ib_main_window_get_canvas (window), 32, 32);
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "close", NULL);
+  dialog = ib_shell_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG, GTK_WINDOW (window));
+  g_assert_nonnull (dialog);
+  g_assert_true (adw_message_dialog_has_response (ADW_MESSAGE_DIALOG (dialog), "save"));
+  g_assert_true (adw_message_dialog_has_response (ADW_MESSAGE_DIALOG (dialog), "discard"));
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
+  ib_shell_test_spin (50);
+  g_assert_nonnull (g_list_find (gtk_application_get_windows (GTK_APPLICATION (application)), window));
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "close", NULL);
+  dialog = ib_shell_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG, GTK_WINDOW (window));
+  g_assert_nonnull (dialog);
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "discard");
+  IB_SHELL_TEST_WAIT_FOR (g_list_find (gtk_application_get_windows (GTK_APPLICATION (application)), window) == NULL,
+                          5000);
+}
+
+static void
+test_close_unsaved (void)
+{
+  ib_shell_test_run_on_picture (2, 5, 32, 32, close_body, NULL);
+}
+
+/* Copy puts the picture on the clipboard; paste opens a picture from it (in a new window, this one being
+ * taken). */
+static void
+clipboard_body (IbApplication *application,
+                gpointer       data)
+{
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  IbDocument *document;
+  IbMainWindow *pasted = NULL;
+
+  ib_shell_test_wait_ready (application);
+  document = ib_main_window_get_document (window);
+  g_action_group_activate_action (G_ACTION_GROUP (window), "copy", NULL);
+  g_action_group_activate_action (G_ACTION_GROUP (window), "paste", NULL);
+  IB_SHELL_TEST_WAIT_FOR (g_list_length (gtk_application_get_windows (GTK_APPLICATION (application))) == 2, 10000);
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (application)); l != NULL; l = l->next)
+    if (l->data != window)
+      pasted = l->data;
+  IB_SHELL_TEST_WAIT_FOR (ib_main_window_get_document (pasted) != NULL, 10000);
+  g_assert_null (ib_document_get_file (ib_main_window_get_document (pasted)));
+  g_assert_cmpuint (ib_shell_test_count_differences (ib_document_get_picture (ib_main_window_get_document (pasted)),
+                                                     ib_document_get_picture (document), NULL,
+                                                     IB_SHELL_TEST_ALL), ==, 0);
+}
+
+static void
+test_clipboard (void)
+{
+  ib_shell_test_run_on_picture (2, 5, 24, 20, clipboard_body, NULL);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -136,6 +325,11 @@ main (int   argc,
   gtk_test_init (&argc, &argv, NULL);
   adw_init ();
 
+  g_test_add_func ("/app/window/open-command-line", test_open_command_line);
+  g_test_add_func ("/app/window/undo-stroke", test_undo_stroke);
+  g_test_add_func ("/app/window/undo-result", test_undo_result);
+  g_test_add_func ("/app/window/close-unsaved", test_close_unsaved);
+  g_test_add_func ("/app/window/clipboard", test_clipboard);
   g_test_add_func ("/app/window/model-info", test_model_info);
   g_test_add_func ("/app/window/broken-model", test_broken_model);
   g_test_add_func ("/app/window/preferences", test_preferences);

@@ -1,0 +1,294 @@
+/* test-generate-e2e.c: a whole generation through the window, on a small random model: win.generate runs
+ * every level, the variants arrive, accepting one changes the picture only inside the mask, undo restores
+ * it; win.cancel stops a run midway and leaves the picture alone.
+ *
+ * IMAGEBART_SCREENSHOT=FILE.png also saves a picture of the main window while the variants are shown (the
+ * README's screenshot: see docs/screenshots/). */
+#include <math.h>
+#include <string.h>
+
+#include "ib-application.h"
+#include "ib-level-strip.h"
+#include "ib-main-window.h"
+#include "ib-shell-test.h"
+#include "ib-studio.h"
+#include "ib-variant-gallery.h"
+
+#define N_LEVELS 3
+#define N_VARIANTS 2
+#define JOB_TIMEOUT_MS 240000
+
+typedef struct
+{
+  GArray *levels_started;
+  GArray *levels_finished;
+  int n_progress;
+  int n_done;
+  int n_cancelled;
+  int n_failed;
+  IbEditResult *result;
+} Events;
+
+static void
+level_started_cb (IbJobRunner *runner,
+                  int          level,
+                  int          n_passes,
+                  Events      *events)
+{
+  g_array_append_val (events->levels_started, level);
+}
+
+static void
+progress_cb (IbJobRunner *runner,
+             int          level,
+             int          n_done,
+             int          n_total,
+             Events      *events)
+{
+  events->n_progress++;
+}
+
+static void
+level_finished_cb (IbJobRunner *runner,
+                   int          level,
+                   GPtrArray   *previews,
+                   Events      *events)
+{
+  g_array_append_val (events->levels_finished, level);
+}
+
+static void
+done_cb (IbJobRunner  *runner,
+         IbEditResult *result,
+         Events       *events)
+{
+  events->n_done++;
+  g_clear_pointer (&events->result, ib_edit_result_unref);
+  events->result = ib_edit_result_ref (result);
+}
+
+static void
+cancelled_cb (IbJobRunner *runner,
+              Events      *events)
+{
+  events->n_cancelled++;
+}
+
+static void
+failed_cb (IbJobRunner  *runner,
+           const GError *error,
+           Events       *events)
+{
+  g_printerr ("job failed: %s\n", error->message);
+  events->n_failed++;
+}
+
+static void
+events_connect (Events      *events,
+                IbJobRunner *runner)
+{
+  memset (events, 0, sizeof *events);
+  events->levels_started = g_array_new (FALSE, FALSE, sizeof (int));
+  events->levels_finished = g_array_new (FALSE, FALSE, sizeof (int));
+  g_signal_connect (runner, "level-started", G_CALLBACK (level_started_cb), events);
+  g_signal_connect (runner, "progress", G_CALLBACK (progress_cb), events);
+  g_signal_connect (runner, "level-finished", G_CALLBACK (level_finished_cb), events);
+  g_signal_connect (runner, "done", G_CALLBACK (done_cb), events);
+  g_signal_connect (runner, "cancelled", G_CALLBACK (cancelled_cb), events);
+  g_signal_connect (runner, "failed", G_CALLBACK (failed_cb), events);
+}
+
+static void
+events_disconnect (Events      *events,
+                   IbJobRunner *runner)
+{
+  g_signal_handlers_disconnect_by_data (runner, events);
+  g_clear_pointer (&events->result, ib_edit_result_unref);
+  g_array_unref (events->levels_started);
+  g_array_unref (events->levels_finished);
+}
+
+/* The window's content as the user sees it, rendered by the window's own renderer. */
+static void
+save_screenshot (IbMainWindow *window,
+                 const char   *path)
+{
+  GtkWidget *content = adw_application_window_get_content (ADW_APPLICATION_WINDOW (window));
+  int width = gtk_widget_get_width (content);
+  int height = gtk_widget_get_height (content);
+  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new (content);
+  GtkSnapshot *snapshot = gtk_snapshot_new ();
+  g_autoptr(GskRenderNode) node = NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (window));
+
+  gdk_paintable_snapshot (paintable, snapshot, width, height);
+  node = gtk_snapshot_free_to_node (snapshot);
+  g_assert_nonnull (node);
+  texture = gsk_renderer_render_texture (renderer, node, &GRAPHENE_RECT_INIT (0, 0, width, height));
+  g_assert_true (gdk_texture_save_to_png (texture, path));
+  g_test_message ("screenshot: %s (%dx%d)", path, width, height);
+}
+
+/* The mask: a disc right of the picture's centre, painted as one change. */
+static void
+paint_mask (IbMask *mask)
+{
+  int width = ib_mask_get_width (mask);
+  int height = ib_mask_get_height (mask);
+  double xy[2 * 24];
+
+  for (int i = 0; i < 24; i++)
+    {
+      xy[2 * i] = width * 0.62 + width * 0.16 * cos (2 * G_PI * i / 24);
+      xy[2 * i + 1] = height * 0.5 + height * 0.28 * sin (2 * G_PI * i / 24);
+    }
+  ib_mask_begin_change (mask);
+  ib_mask_fill_polygon (mask, xy, 24, IB_MASK_FILL_NON_ZERO, IB_MASK_MODE_PAINT);
+  ib_mask_end_change (mask);
+}
+
+static void
+generate_body (IbApplication *application,
+               gpointer       data)
+{
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  IbJobRunner *runner = ib_main_window_get_runner (window);
+  const char *screenshot = g_getenv ("IMAGEBART_SCREENSHOT");
+  IbDocument *document;
+  IbMask *mask;
+  g_autoptr(IbEditImage) original = NULL;
+  g_autoptr(IbEditImage) accepted = NULL;
+  IbLevelStrip *strip;
+  IbVariantGallery *gallery;
+  Events events;
+
+  ib_shell_test_wait_ready (application);
+  document = ib_main_window_get_document (window);
+  mask = ib_document_get_mask (document);
+  original = ib_edit_image_ref (ib_document_get_picture (document));
+  paint_mask (mask);
+  events_connect (&events, runner);
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "generate", NULL);
+  g_assert_true (ib_job_runner_get_running (runner));
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "cancel"));
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "generate"));
+  IB_SHELL_TEST_WAIT_FOR (events.n_done + events.n_failed > 0, JOB_TIMEOUT_MS);
+  g_assert_cmpint (events.n_failed, ==, 0);
+  g_assert_cmpint (events.n_cancelled, ==, 0);
+  g_assert_false (ib_job_runner_get_running (runner));
+
+  /* Every level, from the top down, each started and finished once. */
+  g_assert_cmpuint (events.levels_started->len, ==, N_LEVELS);
+  g_assert_cmpuint (events.levels_finished->len, ==, N_LEVELS);
+  for (int i = 0; i < N_LEVELS; i++)
+    {
+      g_assert_cmpint (g_array_index (events.levels_started, int, i), ==, N_LEVELS - i);
+      g_assert_cmpint (g_array_index (events.levels_finished, int, i), ==, N_LEVELS - i);
+    }
+  g_assert_cmpint (events.n_progress, >, 0);
+  g_assert_cmpint (events.result->n_variants, ==, N_VARIANTS);
+
+  /* The strip has every level's preview, the gallery the variants, the first one selected. */
+  strip = IB_LEVEL_STRIP (ib_shell_test_find_widget (GTK_WIDGET (window), IB_TYPE_LEVEL_STRIP));
+  gallery = IB_VARIANT_GALLERY (ib_shell_test_find_widget (GTK_WIDGET (window), IB_TYPE_VARIANT_GALLERY));
+  g_assert_nonnull (strip);
+  g_assert_nonnull (gallery);
+  g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (strip)));
+  for (int level = 1; level <= N_LEVELS; level++)
+    g_assert_nonnull (ib_level_strip_get_preview (strip, level));
+  g_assert_cmpint (ib_variant_gallery_get_selected (gallery), ==, 0);
+
+  /* The variants wait for a decision; the picture has not changed yet. */
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "accept-variant"));
+  g_assert_true (ib_document_get_picture (document) == original);
+  if (screenshot != NULL && screenshot[0] != '\0')
+    {
+      ib_shell_test_spin (300);
+      save_screenshot (window, screenshot);
+    }
+
+  /* Rejecting the first variant leaves the second, which accepting applies: inside the mask only. */
+  g_action_group_activate_action (G_ACTION_GROUP (window), "reject-variant", NULL);
+  g_assert_cmpint (ib_variant_gallery_get_selected (gallery), ==, 1);
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "accept-variant"));
+  g_action_group_activate_action (G_ACTION_GROUP (window), "accept-variant", NULL);
+  accepted = ib_edit_image_ref (ib_document_get_picture (document));
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "accept-variant"));
+  g_assert_cmpuint (ib_shell_test_count_differences (accepted, events.result->images[1], NULL, IB_SHELL_TEST_ALL),
+                    ==, 0);
+  g_assert_cmpuint (ib_shell_test_count_differences (accepted, original, mask, IB_SHELL_TEST_OUTSIDE_MASK), ==, 0);
+  g_assert_cmpuint (ib_shell_test_count_differences (accepted, original, mask, IB_SHELL_TEST_INSIDE_MASK), >, 0);
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "undo", NULL);
+  g_assert_cmpuint (ib_shell_test_count_differences (ib_document_get_picture (document), original, NULL,
+                                                     IB_SHELL_TEST_ALL), ==, 0);
+  g_assert_false (ib_mask_is_empty (mask));
+  events_disconnect (&events, runner);
+}
+
+static void
+test_generate (void)
+{
+  ib_shell_test_run_on_picture (N_LEVELS, 11, 96, 64, generate_body, NULL);
+}
+
+/* Cancelling as soon as the first level has started: the run ends as cancelled, nothing changes. */
+static void
+cancel_body (IbApplication *application,
+             gpointer       data)
+{
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  IbJobRunner *runner = ib_main_window_get_runner (window);
+  IbDocument *document;
+  g_autoptr(IbEditImage) original = NULL;
+  Events events;
+
+  ib_shell_test_wait_ready (application);
+  document = ib_main_window_get_document (window);
+  original = ib_edit_image_ref (ib_document_get_picture (document));
+  paint_mask (ib_document_get_mask (document));
+  events_connect (&events, runner);
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "generate", NULL);
+  IB_SHELL_TEST_WAIT_FOR (events.levels_started->len > 0, JOB_TIMEOUT_MS);
+  g_action_group_activate_action (G_ACTION_GROUP (window), "cancel", NULL);
+  g_assert_cmpint (events.n_cancelled, ==, 1);
+  g_assert_false (ib_job_runner_get_running (runner));
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "generate"));
+  g_assert_false (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "accept-variant"));
+  /* Nothing of the stopped run arrives later. */
+  ib_shell_test_spin (1500);
+  g_assert_cmpint (events.n_done, ==, 0);
+  g_assert_true (ib_document_get_picture (document) == original);
+  events_disconnect (&events, runner);
+}
+
+static void
+test_cancel (void)
+{
+  ib_shell_test_run_on_picture (N_LEVELS, 12, 96, 64, cancel_body, NULL);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(GSettings) settings = NULL;
+  int status;
+
+  ib_studio_init ();
+  gtk_test_init (&argc, &argv, NULL);
+  adw_init ();
+  /* The in-memory settings backend is one per process: the application sees these. */
+  settings = g_settings_new ("org.imagebart.Studio");
+  g_settings_set_int (settings, "default-variants", N_VARIANTS);
+  g_settings_set_string (settings, "engine", "cpu");
+
+  g_test_add_func ("/app/generate-e2e/generate-accept-undo", test_generate);
+  g_test_add_func ("/app/generate-e2e/cancel", test_cancel);
+  status = g_test_run ();
+  ib_shell_test_cleanup ();
+  return status;
+}
