@@ -35,3 +35,19 @@ fuzz_test_model (void)
     }
   return file;
 }
+
+void
+fuzz_write_seed (const char *outdir,
+                 const char *harness,
+                 const char *name,
+                 const void *data,
+                 gsize       size)
+{
+  g_autofree char *folder = g_build_filename (outdir, harness, NULL);
+  g_autofree char *path = g_build_filename (folder, name, NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_mkdir_with_parents (folder, 0755);
+  if (!g_file_set_contents (path, data, (gssize) size, &error))
+    g_error ("%s", error->message);
+}

@@ -16,3 +16,10 @@ IbModelConfig *fuzz_test_config       (void);
 
 /* A small model file with a decoder-only top level; kept for the life of the process. */
 IbModelFile   *fuzz_test_model        (void);
+
+/* Seed generators: writes OUTDIR/HARNESS/NAME, or dies. */
+void           fuzz_write_seed        (const char    *outdir,
+                                       const char    *harness,
+                                       const char    *name,
+                                       const void    *data,
+                                       gsize          size);

@@ -5,25 +5,10 @@
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <string.h>
 
+#include "fuzz-common.h"
 #include "ib-edit-recipe.h"
 #include "ib-model-file.h"
 #include "ib-test-model.h"
-
-static void
-write_file (const char *outdir,
-            const char *harness,
-            const char *name,
-            const void *data,
-            gsize       size)
-{
-  g_autofree char *folder = g_build_filename (outdir, harness, NULL);
-  g_autofree char *path = g_build_filename (folder, name, NULL);
-  g_autoptr (GError) error = NULL;
-
-  g_mkdir_with_parents (folder, 0755);
-  if (!g_file_set_contents (path, data, (gssize) size, &error))
-    g_error ("%s", error->message);
-}
 
 /* About the smallest model the config validation allows (still ~200 KB in f16, mostly the VQGAN). */
 static void
@@ -88,12 +73,12 @@ write_models (const char *outdir)
             header_length = (header_length << 8) | data[b];
           g_autofree char *header_name = g_strdup_printf ("%.*s.json", (int) strlen (models[i].name) - 12,
                                                           models[i].name);
-          write_file (outdir, "model-file", models[i].name, data, g_bytes_get_size (bytes));
-          write_file (outdir, "model-header", header_name, data + 8, header_length);
+          fuzz_write_seed (outdir, "model-file", models[i].name, data, g_bytes_get_size (bytes));
+          fuzz_write_seed (outdir, "model-header", header_name, data + 8, header_length);
         }
       g_autofree char *config_name = g_strdup_printf ("%.*s.json", (int) strlen (models[i].name) - 12,
                                                       models[i].name);
-      write_file (outdir, "model-config", config_name, json, strlen (json));
+      fuzz_write_seed (outdir, "model-config", config_name, json, strlen (json));
     }
 }
 
@@ -152,7 +137,7 @@ write_recipes (const char *outdir)
     {
       g_autofree char *recipe = recipe_for (config, variant);
       g_autofree char *name = g_strdup_printf ("recipe-%d.json", variant);
-      write_file (outdir, "recipe", name, recipe, strlen (recipe));
+      fuzz_write_seed (outdir, "recipe", name, recipe, strlen (recipe));
     }
 
   /* As `imagebart inpaint` writes its results: RGB and RGBA. */
@@ -168,7 +153,7 @@ write_recipes (const char *outdir)
                                       "tEXt::" IB_EDIT_RECIPE_PNG_KEY, recipe, NULL))
         g_error ("%s", error->message);
       g_autofree char *name = g_strdup_printf ("result-%s.png", alpha ? "rgba" : "rgb");
-      write_file (outdir, "recipe-png", name, buffer, length);
+      fuzz_write_seed (outdir, "recipe-png", name, buffer, length);
     }
 }
 
@@ -190,7 +175,7 @@ write_edit_requests (const char *outdir)
   for (gsize i = 0; i < G_N_ELEMENTS (requests); i++)
     {
       g_autofree char *name = g_strdup_printf ("request-%" G_GSIZE_FORMAT ".bin", i);
-      write_file (outdir, "edit-job", name, requests[i], 22 * sizeof (guint32));
+      fuzz_write_seed (outdir, "edit-job", name, requests[i], 22 * sizeof (guint32));
     }
 }
 
