@@ -180,10 +180,15 @@ pan_end (IbCanvas *self)
   ib_canvas_update_cursor (self);
 }
 
-/* The button or pen went up: ends what it began. */
+/* The button or pen went up, or its gesture was cancelled: ends what that gesture began. Both gestures see
+ * a pen's events until one of them claims them, so the other's end must not end the stroke. */
 static void
-release (IbCanvas *self)
+release (IbCanvas   *self,
+         GtkGesture *gesture)
 {
+  if (self->input_owner != gesture)
+    return;
+  self->input_owner = NULL;
   if (self->panning)
     pan_end (self);
   else
@@ -209,6 +214,7 @@ drag_begin_cb (GtkGestureDrag *gesture,
     }
   gtk_widget_grab_focus (GTK_WIDGET (self));
   gtk_gesture_set_state (GTK_GESTURE (gesture), GTK_EVENT_SEQUENCE_CLAIMED);
+  self->input_owner = GTK_GESTURE (gesture);
   if (button == GDK_BUTTON_MIDDLE || self->space_held)
     pan_begin (self, x, y);
   else
@@ -223,6 +229,8 @@ drag_update_cb (GtkGestureDrag *gesture,
 {
   double x0, y0;
 
+  if (self->input_owner != GTK_GESTURE (gesture))
+    return;
   gtk_gesture_drag_get_start_point (gesture, &x0, &y0);
   if (self->panning)
     pan_update (self, x0 + dx, y0 + dy);
@@ -236,7 +244,7 @@ drag_end_cb (GtkGestureDrag *gesture,
              double          dy,
              IbCanvas       *self)
 {
-  release (self);
+  release (self, GTK_GESTURE (gesture));
 }
 
 /* Stylus: pressure and the eraser end. */
@@ -262,6 +270,7 @@ stylus_down_cb (GtkGestureStylus *gesture,
 
   gtk_widget_grab_focus (GTK_WIDGET (self));
   gtk_gesture_set_state (GTK_GESTURE (gesture), GTK_EVENT_SEQUENCE_CLAIMED);
+  self->input_owner = GTK_GESTURE (gesture);
   if (self->space_held)
     pan_begin (self, x, y);
   else
@@ -279,14 +288,14 @@ stylus_motion_cb (GtkGestureStylus *gesture,
 
   self->pointer_x = x;
   self->pointer_y = y;
+  if (self->input_owner != GTK_GESTURE (gesture))
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (self));
+      return;
+    }
   if (self->panning)
     {
       pan_update (self, x, y);
-      return;
-    }
-  if (!self->stroking)
-    {
-      gtk_widget_queue_draw (GTK_WIDGET (self));
       return;
     }
   /* The motion history between frames: fast strokes keep their curves. */
@@ -311,7 +320,7 @@ stylus_up_cb (GtkGestureStylus *gesture,
               double            y,
               IbCanvas         *self)
 {
-  release (self);
+  release (self, GTK_GESTURE (gesture));
 }
 
 /* Scroll: pans; with Ctrl, zooms around the pointer. */
@@ -346,6 +355,9 @@ zoom_begin_cb (GtkGesture       *gesture,
                GdkEventSequence *sequence,
                IbCanvas         *self)
 {
+  /* The first finger of a pinch began a stroke: it was meant as a zoom. */
+  if (self->stroking)
+    ib_canvas_end_stroke (self);
   self->pinch_zoom = self->zoom;
 }
 
@@ -415,6 +427,24 @@ key_released_cb (GtkEventControllerKey *controller,
   ib_canvas_update_cursor (self);
 }
 
+/* The gesture lost its sequence (a pinch took it, a grab): what it began ends here. */
+static void
+cancel_cb (GtkGesture       *gesture,
+           GdkEventSequence *sequence,
+           IbCanvas         *self)
+{
+  release (self, gesture);
+}
+
+/* The release of space may go to another widget. */
+static void
+focus_leave_cb (GtkEventControllerFocus *controller,
+                IbCanvas                *self)
+{
+  self->space_held = FALSE;
+  ib_canvas_update_cursor (self);
+}
+
 void
 ib_canvas_setup_input (IbCanvas *self)
 {
@@ -426,6 +456,7 @@ ib_canvas_setup_input (IbCanvas *self)
   g_signal_connect (gesture, "down", G_CALLBACK (stylus_down_cb), self);
   g_signal_connect (gesture, "motion", G_CALLBACK (stylus_motion_cb), self);
   g_signal_connect (gesture, "up", G_CALLBACK (stylus_up_cb), self);
+  g_signal_connect (gesture, "cancel", G_CALLBACK (cancel_cb), self);
   gtk_widget_add_controller (widget, GTK_EVENT_CONTROLLER (gesture));
 
   gesture = gtk_gesture_drag_new ();
@@ -434,6 +465,7 @@ ib_canvas_setup_input (IbCanvas *self)
   g_signal_connect (gesture, "drag-begin", G_CALLBACK (drag_begin_cb), self);
   g_signal_connect (gesture, "drag-update", G_CALLBACK (drag_update_cb), self);
   g_signal_connect (gesture, "drag-end", G_CALLBACK (drag_end_cb), self);
+  g_signal_connect (gesture, "cancel", G_CALLBACK (cancel_cb), self);
   gtk_widget_add_controller (widget, GTK_EVENT_CONTROLLER (gesture));
 
   gesture = gtk_gesture_zoom_new ();
@@ -449,6 +481,10 @@ ib_canvas_setup_input (IbCanvas *self)
   g_signal_connect (controller, "enter", G_CALLBACK (motion_cb), self);
   g_signal_connect (controller, "motion", G_CALLBACK (motion_cb), self);
   g_signal_connect (controller, "leave", G_CALLBACK (leave_cb), self);
+  gtk_widget_add_controller (widget, controller);
+
+  controller = gtk_event_controller_focus_new ();
+  g_signal_connect (controller, "leave", G_CALLBACK (focus_leave_cb), self);
   gtk_widget_add_controller (widget, controller);
 
   controller = gtk_event_controller_key_new ();

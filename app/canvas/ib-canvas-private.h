@@ -67,6 +67,7 @@ struct _IbCanvas
   double shape_y1;
   GArray *lasso;                /* double pairs, picture pixels */
   gboolean space_held;
+  GtkGesture *input_owner;      /* the gesture whose press began the stroke or pan, not referenced */
   gboolean panning;
   double pan_last_x;
   double pan_last_y;
