@@ -6,6 +6,7 @@
 
 #include "ib-image-io.h"
 #include "ib-mask-region.h"
+#include "ib-document-private.h"
 #include "ib-project-file.h"
 
 struct _IbDocument
@@ -245,11 +246,6 @@ document_from_project (IbProject  *project,
   self->model_sha256 = g_strdup (project->model_sha256);
   return self;
 }
-
-/* Internal to app/document: ib-recovery.c makes documents of recovery files with it. */
-IbDocument *ib_document_new_from_project (IbProject  *project,
-                                          GFile      *file,
-                                          gboolean    modified);
 
 IbDocument *
 ib_document_new_from_project (IbProject *project,
@@ -511,6 +507,13 @@ ib_document_apply_result (IbDocument  *self,
   patch_picture (self, after);
   set_recipe (self, recipe);
   set_modified (self, TRUE);
+}
+
+guint64
+ib_document_get_change_serial (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), 0);
+  return self->change_serial;
 }
 
 gboolean

@@ -585,16 +585,15 @@ read_history (Reader     *reader,
   return TRUE;
 }
 
-IbProject *
-ib_project_file_load_from_bytes (GBytes     *bytes,
-                                 const char *name,
-                                 GError    **error)
+/* The header's checks and the table of contents of data (the file, or at least its header and table);
+ * *toc_length is set to the table's length. */
+static JsonParser *
+parse_toc (const guint8 *data,
+           gsize         length,
+           const char   *name,
+           guint32      *toc_length_out,
+           GError      **error)
 {
-  g_return_val_if_fail (bytes != NULL, NULL);
-  g_return_val_if_fail (name != NULL, NULL);
-
-  gsize length;
-  const guint8 *data = g_bytes_get_data (bytes, &length);
   if (!ib_project_file_has_magic (data, length))
     {
       g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_FORMAT,
@@ -626,16 +625,34 @@ ib_project_file_load_from_bytes (GBytes     *bytes,
 
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   if (!json_parser_load_from_data (parser, (const char *) data + HEADER_SIZE, toc_length, NULL) ||
-      json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+      json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)) ||
+      g_strcmp0 (peek_string (json_node_get_object (json_parser_get_root (parser)), "format"), PROJECT_FORMAT) != 0)
     {
-      corrupt (error, name, "the table of contents is not valid JSON");
+      corrupt (error, name, "the table of contents is not valid");
       return NULL;
     }
+  *toc_length_out = toc_length;
+  return g_steal_pointer (&parser);
+}
+
+IbProject *
+ib_project_file_load_from_bytes (GBytes     *bytes,
+                                 const char *name,
+                                 GError    **error)
+{
+  g_return_val_if_fail (bytes != NULL, NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+
+  gsize length;
+  guint32 toc_length;
+  const guint8 *data = g_bytes_get_data (bytes, &length);
+  g_autoptr (JsonParser) parser = parse_toc (data, length, name, &toc_length, error);
+  if (parser == NULL)
+    return NULL;
   JsonObject *toc = json_node_get_object (json_parser_get_root (parser));
   JsonNode *chunks = json_object_get_member (toc, "chunks");
   Reader reader = { name, data + HEADER_SIZE + toc_length, length - HEADER_SIZE - toc_length, NULL, 0 };
-  if (chunks == NULL || !JSON_NODE_HOLDS_ARRAY (chunks) ||
-      g_strcmp0 (peek_string (toc, "format"), PROJECT_FORMAT) != 0)
+  if (chunks == NULL || !JSON_NODE_HOLDS_ARRAY (chunks))
     {
       corrupt (error, name, "the table of contents is incomplete");
       return NULL;
@@ -697,4 +714,58 @@ ib_project_file_load (GFile        *file,
       return NULL;
     }
   return ib_project_file_load_from_bytes (bytes, name, error);
+}
+
+gboolean
+ib_project_file_read_summary (GFile   *file,
+                              char   **title,
+                              gint64  *saved_time,
+                              char   **file_uri,
+                              char   **source_uri,
+                              GError **error)
+{
+  g_return_val_if_fail (G_IS_FILE (file), FALSE);
+  g_autofree char *name = g_file_get_basename (file);
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GFileInputStream) stream = g_file_read (file, NULL, &local);
+  guint8 header[HEADER_SIZE];
+  gsize n_read = 0;
+  if (stream == NULL ||
+      !g_input_stream_read_all (G_INPUT_STREAM (stream), header, sizeof header, &n_read, NULL, &local))
+    {
+      g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_IO, _("Could not read “%s”: %s"), name,
+                   local->message);
+      return FALSE;
+    }
+  guint32 toc_length;
+  memcpy (&toc_length, header + 12, 4);
+  toc_length = MIN (GUINT32_FROM_LE (toc_length), MAX_TOC_SIZE);
+  g_autofree guint8 *head = g_malloc (HEADER_SIZE + toc_length);
+  memcpy (head, header, n_read);
+  gsize n_toc = 0;
+  if (n_read == HEADER_SIZE &&
+      !g_input_stream_read_all (G_INPUT_STREAM (stream), head + HEADER_SIZE, toc_length, &n_toc, NULL, &local))
+    {
+      g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_IO, _("Could not read “%s”: %s"), name,
+                   local->message);
+      return FALSE;
+    }
+  g_autoptr (JsonParser) parser = parse_toc (head, n_read + n_toc, name, &toc_length, error);
+  if (parser == NULL)
+    return FALSE;
+  JsonObject *toc = json_node_get_object (json_parser_get_root (parser));
+  g_autofree char *title_value = NULL, *file_value = NULL, *source_value = NULL;
+  gint64 time_value = 0;
+  if (!get_string (toc, "title", &title_value) || !get_string (toc, "file", &file_value) ||
+      !get_string (toc, "source", &source_value) || !get_int (toc, "saved_time", 0, G_MAXINT64, &time_value))
+    return corrupt (error, name, "the table of contents is incomplete");
+  if (title != NULL)
+    *title = g_steal_pointer (&title_value);
+  if (saved_time != NULL)
+    *saved_time = time_value;
+  if (file_uri != NULL)
+    *file_uri = g_steal_pointer (&file_value);
+  if (source_uri != NULL)
+    *source_uri = g_steal_pointer (&source_value);
+  return TRUE;
 }

@@ -56,6 +56,15 @@ IbProject  *ib_project_file_load            (GFile         *file,
                                              GCancellable  *cancellable,
                                              GError       **error);
 
+/* What a recovery list shows, read from the header and table of contents only (no pixels): any of the
+ * outputs may be NULL. */
+gboolean    ib_project_file_read_summary    (GFile         *file,
+                                             char         **title,
+                                             gint64        *saved_time,
+                                             char         **file_uri,
+                                             char         **source_uri,
+                                             GError       **error);
+
 /* Whether bytes start like a project file (the magic), to tell projects from pictures. */
 gboolean    ib_project_file_has_magic       (const guint8  *data,
                                              gsize          length);
