@@ -86,7 +86,8 @@ type (GtkWidget  *panel,
   gtk_editable_set_text (GTK_EDITABLE (find_ok (panel, name)), text);
 }
 
-/* Which inputs show for each kind of model, and none without a model. */
+/* Which inputs show for each kind of model (and none without a model), and that the engine takes what they
+ * fill in. */
 static void
 test_inputs (void)
 {
@@ -110,6 +111,25 @@ test_inputs (void)
       g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (gtk_grid_get_child_at (grid, 0, 1))), ==, "3");
       g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (gtk_grid_get_child_at (grid, 0, 3))), ==, "1");
       g_assert_null (gtk_grid_get_child_at (grid, 0, 4));
+
+      /* What it fills in, the engine takes. */
+      if (k == 1)
+        gtk_drop_down_set_selected (GTK_DROP_DOWN (find_ok (panel, "class-dropdown")), 1);
+      if (k == 2)
+        type (panel, "prompt-entry", "red hat");
+      IbEditRequest request;
+      g_autoptr (GError) error = NULL;
+      guint8 rgba[8 * 8 * 4] = { 0 }, mask[8 * 8] = { 0 };
+      ib_edit_request_init (&request, ib_model_file_get_config (model->file));
+      g_assert_true (ib_generate_panel_fill_request (IB_GENERATE_PANEL (panel), &request, &error));
+      g_assert_no_error (error);
+      request.image = rgba;
+      request.mask = mask;
+      request.width = request.height = request.mask_width = request.mask_height = request.mask_stride = 8;
+      request.stride = 32;
+      g_autoptr (IbEditJob) job = ib_edit_job_new (model->file, &request, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (job);
       ib_generate_panel_set_model (IB_GENERATE_PANEL (panel), NULL);
     }
   g_assert_false (gtk_widget_get_visible (prompt));
