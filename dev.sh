@@ -54,6 +54,13 @@ run() {
   ./build/cli/imagebart info "$model"
   ./build/cli/imagebart sample "$model" --seed 1 --out build/sample.png
   echo "Wrote build/sample.png"
+  # The editor, on the same model (it finds its settings schema in build/data when not installed).
+  if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+    echo "No display: start the editor later with ./build/app/imagebart-studio --model $model"
+    return
+  fi
+  echo "Starting the editor: ./build/app/imagebart-studio --model $model"
+  ./build/app/imagebart-studio --model "$model"
 }
 
 # Counts the results of meson's last run in a build folder, from its JSON test log.

@@ -8,6 +8,7 @@
 #include "ib-main-window.h"
 #include "ib-model-info-dialog.h"
 #include "ib-preferences-dialog.h"
+#include "ib-recovery-dialog.h"
 #include "ib-shell-config.h"
 #include "ib-studio-config.h"
 
@@ -24,6 +25,8 @@ struct _IbApplication
   char *model_option;                  /* --model, as an absolute path */
   gboolean model_requested;            /* a load was started once: start-up does not look again */
   GMenu *recent_models_menu;
+  IbRecovery *recovery;
+  gboolean recovery_offered;
 };
 
 G_DEFINE_FINAL_TYPE (IbApplication, ib_application, ADW_TYPE_APPLICATION)
@@ -219,7 +222,7 @@ ensure_model (IbApplication *self)
     ib_application_load_model (self, path);
 }
 
-/* Crash recovery: IbRecovery is not in the document layer yet; a document is shown without autosave. */
+/* Crash recovery */
 
 void
 ib_application_watch_document (IbApplication *self,
@@ -227,6 +230,9 @@ ib_application_watch_document (IbApplication *self,
 {
   g_return_if_fail (IB_IS_APPLICATION (self));
   g_return_if_fail (IB_IS_DOCUMENT (document));
+
+  if (self->recovery != NULL)
+    ib_recovery_add_document (self->recovery, document);
 }
 
 void
@@ -235,6 +241,15 @@ ib_application_forget_document (IbApplication *self,
 {
   g_return_if_fail (IB_IS_APPLICATION (self));
   g_return_if_fail (IB_IS_DOCUMENT (document));
+
+  if (self->recovery != NULL)
+    ib_recovery_remove_document (self->recovery, document);
+}
+
+static void
+update_autosave_interval (IbApplication *self)
+{
+  ib_recovery_set_interval (self->recovery, (guint) g_settings_get_int (self->settings, "autosave-interval"));
 }
 
 /* Actions */
@@ -412,6 +427,14 @@ ib_application_startup (GApplication *application)
     g_signal_connect_swapped (self->settings, "changed::recent-models", G_CALLBACK (rebuild_recent_models_menu),
                               self);
   rebuild_recent_models_menu (self);
+
+  self->recovery = ib_recovery_new (NULL);
+  if (self->settings != NULL)
+    {
+      g_signal_connect_swapped (self->settings, "changed::autosave-interval", G_CALLBACK (update_autosave_interval),
+                                self);
+      update_autosave_interval (self);
+    }
 }
 
 /* The window a document should go to: an empty one if there is one, else a new one. */
@@ -423,6 +446,36 @@ window_for_document (IbApplication *self)
       return l->data;
   ensure_model (self);
   return ib_main_window_new (self);
+}
+
+static void
+recovery_restored_cb (IbRecoveryDialog *dialog,
+                      IbDocument       *document,
+                      IbApplication    *self)
+{
+  IbMainWindow *window = window_for_document (self);
+
+  ib_main_window_set_document (window, document);
+  gtk_window_present (GTK_WINDOW (window));
+}
+
+/* Once, over the first window: what a crash left behind. */
+static void
+offer_recovery (IbApplication *self,
+                GtkWindow     *window)
+{
+  g_autoptr(GPtrArray) entries = NULL;
+  GtkWidget *dialog;
+
+  if (self->recovery_offered)
+    return;
+  self->recovery_offered = TRUE;
+  entries = ib_recovery_list (self->recovery);
+  if (entries == NULL || entries->len == 0)
+    return;
+  dialog = ib_recovery_dialog_new (window, self->recovery, g_steal_pointer (&entries));
+  g_signal_connect_object (dialog, "restored", G_CALLBACK (recovery_restored_cb), self, 0);
+  gtk_window_present (GTK_WINDOW (dialog));
 }
 
 static IbMainWindow *
@@ -440,6 +493,7 @@ ib_application_activate (GApplication *application)
   if (window == NULL)
     window = GTK_WINDOW (new_window (IB_APPLICATION (application)));
   gtk_window_present (window);
+  offer_recovery (IB_APPLICATION (application), window);
 }
 
 static void
@@ -457,6 +511,7 @@ ib_application_open (GApplication  *application,
 
       ib_main_window_open_file (window, files[i]);
       gtk_window_present (GTK_WINDOW (window));
+      offer_recovery (self, GTK_WINDOW (window));
     }
 }
 
@@ -499,6 +554,7 @@ ib_application_dispose (GObject *object)
   g_clear_object (&self->model);
   g_clear_object (&self->settings);
   g_clear_object (&self->recent_models_menu);
+  g_clear_object (&self->recovery);
   G_OBJECT_CLASS (ib_application_parent_class)->dispose (object);
 }
 

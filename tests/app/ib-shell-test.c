@@ -2,11 +2,29 @@
 #include "ib-shell-test.h"
 
 #include <glib/gstdio.h>
+#include <math.h>
 #include <string.h>
 
 #include "../ib-test-model.h"
+#include "ib-studio.h"
 
 static char *temp_dir;
+
+static const char *get_temp_dir (void);
+
+void
+ib_shell_test_init (int    *argc,
+                    char ***argv)
+{
+  g_autofree char *state = NULL;
+
+  /* Before anything asks GLib for the user's folders (it keeps the first answer). */
+  state = g_build_filename (get_temp_dir (), "state", NULL);
+  g_setenv ("XDG_STATE_HOME", state, TRUE);
+  ib_studio_init ();
+  gtk_test_init (argc, argv, NULL);
+  adw_init ();
+}
 
 typedef struct
 {
@@ -129,15 +147,29 @@ ib_shell_test_write_picture (int width,
   int stride = gdk_pixbuf_get_rowstride (pixbuf);
   g_autoptr(GError) error = NULL;
 
+  /* A small landscape: sky, a sun, two rows of hills; every pixel differs from its neighbours a little. */
   for (int y = 0; y < height; y++)
     for (int x = 0; x < width; x++)
       {
         guint8 *p = pixels + (gsize) y * stride + (gsize) x * 3;
-        gboolean disc = (x - width / 3) * (x - width / 3) + (y - height / 2) * (y - height / 2) < width * width / 25;
+        double u = (double) x / MAX (width - 1, 1);
+        double v = (double) y / MAX (height - 1, 1);
+        double sun = hypot (u - 0.3, (v - 0.3) * height / MAX (width, 1));
+        double far_hill = 0.55 + 0.08 * sin (u * 9.0);
+        double near_hill = 0.7 + 0.1 * sin (u * 5.0 + 1.0);
+        double r, g, b;
 
-        p[0] = disc ? 230 : (guint8) (255 * x / MAX (width - 1, 1));
-        p[1] = disc ? 200 : (guint8) (255 * y / MAX (height - 1, 1));
-        p[2] = disc ? 40 : (guint8) ((x * 7 + y * 3) & 0xff);
+        if (v > near_hill)
+          r = 60 + 40 * v, g = 140 - 30 * v, b = 50;
+        else if (v > far_hill)
+          r = 70, g = 110, b = 90 + 30 * v;
+        else if (sun < 0.09)
+          r = 250, g = 220, b = 90;
+        else
+          r = 120 + 100 * v, g = 170 + 60 * v, b = 235;
+        p[0] = (guint8) CLAMP (r + ((x * 7 + y * 13) % 9) - 4, 0, 255);
+        p[1] = (guint8) CLAMP (g + ((x * 11 + y * 5) % 9) - 4, 0, 255);
+        p[2] = (guint8) CLAMP (b + ((x * 3 + y * 17) % 9) - 4, 0, 255);
       }
   gdk_pixbuf_save (pixbuf, path, "png", &error, NULL);
   g_assert_no_error (error);

@@ -10,6 +10,11 @@
 
 G_BEGIN_DECLS
 
+/* ib_studio_init, GTK and libadwaita for a test program; the user's state folder (crash recovery) is a
+ * temporary one, so that tests neither see nor leave autosaves. Call first in main. */
+void        ib_shell_test_init             (int                *argc,
+                                            char             ***argv);
+
 typedef void (*IbShellTestBody) (IbApplication *application,
                                  gpointer       data);
 

@@ -11,8 +11,8 @@
 #include "ib-level-strip.h"
 #include "ib-main-window.h"
 #include "ib-shell-test.h"
-#include "ib-studio.h"
 #include "ib-variant-gallery.h"
+#include "ib-vulkan-device.h"
 
 #define N_LEVELS 3
 #define N_VARIANTS 2
@@ -231,7 +231,7 @@ generate_body (IbApplication *application,
 static void
 test_generate (void)
 {
-  ib_shell_test_run_on_picture (N_LEVELS, 11, 96, 64, generate_body, NULL);
+  ib_shell_test_run_on_picture (N_LEVELS, 11, 240, 160, generate_body, NULL);
 }
 
 /* Cancelling as soon as the first level has started: the run ends as cancelled, nothing changes. */
@@ -271,6 +271,77 @@ test_cancel (void)
   ib_shell_test_run_on_picture (N_LEVELS, 12, 96, 64, cancel_body, NULL);
 }
 
+/* The Vulkan engine failing (an injected device loss): a dialog says so and offers the CPU engine, the
+ * picture and the mask stay as they were, and taking the offer runs the same job on the CPU. */
+static void
+device_failure_body (IbApplication *application,
+                     gpointer       data)
+{
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  IbJobRunner *runner = ib_main_window_get_runner (window);
+  GSettings *settings = ib_application_get_settings (application);
+  IbDocument *document;
+  IbMask *mask;
+  g_autoptr(IbEditImage) original = NULL;
+  g_autoptr(GBytes) mask_before = NULL;
+  const guint8 *mask_data;
+  int mask_stride;
+  GtkWindow *dialog = NULL;
+  g_autofree char *engine = NULL;
+  Events events;
+
+  ib_shell_test_wait_ready (application);
+  document = ib_main_window_get_document (window);
+  mask = ib_document_get_mask (document);
+  original = ib_edit_image_ref (ib_document_get_picture (document));
+  paint_mask (mask);
+  mask_data = ib_mask_get_data (mask, &mask_stride);
+  mask_before = g_bytes_new (mask_data, (gsize) mask_stride * ib_mask_get_height (mask));
+  events_connect (&events, runner);
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "generate", NULL);
+  IB_SHELL_TEST_WAIT_FOR (events.n_failed + events.n_done > 0, JOB_TIMEOUT_MS);
+  g_assert_cmpint (events.n_failed, ==, 1);
+  dialog = ib_shell_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG, GTK_WINDOW (window));
+  g_assert_nonnull (dialog);
+  g_assert_true (adw_message_dialog_has_response (ADW_MESSAGE_DIALOG (dialog), "cpu"));
+  g_assert_true (ib_document_get_picture (document) == original);
+  mask_data = ib_mask_get_data (mask, &mask_stride);
+  g_assert_cmpmem (mask_data, (gsize) mask_stride * ib_mask_get_height (mask),
+                   g_bytes_get_data (mask_before, NULL), g_bytes_get_size (mask_before));
+
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "cpu");
+  engine = g_settings_get_string (settings, "engine");
+  g_assert_cmpstr (engine, ==, "cpu");
+  IB_SHELL_TEST_WAIT_FOR (events.n_done > 0 || events.n_failed > 1, JOB_TIMEOUT_MS);
+  g_assert_cmpint (events.n_failed, ==, 1);
+  g_assert_cmpint (events.n_done, ==, 1);
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "accept-variant"));
+  events_disconnect (&events, runner);
+}
+
+static void
+test_device_failure (void)
+{
+#ifdef NDEBUG
+  g_test_skip ("Vulkan fault injection is compiled out of release builds");
+#else
+  g_autoptr(GPtrArray) devices = ib_vk_is_built () ? ib_vk_list_devices (NULL) : NULL;
+  g_autoptr(GSettings) settings = g_settings_new ("org.imagebart.Studio");
+
+  if (devices == NULL || devices->len == 0)
+    {
+      g_test_skip ("no Vulkan device");
+      return;
+    }
+  g_settings_set_string (settings, "engine", "vulkan:0");
+  g_setenv ("IMAGEBART_FAULT_VK_SUBMIT", "1", TRUE);
+  ib_shell_test_run_on_picture (N_LEVELS, 13, 48, 32, device_failure_body, NULL);
+  g_unsetenv ("IMAGEBART_FAULT_VK_SUBMIT");
+  g_settings_set_string (settings, "engine", "cpu");
+#endif
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -278,9 +349,7 @@ main (int   argc,
   g_autoptr(GSettings) settings = NULL;
   int status;
 
-  ib_studio_init ();
-  gtk_test_init (&argc, &argv, NULL);
-  adw_init ();
+  ib_shell_test_init (&argc, &argv);
   /* The in-memory settings backend is one per process: the application sees these. */
   settings = g_settings_new ("org.imagebart.Studio");
   g_settings_set_int (settings, "default-variants", N_VARIANTS);
@@ -288,6 +357,7 @@ main (int   argc,
 
   g_test_add_func ("/app/generate-e2e/generate-accept-undo", test_generate);
   g_test_add_func ("/app/generate-e2e/cancel", test_cancel);
+  g_test_add_func ("/app/generate-e2e/device-failure", test_device_failure);
   status = g_test_run ();
   ib_shell_test_cleanup ();
   return status;

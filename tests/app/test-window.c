@@ -8,8 +8,8 @@
 #include "ib-main-window.h"
 #include "ib-model-info-dialog.h"
 #include "ib-preferences-dialog.h"
+#include "ib-recovery-dialog.h"
 #include "ib-shell-test.h"
-#include "ib-studio.h"
 
 #define MODEL_TIMEOUT_MS 30000
 
@@ -315,21 +315,69 @@ test_clipboard (void)
   ib_shell_test_run_on_picture (2, 5, 24, 20, clipboard_body, NULL);
 }
 
+/* Work left by a crash is offered at start; restoring it opens it as it was, modified, and its autosave
+ * goes once the window closes cleanly. */
+static void
+recovery_body (IbApplication *application,
+               gpointer       data)
+{
+  GFile *folder = data;
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  GtkWindow *dialog = NULL;
+  IbDocument *document;
+
+  IB_SHELL_TEST_WAIT_FOR ((dialog = ib_shell_test_find_toplevel (IB_TYPE_RECOVERY_DIALOG, NULL)) != NULL, 10000);
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "restore");
+  IB_SHELL_TEST_WAIT_FOR (ib_main_window_get_document (window) != NULL, 10000);
+  document = ib_main_window_get_document (window);
+  g_assert_true (ib_document_get_modified (document));
+  g_assert_false (ib_mask_is_empty (ib_document_get_mask (document)));
+  g_assert_cmpint (ib_document_get_picture (document)->width, ==, 30);
+  g_assert_nonnull (strstr (gtk_window_get_title (GTK_WINDOW (window)), "picture-30x20"));
+  g_object_set_data_full (G_OBJECT (folder), "checked", g_strdup ("yes"), g_free);
+}
+
+static void
+test_recovery (void)
+{
+  g_autoptr(IbRecovery) recovery = ib_recovery_new (NULL);
+  g_autoptr(GFile) folder = g_object_ref (ib_recovery_get_folder (recovery));
+  g_autofree char *picture = ib_shell_test_write_picture (30, 20);
+  g_autoptr(GFile) file = g_file_new_for_path (picture);
+  g_autoptr(IbDocument) document = ib_document_new_from_file (file, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) left = NULL;
+  g_autofree char *model = ib_shell_test_write_model (2, 5);
+  const char *argv[] = { "--model", model, NULL };
+
+  /* A session that ends without closing its document: what a crash leaves. */
+  ib_mask_fill_rectangle (ib_document_get_mask (document), 2, 2, 12, 10, IB_MASK_MODE_PAINT);
+  ib_recovery_add_document (recovery, document);
+  g_assert_true (ib_recovery_save_now (recovery, &error));
+  g_assert_no_error (error);
+  g_clear_object (&recovery);
+
+  ib_shell_test_run (argv, recovery_body, folder);
+  g_assert_cmpstr (g_object_get_data (G_OBJECT (folder), "checked"), ==, "yes");
+  recovery = ib_recovery_new (NULL);
+  left = ib_recovery_list (recovery);
+  g_assert_cmpuint (left->len, ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   int status;
 
-  ib_studio_init ();
-  gtk_test_init (&argc, &argv, NULL);
-  adw_init ();
+  ib_shell_test_init (&argc, &argv);
 
   g_test_add_func ("/app/window/open-command-line", test_open_command_line);
   g_test_add_func ("/app/window/undo-stroke", test_undo_stroke);
   g_test_add_func ("/app/window/undo-result", test_undo_result);
   g_test_add_func ("/app/window/close-unsaved", test_close_unsaved);
   g_test_add_func ("/app/window/clipboard", test_clipboard);
+  g_test_add_func ("/app/window/recovery", test_recovery);
   g_test_add_func ("/app/window/model-info", test_model_info);
   g_test_add_func ("/app/window/broken-model", test_broken_model);
   g_test_add_func ("/app/window/preferences", test_preferences);
