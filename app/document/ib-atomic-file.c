@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
@@ -179,6 +180,21 @@ write_remote (GFile        *file,
   return FALSE;
 }
 
+/* A symbolic link is followed: its target is replaced and the link kept (a rename would replace the link). */
+static char *
+resolve_link (const char *path)
+{
+  struct stat st;
+  if (lstat (path, &st) != 0 || !S_ISLNK (st.st_mode))
+    return g_strdup (path);
+  char *target = realpath (path, NULL);
+  if (target == NULL)
+    return g_strdup (path);
+  char *copy = g_strdup (target);
+  free (target);
+  return copy;
+}
+
 gboolean
 ib_atomic_file_write (GFile         *file,
                       const void    *data,
@@ -192,7 +208,10 @@ ib_atomic_file_write (GFile         *file,
 
   const char *path = g_file_peek_path (file);
   if (path != NULL)
-    return write_local (file, path, data, length, cancellable, error);
+    {
+      g_autofree char *target = resolve_link (path);
+      return write_local (file, target, data, length, cancellable, error);
+    }
   return write_remote (file, data, length, cancellable, error);
 }
 

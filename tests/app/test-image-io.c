@@ -449,6 +449,19 @@ test_atomic_write (void)
   g_assert_cmpint (g_stat (path, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 0777, ==, 0640);
 
+  /* Through a symbolic link: the target changes, the link stays a link. */
+  g_autofree char *link_path = g_build_filename (folder, "link.bin", NULL);
+  g_assert_cmpint (symlink ("file.bin", link_path), ==, 0);
+  g_autoptr (GFile) link = g_file_new_for_path (link_path);
+  g_assert_true (ib_atomic_file_write (link, "via", 3, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_test (link_path, G_FILE_TEST_IS_SYMLINK));
+  g_clear_pointer (&contents, g_free);
+  g_assert_true (g_file_get_contents (path, &contents, &length, NULL));
+  g_assert_cmpmem (contents, length, "via", 3);
+  g_assert_true (ib_atomic_file_write (file, "new", 3, NULL, &error));
+  g_assert_cmpint (g_unlink (link_path), ==, 0);
+
   /* Cancelled: the old file stays and no temporary file is left. */
   g_autoptr (GCancellable) cancellable = g_cancellable_new ();
   g_cancellable_cancel (cancellable);
