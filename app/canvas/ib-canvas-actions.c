@@ -8,18 +8,30 @@
 #define BRUSH_STEP 1.2
 #define HARDNESS_STEP 0.1
 
+/* The next zoom up (direction 1) or down (-1) on the ladder of powers of sqrt(2), so that steps from any
+ * zoom (say a fit) land on 100 %, 200 %, 50 %. */
+static double
+next_zoom (double zoom,
+           int    direction)
+{
+  double k = log (zoom) / log (ZOOM_STEP);
+
+  k = direction > 0 ? floor (k + 1e-6) + 1 : ceil (k - 1e-6) - 1;
+  return pow (ZOOM_STEP, k);
+}
+
 static void
 zoom_step (IbCanvas *self,
-           double    factor)
+           int       direction)
 {
   GtkWidget *widget = GTK_WIDGET (self);
+  double zoom = next_zoom (self->zoom, direction);
 
   /* Around the pointer when it is over the canvas, as Ctrl+scroll does; else around the centre. */
   if (self->pointer_inside)
-    ib_canvas_zoom_at (self, self->zoom * factor, self->pointer_x, self->pointer_y);
+    ib_canvas_zoom_at (self, zoom, self->pointer_x, self->pointer_y);
   else
-    ib_canvas_zoom_at (self, self->zoom * factor, gtk_widget_get_width (widget) / 2.0,
-                       gtk_widget_get_height (widget) / 2.0);
+    ib_canvas_zoom_at (self, zoom, gtk_widget_get_width (widget) / 2.0, gtk_widget_get_height (widget) / 2.0);
 }
 
 static void
@@ -30,9 +42,9 @@ zoom_action (GtkWidget  *widget,
   IbCanvas *self = IB_CANVAS (widget);
 
   if (g_str_equal (action_name, "canvas.zoom-in"))
-    zoom_step (self, ZOOM_STEP);
+    zoom_step (self, 1);
   else if (g_str_equal (action_name, "canvas.zoom-out"))
-    zoom_step (self, 1.0 / ZOOM_STEP);
+    zoom_step (self, -1);
   else if (g_str_equal (action_name, "canvas.zoom-fit"))
     ib_canvas_zoom_fit (self);
   else

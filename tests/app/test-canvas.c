@@ -349,6 +349,16 @@ test_actions (Fixture       *f,
   g_assert_cmpfloat_with_epsilon (ib_canvas_get_zoom (f->canvas), 1 / G_SQRT2, 1e-12);
   gtk_widget_activate_action (w, "canvas.zoom-fit", NULL);
   g_assert_cmpfloat_with_epsilon (ib_canvas_get_zoom (f->canvas), fit, 1e-12);
+  /* From the fit (0.375), steps land on the ladder of powers of sqrt(2): 0.5, 0.707, 1. */
+  gtk_widget_activate_action (w, "canvas.zoom-in", NULL);
+  g_assert_cmpfloat_with_epsilon (ib_canvas_get_zoom (f->canvas), 0.5, 1e-12);
+  gtk_widget_activate_action (w, "canvas.zoom-in", NULL);
+  gtk_widget_activate_action (w, "canvas.zoom-in", NULL);
+  g_assert_cmpfloat_with_epsilon (ib_canvas_get_zoom (f->canvas), 1.0, 1e-12);
+  gtk_widget_activate_action (w, "canvas.zoom-fit", NULL);
+  gtk_widget_activate_action (w, "canvas.zoom-out", NULL);
+  g_assert_cmpfloat_with_epsilon (ib_canvas_get_zoom (f->canvas), 0.25 * G_SQRT2, 1e-12);
+  gtk_widget_activate_action (w, "canvas.zoom-fit", NULL);
 
   /* A picture of the same size (an accepted result) keeps the view; another size is fitted. */
   {
