@@ -192,9 +192,11 @@ parse_seed (IbGeneratePanel *self,
 
   if (!g_ascii_string_to_unsigned (stripped, 10, 0, G_MAXUINT64, seed, NULL))
     {
+      /* The largest seed as a string: xgettext cannot see through G_GUINT64_FORMAT. */
+      g_autofree char *largest = g_strdup_printf ("%" G_GUINT64_FORMAT, G_MAXUINT64);
       g_set_error (error, IB_GENERATE_ERROR, IB_GENERATE_ERROR_INPUT,
-                   _("The seed “%s” is not a whole number from 0 to %" G_GUINT64_FORMAT "; type one or "
-                     "unlock the seed for a random one"), text, G_MAXUINT64);
+                   _("The seed “%s” is not a whole number from 0 to %s; type one or unlock the seed for a "
+                     "random one"), text, largest);
       return FALSE;
     }
   return TRUE;

@@ -136,9 +136,11 @@ cell_new (IbLevelStrip *self,
   cell->resample = gtk_button_new_from_icon_name ("view-refresh-symbolic");
   gtk_widget_set_name (cell->resample, "level-resample");
   gtk_widget_add_css_class (cell->resample, "flat");
-  gtk_widget_set_tooltip_text (cell->resample,
-                               _("Resample from here: keep the coarser levels, draw this one and the finer ones anew"));
+  const char *resample = _("Resample from here: keep the coarser levels, draw this one and the finer ones anew");
+  gtk_widget_set_tooltip_text (cell->resample, resample);
   g_signal_connect (cell->resample, "clicked", G_CALLBACK (resample_clicked_cb), cell);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (cell->resample), GTK_ACCESSIBLE_PROPERTY_LABEL, resample, -1);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (cell->button), GTK_ACCESSIBLE_PROPERTY_LABEL, title, -1);
   gtk_box_append (GTK_BOX (row), cell->resample);
   gtk_box_append (GTK_BOX (cell->root), row);
 
