@@ -8,6 +8,10 @@
  * Coordinates: widget pixels map to picture pixels by picture = (widget + scroll - centring) / zoom; a
  * picture pixel (x, y) covers [x, x + 1) x [y, y + 1). Brush sizes are diameters in picture pixels.
  *
+ * Input: the primary button or a pen paints with the current tool (pen pressure scales the brush; the pen's
+ * eraser end, or the secondary button, erases); middle drag or space + drag pans; scroll pans (Shift: across);
+ * Ctrl + scroll and pinch zoom around the pointer. Each stroke is one undoable change of the mask.
+ *
  * Actions (app/README.md): canvas.zoom-in, canvas.zoom-out, canvas.zoom-fit, canvas.zoom-100,
  * canvas.tool (s: brush, eraser, rectangle, lasso), canvas.brush-smaller/-larger/-softer/-harder,
  * canvas.mask-clear, canvas.mask-invert, canvas.mask-grow, canvas.mask-shrink, canvas.show-mask,
