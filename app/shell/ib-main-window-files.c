@@ -300,6 +300,13 @@ export_activated (GSimpleAction *action,
 
 /* Closing with unsaved work */
 
+static gboolean
+close_idle_cb (gpointer user_data)
+{
+  gtk_window_close (GTK_WINDOW (user_data));
+  return G_SOURCE_REMOVE;
+}
+
 static void
 close_response_cb (AdwMessageDialog *dialog,
                    const char       *response,
@@ -310,7 +317,8 @@ close_response_cb (AdwMessageDialog *dialog,
   else if (g_strcmp0 (response, "discard") == 0)
     {
       self->close_confirmed = TRUE;
-      gtk_window_close (GTK_WINDOW (self));
+      /* Not from inside the dialog's response: the dialog still points at its parent while it finishes. */
+      g_idle_add_full (G_PRIORITY_DEFAULT, close_idle_cb, g_object_ref (self), g_object_unref);
     }
 }
 

@@ -221,6 +221,7 @@ static gboolean
 fill_request (IbMainWindow  *self,
               IbEditRequest *request)
 {
+  GSettings *settings = ib_application_get_settings (self->application);
   IbEditImage *picture;
   IbMask *mask;
   g_autoptr(GError) error = NULL;
@@ -248,6 +249,9 @@ fill_request (IbMainWindow  *self,
   request->mask_width = ib_mask_get_width (mask);
   request->mask_height = ib_mask_get_height (mask);
   request->settings.backend = chosen_backend (self);
+  /* The panel has no feather of its own: the preference's. */
+  if (settings != NULL)
+    request->settings.feather = g_settings_get_double (settings, "default-feather");
   return TRUE;
 }
 

@@ -5,6 +5,8 @@
 
 #include <glib/gi18n.h>
 
+#include "ib-preferences-dialog.h"
+
 G_DEFINE_FINAL_TYPE (IbMainWindow, ib_main_window, ADW_TYPE_APPLICATION_WINDOW)
 
 void
@@ -180,12 +182,21 @@ picture_changed_cb (IbDocument   *document,
   ib_canvas_set_picture (self->canvas, ib_document_get_texture (document));
 }
 
+/* The undo history's memory cap (history-memory-mib), for the document shown. */
+static void
+apply_history_cap (IbMainWindow *self)
+{
+  GSettings *settings = ib_application_get_settings (self->application);
+
+  if (settings != NULL && self->document != NULL)
+    ib_history_set_max_bytes (ib_document_get_history (self->document),
+                              (guint64) g_settings_get_int (settings, "history-memory-mib") << 20);
+}
+
 void
 ib_main_window_set_document (IbMainWindow *self,
                              IbDocument   *document)
 {
-  GSettings *settings = ib_application_get_settings (self->application);
-
   if (self->document == document)
     return;
   ib_main_window_clear_results (self);
@@ -204,9 +215,7 @@ ib_main_window_set_document (IbMainWindow *self,
       g_signal_connect_object (document, "notify::can-redo", G_CALLBACK (ib_main_window_update_actions), self,
                                G_CONNECT_SWAPPED);
       g_signal_connect_object (document, "picture-changed", G_CALLBACK (picture_changed_cb), self, 0);
-      if (settings != NULL)
-        ib_history_set_max_bytes (ib_document_get_history (document),
-                                  (guint64) g_settings_get_int (settings, "history-memory-mib") << 20);
+      apply_history_cap (self);
       ib_canvas_set_picture (self->canvas, ib_document_get_texture (document));
       ib_canvas_set_mask (self->canvas, ib_document_get_mask (document));
       ib_canvas_zoom_fit (self->canvas);
@@ -453,6 +462,13 @@ set_up_application (IbMainWindow  *self,
       g_settings_bind (settings, "window-width", self, "default-width", G_SETTINGS_BIND_DEFAULT);
       g_settings_bind (settings, "window-height", self, "default-height", G_SETTINGS_BIND_DEFAULT);
       g_settings_bind (settings, "window-maximized", self, "maximized", G_SETTINGS_BIND_DEFAULT);
+      g_settings_bind (settings, "mask-opacity", self->canvas, "mask-opacity", G_SETTINGS_BIND_GET);
+      g_settings_bind_with_mapping (settings, "mask-colour", self->canvas, "mask-colour", G_SETTINGS_BIND_GET,
+                                    ib_settings_colour_get_mapping, NULL, NULL, NULL);
+      g_settings_bind_with_mapping (settings, "grid-colour", self->canvas, "grid-colour", G_SETTINGS_BIND_GET,
+                                    ib_settings_colour_get_mapping, NULL, NULL, NULL);
+      g_signal_connect_object (settings, "changed::history-memory-mib", G_CALLBACK (apply_history_cap), self,
+                               G_CONNECT_SWAPPED);
     }
 }
 

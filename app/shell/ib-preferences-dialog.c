@@ -28,10 +28,10 @@ struct _IbPreferencesDialog
 G_DEFINE_FINAL_TYPE (IbPreferencesDialog, ib_preferences_dialog, ADW_TYPE_PREFERENCES_WINDOW)
 
 /* Colours are kept as '#rrggbb' strings. */
-static gboolean
-colour_get_mapping (GValue   *value,
-                    GVariant *variant,
-                    gpointer  user_data)
+gboolean
+ib_settings_colour_get_mapping (GValue   *value,
+                                GVariant *variant,
+                                gpointer  user_data)
 {
   GdkRGBA rgba;
 
@@ -41,10 +41,10 @@ colour_get_mapping (GValue   *value,
   return TRUE;
 }
 
-static GVariant *
-colour_set_mapping (const GValue       *value,
-                    const GVariantType *expected_type,
-                    gpointer            user_data)
+GVariant *
+ib_settings_colour_set_mapping (const GValue       *value,
+                                const GVariantType *expected_type,
+                                gpointer            user_data)
 {
   const GdkRGBA *rgba = g_value_get_boxed (value);
   g_autofree char *text = NULL;
@@ -171,8 +171,8 @@ ib_preferences_dialog_new (GSettings *settings)
   bind_spin (settings, "autosave-interval", self->autosave_spin);
   bind_spin (settings, "jpeg-quality", self->jpeg_quality_spin);
   g_settings_bind_with_mapping (settings, "mask-colour", self->mask_colour_button, "rgba", G_SETTINGS_BIND_DEFAULT,
-                                colour_get_mapping, colour_set_mapping, NULL, NULL);
+                                ib_settings_colour_get_mapping, ib_settings_colour_set_mapping, NULL, NULL);
   g_settings_bind_with_mapping (settings, "grid-colour", self->grid_colour_button, "rgba", G_SETTINGS_BIND_DEFAULT,
-                                colour_get_mapping, colour_set_mapping, NULL, NULL);
+                                ib_settings_colour_get_mapping, ib_settings_colour_set_mapping, NULL, NULL);
   return GTK_WIDGET (self);
 }

@@ -342,6 +342,40 @@ test_device_failure (void)
 #endif
 }
 
+/* Quitting during a job with unsaved work: the question, then Discard ends the application promptly. */
+static void
+quit_body (IbApplication *application,
+           gpointer       data)
+{
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  IbJobRunner *runner = ib_main_window_get_runner (window);
+  GtkWindow *dialog;
+  gint64 start;
+  Events events;
+
+  ib_shell_test_wait_ready (application);
+  paint_mask (ib_document_get_mask (ib_main_window_get_document (window)));
+  events_connect (&events, runner);
+  g_action_group_activate_action (G_ACTION_GROUP (window), "generate", NULL);
+  IB_SHELL_TEST_WAIT_FOR (events.levels_started->len > 0, JOB_TIMEOUT_MS);
+  events_disconnect (&events, runner);
+
+  g_action_group_activate_action (G_ACTION_GROUP (application), "quit", NULL);
+  dialog = ib_shell_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG, GTK_WINDOW (window));
+  g_assert_nonnull (dialog);
+  start = g_get_monotonic_time ();
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "discard");
+  IB_SHELL_TEST_WAIT_FOR (gtk_application_get_windows (GTK_APPLICATION (application)) == NULL, 10000);
+  /* The worker stops within a decoding step; the window waited for it to let go of the model. */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+}
+
+static void
+test_quit_during_job (void)
+{
+  ib_shell_test_run_on_picture (N_LEVELS, 14, 96, 64, quit_body, NULL);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -357,6 +391,7 @@ main (int   argc,
 
   g_test_add_func ("/app/generate-e2e/generate-accept-undo", test_generate);
   g_test_add_func ("/app/generate-e2e/cancel", test_cancel);
+  g_test_add_func ("/app/generate-e2e/quit-during-job", test_quit_during_job);
   g_test_add_func ("/app/generate-e2e/device-failure", test_device_failure);
   status = g_test_run ();
   ib_shell_test_cleanup ();

@@ -115,6 +115,9 @@ preferences_body (IbApplication *application,
   GtkWindow *dialog;
   AdwComboRow *engine;
   g_autofree char *value = NULL;
+  IbCanvas *canvas;
+  double opacity;
+  GdkRGBA *colour;
 
   g_assert_nonnull (settings);
   g_action_group_activate_action (G_ACTION_GROUP (application), "preferences", NULL);
@@ -128,6 +131,18 @@ preferences_body (IbApplication *application,
   g_settings_set_string (settings, "engine", "auto");
   g_assert_cmpuint (adw_combo_row_get_selected (engine), ==, 0);
   gtk_window_destroy (dialog);
+
+  /* The canvas follows the mask's colour and opacity. */
+  canvas = ib_main_window_get_canvas (ib_shell_test_main_window (application));
+  g_settings_set_double (settings, "mask-opacity", 0.25);
+  g_settings_set_string (settings, "mask-colour", "#00ff00");
+  g_object_get (canvas, "mask-opacity", &opacity, "mask-colour", &colour, NULL);
+  g_assert_cmpfloat_with_epsilon (opacity, 0.25, 1e-9);
+  g_assert_cmpfloat_with_epsilon (colour->green, 1.0, 1e-6);
+  g_assert_cmpfloat_with_epsilon (colour->red, 0.0, 1e-6);
+  gdk_rgba_free (colour);
+  g_settings_reset (settings, "mask-opacity");
+  g_settings_reset (settings, "mask-colour");
 }
 
 static void
