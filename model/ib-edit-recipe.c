@@ -295,6 +295,9 @@ parse_levels (JsonObject          *root,
         return FALSE;
       if (t < 1 || t > config->n_levels || seen[t - 1])
         return invalid (error, "level entry %u names level %d twice or out of range", i + 1, t);
+      /* Beyond a float's range the conversion below is undefined (found by tests/fuzz/fuzz-recipe). */
+      if (fabs (temperature) > G_MAXFLOAT)
+        return invalid (error, "the temperature of level %d is out of range", t);
       seen[t - 1] = TRUE;
       settings->temperature[t - 1] = (float) temperature;
       settings->top_k[t - 1] = top_k;

@@ -96,6 +96,7 @@ recipe_for (const IbModelConfig *config,
     .height = 480,
   };
   ib_edit_request_init (&request, config);
+  request.settings.backend = IB_EDIT_BACKEND_CPU;   /* as ib_edit_job_new resolves "auto" */
   if (variant == 1)
     {
       request.settings.seed = G_MAXUINT64;
