@@ -37,13 +37,15 @@ cli="$root/cli/imagebart"
 say "GPU"
 nvidia-smi 2>&1 | tee "$out/nvidia-smi.txt" >> "$log"
 say "imagebart devices"
-icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-if { ! "$cli" devices > "$out/devices.txt" 2>&1 || ! grep -qi "$gpu_name" "$out/devices.txt"; } && [ -f "$icd" ]; then
-  # The driver's ICD manifest is not where the loader looks by default on these machines.
+ls /usr/local/nvidia/share/vulkan/icd.d /usr/share/vulkan/icd.d /etc/vulkan/icd.d >> "$log" 2>&1
+for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json \
+           /etc/vulkan/icd.d/nvidia_icd.json; do
+  "$cli" devices > "$out/devices.txt" 2>&1 && grep -qi "$gpu_name" "$out/devices.txt" && break
+  # The driver's ICD manifest is not always where the loader looks by default on these machines.
+  [ -f "$icd" ] || continue
   export VK_DRIVER_FILES=$icd
-  echo "(no $gpu_name device listed; VK_DRIVER_FILES=$VK_DRIVER_FILES)" >> "$log"
-  "$cli" devices > "$out/devices.txt" 2>&1
-fi
+  echo "(no $gpu_name device listed; trying VK_DRIVER_FILES=$VK_DRIVER_FILES)" >> "$log"
+done
 cat "$out/devices.txt" >> "$log"
 
 say "Vulkan tests on the GPU (validation layer on)"
