@@ -6,7 +6,9 @@
 #   3. the benchmark at the FFHQ size: the Vulkan engine (per-kernel times, GFLOP/s, time per level and per
 #      token step) against the PyTorch twin with a KV cache on the same card;
 #   4. the PyTorch-twin parity suites with --backend vulkan, if time is left.
-# BUNDLE comes from tools/gpu-bundle.sh (the programs and the libraries a bare machine lacks). Run from the
+# BUNDLE comes from tools/gpu-bundle.sh (the programs and the libraries a bare machine lacks); .gl holds the .debs
+# of libvulkan1 and of libglvnd (libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2), without which the NVIDIA
+# driver's Vulkan ICD does not load (see the device tool's README). Run from the
 # repository root; python3 must have PyTorch (with CUDA for the twin on the GPU). Each step has a time limit,
 # so that the whole run fits one call of the device tool. To try it on a machine without a GPU (lavapipe, the
 # twin on the CPU, a small model): GPU_NAME=llvmpipe TWIN_DEVICE=cpu BENCH_ARGS=--small tools/gpu-benchmark.sh B
