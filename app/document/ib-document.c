@@ -590,7 +590,10 @@ ib_document_set_saved (IbDocument *self,
       g_set_object (&self->file, file);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FILE]);
     }
-  g_autofree char *title = ib_image_io_file_name (file);
+  /* Projects are titled by their name without the extension, as when they are opened. */
+  g_autofree char *name = ib_image_io_file_name (file);
+  g_autofree char *title = g_str_has_suffix (name, IB_DOCUMENT_PROJECT_EXTENSION)
+    ? g_strndup (name, strlen (name) - strlen (IB_DOCUMENT_PROJECT_EXTENSION)) : g_strdup (name);
   if (g_strcmp0 (title, self->title) != 0)
     {
       g_free (self->title);

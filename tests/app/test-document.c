@@ -243,7 +243,7 @@ test_save_and_resume (Fixture       *fixture,
   g_assert_no_error (error);
   g_assert_false (ib_document_get_modified (doc));
   g_assert_true (g_file_equal (ib_document_get_file (doc), project_file));
-  g_assert_cmpstr (ib_document_get_title (doc), ==, "photo.ibproj");
+  g_assert_cmpstr (ib_document_get_title (doc), ==, "photo");
   /* The saved document still undoes and redoes (its canvas changes became pixels). */
   g_assert_true (ib_document_redo (doc));
   g_autofree char *again = mask_hash (mask);

@@ -243,6 +243,39 @@ test_too_large (void)
       g_assert_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_TOO_LARGE);
       g_assert_nonnull (strstr (error->message, "huge.png"));
     }
+
+  /* A JPEG and a BMP whose headers claim 40000 × 20000: refused from the header alone. */
+  g_autoptr (IbEditImage) small = make_picture (16, 16, 9, FALSE);
+  const char *types[] = { "jpeg", "bmp" };
+  for (guint i = 0; i < G_N_ELEMENTS (types); i++)
+    {
+      g_autoptr (GBytes) encoded = encode_with_pixbuf (small, types[i]);
+      gsize length;
+      guint8 *data = g_memdup2 (g_bytes_get_data (encoded, NULL), g_bytes_get_size (encoded));
+      length = g_bytes_get_size (encoded);
+      if (i == 0)
+        {
+          guint8 *sof = NULL;
+          for (gsize k = 0; k + 9 < length && sof == NULL; k++)
+            if (data[k] == 0xff && data[k + 1] == 0xc0)
+              sof = data + k;
+          g_assert_nonnull (sof);
+          sof[5] = 20000 >> 8;
+          sof[6] = 20000 & 0xff;
+          sof[7] = 40000 >> 8;
+          sof[8] = 40000 & 0xff;
+        }
+      else
+        {
+          guint32 width = GUINT32_TO_LE (40000), height = GUINT32_TO_LE (20000);
+          memcpy (data + 18, &width, 4);
+          memcpy (data + 22, &height, 4);
+        }
+      g_autoptr (GBytes) huge = g_bytes_new_take (data, length);
+      g_autoptr (GError) error = NULL;
+      g_assert_null (ib_image_io_load_from_bytes (huge, "huge", NULL, &error));
+      g_assert_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_TOO_LARGE);
+    }
 }
 
 static void
