@@ -136,7 +136,19 @@ test_inputs (void)
   g_assert_false (gtk_widget_get_visible (class));
 }
 
-/* Defaults from GSettings and the model; every control lands in its field; the seed lock. */
+static void
+read_text_cb (GObject      *clipboard,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  char **text = user_data;
+  g_autoptr (GError) error = NULL;
+  *text = gdk_clipboard_read_text_finish (GDK_CLIPBOARD (clipboard), result, &error);
+  g_assert_no_error (error);
+}
+
+/* Defaults from GSettings and the model; every control lands in its field; the seed lock, new seeds and
+ * copying the seed. */
 static void
 test_fill_request (void)
 {
@@ -208,6 +220,17 @@ test_fill_request (void)
   g_assert_cmpint (request.settings.top_k[0], ==, 0);
   g_assert_cmpint (request.settings.repeats[0], ==, 5);
   g_assert_cmpint (request.settings.repeats[1], ==, 1);
+
+  /* The random button draws another seed; the copy button puts the one shown on the clipboard. */
+  g_signal_emit_by_name (find_ok (panel, "seed-random-button"), "clicked");
+  const char *seed = gtk_editable_get_text (GTK_EDITABLE (find_ok (panel, "seed-entry")));
+  g_assert_cmpstr (seed, !=, "42");
+  g_signal_emit_by_name (find_ok (panel, "seed-copy-button"), "clicked");
+  g_autofree char *copied = NULL;
+  gdk_clipboard_read_text_async (gtk_widget_get_clipboard (panel), NULL, read_text_cb, &copied);
+  while (copied == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpstr (copied, ==, seed);
 
   /* No model: a clear error. */
   ib_generate_panel_set_model (IB_GENERATE_PANEL (panel), NULL);
