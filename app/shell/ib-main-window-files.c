@@ -96,7 +96,7 @@ open_activated (GSimpleAction *action,
 
 typedef struct
 {
-  IbMainWindow *self;
+  GWeakRef *window;
   gboolean close;
 } SaveData;
 
@@ -106,10 +106,13 @@ save_done_cb (GObject      *source,
               gpointer      user_data)
 {
   g_autofree SaveData *data = user_data;
-  g_autoptr(IbMainWindow) self = data->self;
+  g_autoptr(IbMainWindow) self = ib_main_window_weak_ref_take (data->window);
   g_autoptr(GError) error = NULL;
+  gboolean saved = ib_document_save_finish (IB_DOCUMENT (source), result, &error);
 
-  if (!ib_document_save_finish (IB_DOCUMENT (source), result, &error))
+  if (self == NULL)
+    return;
+  if (!saved)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         ib_main_window_show_error (self, _("The Picture Could Not Be Saved"), error->message);
@@ -131,7 +134,7 @@ save_to (IbMainWindow *self,
 {
   SaveData *data = g_new0 (SaveData, 1);
 
-  data->self = g_object_ref (self);
+  data->window = ib_main_window_weak_ref (self);
   data->close = close;
   ib_document_save_async (self->document, file, self->cancellable, save_done_cb, data);
 }
@@ -235,10 +238,13 @@ export_done_cb (GObject      *source,
                 GAsyncResult *result,
                 gpointer      user_data)
 {
-  g_autoptr(IbMainWindow) self = user_data;
+  g_autoptr(IbMainWindow) self = ib_main_window_weak_ref_take (user_data);
   g_autoptr(GError) error = NULL;
+  gboolean exported = ib_document_export_finish (IB_DOCUMENT (source), result, &error);
 
-  if (!ib_document_export_finish (IB_DOCUMENT (source), result, &error))
+  if (self == NULL)
+    return;
+  if (!exported)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         ib_main_window_show_error (self, _("The Picture Could Not Be Exported"), error->message);
@@ -273,7 +279,7 @@ export_response_cb (GtkNativeDialog *chooser,
       g_set_object (&file, g_file_get_child (parent, png));
     }
   ib_document_export_async (self->document, file, format, quality, self->cancellable, export_done_cb,
-                            g_object_ref (self));
+                            ib_main_window_weak_ref (self));
 }
 
 static void
@@ -286,6 +292,7 @@ export_activated (GSimpleAction *action,
   const char *const png_patterns[] = { "*.png", NULL };
   const char *const jpeg_patterns[] = { "*.jpg", "*.jpeg", NULL };
   g_autofree char *name = NULL;
+  GFile *near;
 
   if (self->document == NULL)
     return;
@@ -294,6 +301,17 @@ export_activated (GSimpleAction *action,
   /* TRANSLATORS: the suggested name of an exported picture; %s is the document's title */
   name = g_strdup_printf (_("%s edited.png"), ib_document_get_title (self->document));
   gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (chooser), name);
+  /* Next to the project, or to the picture it was opened from. */
+  near = ib_document_get_file (self->document);
+  if (near == NULL)
+    near = ib_document_get_source (self->document);
+  if (near != NULL)
+    {
+      g_autoptr(GFile) folder = g_file_get_parent (near);
+
+      if (folder != NULL)
+        gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), folder, NULL);
+    }
   g_signal_connect_object (chooser, "response", G_CALLBACK (export_response_cb), self, 0);
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
 }

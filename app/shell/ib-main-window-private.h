@@ -54,6 +54,10 @@ void     ib_main_window_update_actions   (IbMainWindow *self);
 void     ib_main_window_show_error       (IbMainWindow *self,
                                           const char   *heading,
                                           const char   *body);
+/* For async callbacks, which must not keep a closed window alive (its dispose cancels what it started): a
+ * weak reference, and the window it still points to (a new reference) or NULL, freeing the reference. */
+GWeakRef *ib_main_window_weak_ref        (IbMainWindow *self);
+IbMainWindow *ib_main_window_weak_ref_take (GWeakRef   *ref);
 /* TRUE when the focus is in a text field: the clipboard and undo shortcuts are then the field's. */
 gboolean ib_main_window_forward_to_text  (IbMainWindow *self,
                                           const char   *action_name);

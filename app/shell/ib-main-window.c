@@ -28,6 +28,25 @@ ib_main_window_show_error (IbMainWindow *self,
   gtk_window_present (GTK_WINDOW (dialog));
 }
 
+GWeakRef *
+ib_main_window_weak_ref (IbMainWindow *self)
+{
+  GWeakRef *ref = g_new (GWeakRef, 1);
+
+  g_weak_ref_init (ref, self);
+  return ref;
+}
+
+IbMainWindow *
+ib_main_window_weak_ref_take (GWeakRef *ref)
+{
+  IbMainWindow *self = g_weak_ref_get (ref);
+
+  g_weak_ref_clear (ref);
+  g_free (ref);
+  return self;
+}
+
 gboolean
 ib_main_window_forward_to_text (IbMainWindow *self,
                                 const char   *action_name)
@@ -309,10 +328,12 @@ paste_texture_cb (GObject      *source,
                   GAsyncResult *result,
                   gpointer      user_data)
 {
-  g_autoptr(IbMainWindow) self = user_data;
+  g_autoptr(IbMainWindow) self = ib_main_window_weak_ref_take (user_data);
   g_autoptr(GError) error = NULL;
   g_autoptr(GdkTexture) texture = gdk_clipboard_read_texture_finish (GDK_CLIPBOARD (source), result, &error);
 
+  if (self == NULL)
+    return;
   if (texture == NULL)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -332,7 +353,7 @@ paste_activated (GSimpleAction *action,
   if (ib_main_window_forward_to_text (self, "clipboard.paste"))
     return;
   gdk_clipboard_read_texture_async (gtk_widget_get_clipboard (GTK_WIDGET (self)), self->cancellable,
-                                    paste_texture_cb, g_object_ref (self));
+                                    paste_texture_cb, ib_main_window_weak_ref (self));
 }
 
 static void
@@ -445,7 +466,8 @@ set_up_application (IbMainWindow  *self,
   GSettings *settings;
   g_autoptr(GMenuItem) recent = NULL;
 
-  self->application = application;
+  /* The application may go first when a pending callback keeps a closed window alive. */
+  g_set_weak_pointer (&self->application, application);
   self->model_handler = g_signal_connect_swapped (self->application, "notify::model",
                                                   G_CALLBACK (update_model_state), self);
   self->loading_handler = g_signal_connect_swapped (self->application, "notify::model-loading",
@@ -487,7 +509,7 @@ ib_main_window_dispose (GObject *object)
       g_clear_signal_handler (&self->failed_handler, self->application);
       if (self->document != NULL)
         ib_application_forget_document (self->application, self->document);
-      self->application = NULL;
+      g_clear_weak_pointer (&self->application);
     }
   ib_main_window_generate_dispose (self);
   if (self->panel != NULL)

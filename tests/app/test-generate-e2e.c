@@ -342,6 +342,57 @@ test_device_failure (void)
 #endif
 }
 
+/* "Resample from here" on the strip: the same job again from that level, the coarser levels kept. */
+static void
+started_cb (IbJobRunner *runner,
+            int          start_level,
+            int          top_level,
+            int         *top)
+{
+  *top = top_level;
+}
+
+static void
+resample_body (IbApplication *application,
+               gpointer       data)
+{
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  IbJobRunner *runner = ib_main_window_get_runner (window);
+  IbDocument *document;
+  IbLevelStrip *strip;
+  int top_level = 0;
+  Events events;
+
+  ib_shell_test_wait_ready (application);
+  document = ib_main_window_get_document (window);
+  paint_mask (ib_document_get_mask (document));
+  events_connect (&events, runner);
+  g_signal_connect (runner, "started", G_CALLBACK (started_cb), &top_level);
+  g_action_group_activate_action (G_ACTION_GROUP (window), "generate", NULL);
+  IB_SHELL_TEST_WAIT_FOR (events.n_done > 0, JOB_TIMEOUT_MS);
+  g_assert_cmpint (top_level, ==, N_LEVELS);
+
+  strip = IB_LEVEL_STRIP (ib_shell_test_find_widget (GTK_WIDGET (window), IB_TYPE_LEVEL_STRIP));
+  g_array_set_size (events.levels_started, 0);
+  g_signal_emit_by_name (strip, "resample-from", 2);
+  g_assert_true (ib_job_runner_get_running (runner));
+  g_assert_cmpint (top_level, ==, 2);
+  IB_SHELL_TEST_WAIT_FOR (events.n_done > 1 || events.n_failed > 0, JOB_TIMEOUT_MS);
+  g_assert_cmpint (events.n_failed, ==, 0);
+  g_assert_cmpuint (events.levels_started->len, ==, 2);
+  g_assert_cmpint (g_array_index (events.levels_started, int, 0), ==, 2);
+  g_assert_cmpint (g_array_index (events.levels_started, int, 1), ==, 1);
+  g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "accept-variant"));
+  g_signal_handlers_disconnect_by_func (runner, started_cb, &top_level);
+  events_disconnect (&events, runner);
+}
+
+static void
+test_resample (void)
+{
+  ib_shell_test_run_on_picture (N_LEVELS, 15, 96, 64, resample_body, NULL);
+}
+
 /* Quitting during a job with unsaved work: the question, then Discard ends the application promptly. */
 static void
 quit_body (IbApplication *application,
@@ -391,6 +442,7 @@ main (int   argc,
 
   g_test_add_func ("/app/generate-e2e/generate-accept-undo", test_generate);
   g_test_add_func ("/app/generate-e2e/cancel", test_cancel);
+  g_test_add_func ("/app/generate-e2e/resample-from", test_resample);
   g_test_add_func ("/app/generate-e2e/quit-during-job", test_quit_during_job);
   g_test_add_func ("/app/generate-e2e/device-failure", test_device_failure);
   status = g_test_run ();

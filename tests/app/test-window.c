@@ -264,6 +264,70 @@ test_undo_result (void)
   ib_shell_test_run_on_picture (2, 7, 32, 32, undo_result_body, NULL);
 }
 
+/* The file chooser a GtkFileChooserNative shows when there is no portal, answered with name in its folder. */
+static void
+answer_chooser (IbMainWindow *window,
+                const char   *name)
+{
+  GtkWindow *chooser = NULL;
+
+  IB_SHELL_TEST_WAIT_FOR ((chooser = ib_shell_test_find_toplevel (GTK_TYPE_FILE_CHOOSER_DIALOG, NULL)) != NULL,
+                          10000);
+  ib_shell_test_spin (100);
+  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (chooser), name);
+  gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
+}
+
+/* Saving a picture opened from disk asks where, suggesting a project next to it; the picture itself is never
+ * written. Export writes a JPEG without changing where the document saves. */
+static void
+save_body (IbApplication *application,
+           gpointer       data)
+{
+  const char *picture_path = data;
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  IbDocument *document;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *dir = g_path_get_dirname (picture_path);
+  g_autofree char *project = g_build_filename (dir, "saved.ibproj", NULL);
+  g_autofree char *jpeg = g_build_filename (dir, "exported.jpg", NULL);
+  g_autofree char *jpeg_bytes = NULL;
+  gsize jpeg_length = 0;
+  g_autoptr(GFile) project_file = g_file_new_for_path (project);
+
+  g_assert_true (g_file_get_contents (picture_path, &before, NULL, NULL));
+  ib_shell_test_wait_ready (application);
+  document = ib_main_window_get_document (window);
+  ib_shell_test_stroke (ib_main_window_get_canvas (window), 40, 24);
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "save", NULL);
+  answer_chooser (window, "saved.ibproj");
+  IB_SHELL_TEST_WAIT_FOR (!ib_document_get_modified (document), 10000);
+  g_assert_true (g_file_equal (ib_document_get_file (document), project_file));
+  g_assert_true (g_file_test (project, G_FILE_TEST_IS_REGULAR));
+  g_assert_true (g_file_get_contents (picture_path, &after, NULL, NULL));
+  g_assert_cmpstr (before, ==, after);
+  g_assert_null (strstr (gtk_window_get_title (GTK_WINDOW (window)), "•"));
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "export", NULL);
+  answer_chooser (window, "exported.jpg");
+  IB_SHELL_TEST_WAIT_FOR (g_file_test (jpeg, G_FILE_TEST_IS_REGULAR), 10000);
+  IB_SHELL_TEST_WAIT_FOR (g_file_get_contents (jpeg, &jpeg_bytes, &jpeg_length, NULL) && jpeg_length > 3, 10000);
+  g_assert_cmpmem (jpeg_bytes, 3, "\xff\xd8\xff", 3);
+  g_assert_true (g_file_equal (ib_document_get_file (document), project_file));
+}
+
+static void
+test_save (void)
+{
+  g_autofree char *model = ib_shell_test_write_model (2, 5);
+  g_autofree char *picture = ib_shell_test_write_picture (40, 24);
+  const char *argv[] = { "--model", model, picture, NULL };
+
+  ib_shell_test_run (argv, save_body, picture);
+}
+
 /* Closing with unsaved work asks; Cancel keeps the window, Discard closes it. */
 static void
 close_body (IbApplication *application,
@@ -390,6 +454,7 @@ main (int   argc,
   g_test_add_func ("/app/window/open-command-line", test_open_command_line);
   g_test_add_func ("/app/window/undo-stroke", test_undo_stroke);
   g_test_add_func ("/app/window/undo-result", test_undo_result);
+  g_test_add_func ("/app/window/save-export", test_save);
   g_test_add_func ("/app/window/close-unsaved", test_close_unsaved);
   g_test_add_func ("/app/window/clipboard", test_clipboard);
   g_test_add_func ("/app/window/recovery", test_recovery);
