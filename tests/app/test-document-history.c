@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "ib-history.h"
+#include "ib-mask-region.h"
 #include "ib-studio.h"
 
 static IbHistoryStep *
@@ -171,6 +172,51 @@ test_mask_steps (void)
   g_assert_cmpuint (ib_history_step_get_size (pixels), >=, 40);
 }
 
+static void
+count_committed_cb (IbMask       *mask,
+                    IbMaskChange *change,
+                    gpointer      user_data)
+{
+  (*(int *) user_data)++;
+}
+
+/* Writing rectangles of arbitrary values (restored undo steps): exact, outside untouched, no new change. */
+static void
+test_mask_region (void)
+{
+  GRand *rand = g_rand_new_with_seed (5);
+  g_autoptr (IbMask) mask = ib_mask_new (37, 23);
+  ib_mask_fill_rectangle (mask, 0, 0, 37, 23, IB_MASK_MODE_PAINT);
+  ib_mask_fill_rectangle (mask, 3, 3, 9, 9, IB_MASK_MODE_ERASE);
+  int committed = 0;
+  g_signal_connect (mask, "change-committed", G_CALLBACK (count_committed_cb), &committed);
+
+  const GdkRectangle rects[] = { { 0, 0, 37, 23 }, { 5, 4, 10, 7 }, { 36, 22, 1, 1 }, { 0, 10, 37, 1 } };
+  for (guint r = 0; r < G_N_ELEMENTS (rects); r++)
+    for (int pattern = 0; pattern < 3; pattern++)
+      {
+        const GdkRectangle *rect = &rects[r];
+        gsize n = (gsize) rect->width * rect->height;
+        guint8 *values = g_malloc (n);
+        for (gsize i = 0; i < n; i++)
+          values[i] = pattern == 0 ? 0 : pattern == 1 ? 255 : (guint8) g_rand_int_range (rand, 0, 256);
+        g_autoptr (GBytes) bytes = g_bytes_new_take (values, n);
+
+        GdkRectangle whole = { 0, 0, 37, 23 };
+        g_autoptr (GBytes) before = ib_mask_region_read (mask, &whole);
+        ib_mask_region_write (mask, rect, bytes);
+        g_autoptr (GBytes) inside = ib_mask_region_read (mask, rect);
+        g_assert_true (g_bytes_equal (inside, bytes));
+        const guint8 *old = g_bytes_get_data (before, NULL);
+        for (int y = 0; y < 23; y++)
+          for (int x = 0; x < 37; x++)
+            if (x < rect->x || x >= rect->x + rect->width || y < rect->y || y >= rect->y + rect->height)
+              g_assert_cmpint (ib_mask_get_value (mask, x, y), ==, old[y * 37 + x]);
+      }
+  g_assert_cmpint (committed, ==, 0);
+  g_rand_free (rand);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -180,5 +226,6 @@ main (int   argc,
   g_test_add_func ("/app/document/history/undo-redo", test_undo_redo);
   g_test_add_func ("/app/document/history/memory-cap", test_memory_cap);
   g_test_add_func ("/app/document/history/mask-steps", test_mask_steps);
+  g_test_add_func ("/app/document/mask-region", test_mask_region);
   return g_test_run ();
 }
