@@ -443,6 +443,85 @@ test_recovery (void)
   g_assert_cmpuint (left->len, ==, 0);
 }
 
+/* About and Keyboard Shortcuts open over the window. */
+static void
+about_shortcuts_body (IbApplication *application,
+                      gpointer       data)
+{
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  GtkWindow *about;
+  GtkWindow *shortcuts;
+
+  g_action_group_activate_action (G_ACTION_GROUP (application), "about", NULL);
+  about = ib_shell_test_find_toplevel (ADW_TYPE_ABOUT_WINDOW, GTK_WINDOW (window));
+  g_assert_nonnull (about);
+  gtk_window_destroy (about);
+  g_action_group_activate_action (G_ACTION_GROUP (application), "shortcuts", NULL);
+  shortcuts = ib_shell_test_find_toplevel (GTK_TYPE_SHORTCUTS_WINDOW, GTK_WINDOW (window));
+  g_assert_nonnull (shortcuts);
+  gtk_window_destroy (shortcuts);
+}
+
+static void
+test_about_shortcuts (void)
+{
+  ib_shell_test_run (NULL, about_shortcuts_body, NULL);
+}
+
+static gboolean
+drop (IbMainWindow *window,
+      const GValue *value)
+{
+  g_autoptr(GListModel) controllers = gtk_widget_observe_controllers (GTK_WIDGET (window));
+  gboolean handled = FALSE;
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+    {
+      g_autoptr(GObject) controller = g_list_model_get_item (controllers, i);
+
+      if (GTK_IS_DROP_TARGET (controller))
+        {
+          g_signal_emit_by_name (controller, "drop", value, 10.0, 10.0, &handled);
+          return handled;
+        }
+    }
+  g_assert_not_reached ();
+}
+
+/* What the window's drop target does with a dropped file (into this empty window) and a dropped picture
+ * (into a new window, this one being taken). */
+static void
+drop_body (IbApplication *application,
+           gpointer       data)
+{
+  const char *picture_path = data;
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  g_auto(GValue) file_value = G_VALUE_INIT;
+  g_auto(GValue) texture_value = G_VALUE_INIT;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GdkTexture) texture = gdk_texture_new_from_filename (picture_path, &error);
+
+  g_assert_no_error (error);
+  g_value_init (&file_value, G_TYPE_FILE);
+  g_value_take_object (&file_value, g_file_new_for_path (picture_path));
+  g_assert_true (drop (window, &file_value));
+  g_assert_nonnull (ib_main_window_get_document (window));
+  g_assert_cmpint (ib_document_get_picture (ib_main_window_get_document (window))->width, ==, 36);
+
+  g_value_init (&texture_value, GDK_TYPE_TEXTURE);
+  g_value_set_object (&texture_value, texture);
+  g_assert_true (drop (window, &texture_value));
+  g_assert_cmpuint (g_list_length (gtk_application_get_windows (GTK_APPLICATION (application))), ==, 2);
+}
+
+static void
+test_drop (void)
+{
+  g_autofree char *picture = ib_shell_test_write_picture (36, 18);
+
+  ib_shell_test_run (NULL, drop_body, picture);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -458,6 +537,8 @@ main (int   argc,
   g_test_add_func ("/app/window/close-unsaved", test_close_unsaved);
   g_test_add_func ("/app/window/clipboard", test_clipboard);
   g_test_add_func ("/app/window/recovery", test_recovery);
+  g_test_add_func ("/app/window/drop", test_drop);
+  g_test_add_func ("/app/window/about-shortcuts", test_about_shortcuts);
   g_test_add_func ("/app/window/model-info", test_model_info);
   g_test_add_func ("/app/window/broken-model", test_broken_model);
   g_test_add_func ("/app/window/preferences", test_preferences);
