@@ -25,6 +25,8 @@ struct _IbDocument
   gboolean modified;
   guint64 change_serial;        /* counts changes, so that a save knows whether it saved the latest */
 
+  char *load_notice;
+
   char *recipe;
   char *settings_json;
   char *model_path;
@@ -78,6 +80,7 @@ ib_document_finalize (GObject *object)
   g_clear_pointer (&self->picture, ib_edit_image_unref);
   g_clear_pointer (&self->original, ib_edit_image_unref);
   g_free (self->title);
+  g_free (self->load_notice);
   g_free (self->recipe);
   g_free (self->settings_json);
   g_free (self->model_path);
@@ -292,11 +295,16 @@ ib_document_new_from_file (GFile   *file,
       return self;
     }
 
-  g_autoptr (IbEditImage) picture = ib_image_io_load (file, NULL, NULL, error);
+  IbImageInfo info = { 0 };
+  g_autoptr (IbEditImage) picture = ib_image_io_load (file, &info, NULL, error);
   if (picture == NULL)
     return NULL;
   IbDocument *self = ib_document_new_from_picture (picture, name);
   self->source = g_object_ref (file);
+  if (info.animated)
+    self->load_notice = g_strdup_printf (_("“%s” is animated: only its first frame was opened, and saving "
+                                           "writes a still picture."), name);
+  ib_image_info_clear (&info);
   return self;
 }
 
@@ -312,6 +320,13 @@ ib_document_new_from_texture (GdkTexture *texture,
   /* Nothing on disk holds it: closing must ask. */
   self->modified = TRUE;
   return self;
+}
+
+const char *
+ib_document_get_load_notice (IbDocument *self)
+{
+  g_return_val_if_fail (IB_IS_DOCUMENT (self), NULL);
+  return self->load_notice;
 }
 
 IbEditImage *

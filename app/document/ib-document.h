@@ -38,6 +38,10 @@ IbDocument   *ib_document_new_from_texture  (GdkTexture          *texture,
 IbDocument   *ib_document_new_from_picture  (IbEditImage         *picture,
                                              const char          *title);
 
+/* Something the user should be told about how the file was opened (an animated picture of which only the
+ * first frame was read), or NULL. */
+const char   *ib_document_get_load_notice   (IbDocument          *doc);
+
 /* RGBA8, borrowed: valid until the next change of the picture (apply_result, undo, redo). */
 IbEditImage  *ib_document_get_picture       (IbDocument          *doc);
 /* The picture for display, borrowed, made once per change of the picture. */
