@@ -72,6 +72,29 @@ assert_engines_work (IbModelFile   *file,
   assert_quiet (fresh);
 }
 
+/* A clean run: want is the CPU engine's chain, which a device without faults must give too; how many
+ * submissions and allocations that device made. */
+static void
+clean_run (IbModelFile *file,
+           int32_t     *want,
+           int          n,
+           guint       *submits,
+           guint       *allocations)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree int32_t *got = g_new (int32_t, n);
+
+  g_assert_true (ib_sample_chain (file, 1, want, NULL, &error));
+  g_assert_no_error (error);
+  g_autoptr (IbVkDevice) clean = faulty_device (NULL, 0, &error);
+  g_assert_no_error (error);
+  g_assert_true (ib_vk_sample_chain (clean, file, 1, got, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (got, n * sizeof (int32_t), want, n * sizeof (int32_t));
+  *submits = clean->n_submits;
+  *allocations = clean->n_allocs;
+}
+
 static void
 test_device_lost (void)
 {
@@ -84,18 +107,9 @@ test_device_lost (void)
   int n = config->token_height * config->token_width;
   g_autofree int32_t *want = g_new (int32_t, n), *got = g_new (int32_t, n);
   g_autoptr (GError) error = NULL;
-  guint submits;
+  guint submits, allocations;
 
-  g_assert_true (ib_sample_chain (file, 1, want, NULL, &error));
-  g_assert_no_error (error);
-  {
-    g_autoptr (IbVkDevice) clean = faulty_device (NULL, 0, &error);
-    g_assert_no_error (error);
-    g_assert_true (ib_vk_sample_chain (clean, file, 1, got, NULL, &error));
-    g_assert_no_error (error);
-    g_assert_cmpmem (got, n * sizeof (int32_t), want, n * sizeof (int32_t));
-    submits = clean->n_submits;
-  }
+  clean_run (file, want, n, &submits, &allocations);
   g_assert_cmpuint (submits, >=, 3);
 
   /* The first submission (a stage's weights), one in the middle, the last (the tokens coming back). */
@@ -130,17 +144,9 @@ test_out_of_memory (void)
   int n = config->token_height * config->token_width;
   g_autofree int32_t *want = g_new (int32_t, n), *got = g_new (int32_t, n);
   g_autoptr (GError) error = NULL;
-  guint allocations;
+  guint submits, allocations;
 
-  g_assert_true (ib_sample_chain (file, 1, want, NULL, &error));
-  g_assert_no_error (error);
-  {
-    g_autoptr (IbVkDevice) clean = faulty_device (NULL, 0, &error);
-    g_assert_no_error (error);
-    g_assert_true (ib_vk_sample_chain (clean, file, 1, got, NULL, &error));
-    g_assert_no_error (error);
-    allocations = clean->n_allocs;
-  }
+  clean_run (file, want, n, &submits, &allocations);
   g_assert_cmpuint (allocations, >=, 3);
 
   /* The first allocation is the device's own staging buffer: no device. */
