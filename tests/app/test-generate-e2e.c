@@ -393,6 +393,50 @@ test_resample (void)
   ib_shell_test_run_on_picture (N_LEVELS, 15, 96, 64, resample_body, NULL);
 }
 
+/* Another model while a job runs: the job goes on with the model it started with (kept open until it ends),
+ * the panel and the next job take the new one. */
+static void
+switch_model_body (IbApplication *application,
+                   gpointer       data)
+{
+  const char *other = data;
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  IbJobRunner *runner = ib_main_window_get_runner (window);
+  IbLoadedModel *first;
+  Events events;
+
+  ib_shell_test_wait_ready (application);
+  first = ib_application_get_model (application);
+  paint_mask (ib_document_get_mask (ib_main_window_get_document (window)));
+  events_connect (&events, runner);
+  g_action_group_activate_action (G_ACTION_GROUP (window), "generate", NULL);
+  IB_SHELL_TEST_WAIT_FOR (events.levels_started->len > 0, JOB_TIMEOUT_MS);
+
+  ib_application_load_model (application, other);
+  IB_SHELL_TEST_WAIT_FOR (ib_application_get_model (application) != first
+                          && !ib_application_get_model_loading (application), JOB_TIMEOUT_MS);
+  g_assert_cmpstr (ib_loaded_model_get_path (ib_application_get_model (application)), ==, other);
+  IB_SHELL_TEST_WAIT_FOR (!ib_job_runner_get_running (runner), JOB_TIMEOUT_MS);
+  g_assert_cmpint (events.n_failed, ==, 0);
+  g_assert_cmpuint (events.levels_started->len, ==, N_LEVELS);
+
+  /* The next job runs on the two-level model. */
+  g_array_set_size (events.levels_started, 0);
+  g_action_group_activate_action (G_ACTION_GROUP (window), "generate", NULL);
+  IB_SHELL_TEST_WAIT_FOR (!ib_job_runner_get_running (runner), JOB_TIMEOUT_MS);
+  g_assert_cmpint (events.n_failed, ==, 0);
+  g_assert_cmpuint (events.levels_started->len, ==, 2);
+  events_disconnect (&events, runner);
+}
+
+static void
+test_switch_model (void)
+{
+  g_autofree char *other = ib_shell_test_write_model (2, 16);
+
+  ib_shell_test_run_on_picture (N_LEVELS, 17, 96, 64, switch_model_body, other);
+}
+
 /* Quitting during a job with unsaved work: the question, then Discard ends the application promptly. */
 static void
 quit_body (IbApplication *application,
@@ -443,6 +487,7 @@ main (int   argc,
   g_test_add_func ("/app/generate-e2e/generate-accept-undo", test_generate);
   g_test_add_func ("/app/generate-e2e/cancel", test_cancel);
   g_test_add_func ("/app/generate-e2e/resample-from", test_resample);
+  g_test_add_func ("/app/generate-e2e/switch-model", test_switch_model);
   g_test_add_func ("/app/generate-e2e/quit-during-job", test_quit_during_job);
   g_test_add_func ("/app/generate-e2e/device-failure", test_device_failure);
   status = g_test_run ();

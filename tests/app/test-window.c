@@ -151,6 +151,30 @@ test_preferences (void)
   ib_shell_test_run (NULL, preferences_body, NULL);
 }
 
+/* What the window's own key controller does with a key (the canvas's key bindings are the canvas's). */
+static void
+send_key (IbMainWindow *window,
+          const char   *signal,
+          guint         keyval)
+{
+  g_autoptr(GListModel) controllers = gtk_widget_observe_controllers (GTK_WIDGET (window));
+  gboolean handled = FALSE;
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+    {
+      g_autoptr(GObject) controller = g_list_model_get_item (controllers, i);
+
+      if (!GTK_IS_EVENT_CONTROLLER_KEY (controller))
+        continue;
+      if (g_str_equal (signal, "key-pressed"))
+        g_signal_emit_by_name (controller, signal, keyval, 0, 0, &handled);
+      else
+        g_signal_emit_by_name (controller, signal, keyval, 0, 0);
+      return;
+    }
+  g_assert_not_reached ();
+}
+
 /* A picture on the command line opens in the window, on the canvas. */
 static void
 open_body (IbApplication *application,
@@ -174,6 +198,13 @@ open_body (IbApplication *application,
   g_assert_false (gtk_widget_get_mapped (empty_page));
   g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (ib_main_window_get_canvas (window))));
   g_assert_nonnull (strstr (gtk_window_get_title (GTK_WINDOW (window)), "picture-40x24"));
+  /* Holding backslash shows the original; letting go shows the edit again. */
+  g_assert_false (ib_canvas_get_show_original (ib_main_window_get_canvas (window)));
+  send_key (window, "key-pressed", GDK_KEY_backslash);
+  g_assert_true (ib_canvas_get_show_original (ib_main_window_get_canvas (window)));
+  send_key (window, "key-released", GDK_KEY_backslash);
+  g_assert_false (ib_canvas_get_show_original (ib_main_window_get_canvas (window)));
+
   /* A picture opened from disk has no file of its own: saving never overwrites it unasked. */
   g_assert_null (ib_document_get_file (document));
   g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "save"));
