@@ -40,16 +40,17 @@ size_is_acceptable (gint64       width,
 {
   if (width <= 0 || height <= 0)
     {
-      g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_EMPTY, _("“%s” has no pixels (its size is %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT ")."),
-                   name, width, height);
+      g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_EMPTY,
+                   _("“%s” has no pixels (its size is %lld × %lld)."), name, (long long) width, (long long) height);
       return FALSE;
     }
   if (width > IB_EDIT_MAX_SIDE || height > IB_EDIT_MAX_SIDE || width * height > IB_EDIT_MAX_PIXELS)
     {
       g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_TOO_LARGE,
-                   _("“%s” is too large to edit: %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT " pixels (at most %d "
-                     "pixels per side and %" G_GINT64_FORMAT " megapixels). Scale it down first."),
-                   name, width, height, IB_EDIT_MAX_SIDE, IB_EDIT_MAX_PIXELS / 1000000);
+                   _("“%s” is too large to edit: %lld × %lld pixels (at most %d pixels per side and %d "
+                     "megapixels). Scale it down first."),
+                   name, (long long) width, (long long) height, IB_EDIT_MAX_SIDE,
+                   (int) (IB_EDIT_MAX_PIXELS / 1000000));
       return FALSE;
     }
   return TRUE;
@@ -286,8 +287,8 @@ ib_image_io_load (GFile        *file,
   if ((guint64) g_file_info_get_size (file_info) > MAX_FILE_SIZE)
     {
       g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_TOO_LARGE,
-                   _("“%s” is too large to open (%" G_GUINT64_FORMAT " MB)."), name,
-                   (guint64) g_file_info_get_size (file_info) >> 20);
+                   _("“%s” is too large to open (%llu MB)."), name,
+                   (unsigned long long) g_file_info_get_size (file_info) >> 20);
       return NULL;
     }
 
