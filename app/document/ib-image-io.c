@@ -222,7 +222,10 @@ ib_image_io_load_from_bytes (GBytes      *bytes,
   GdkPixbuf *first = gdk_pixbuf_loader_get_pixbuf (loader);
   GdkPixbufFormat *format = gdk_pixbuf_loader_get_format (loader);
   g_autofree char *format_name = format != NULL ? gdk_pixbuf_format_get_name (format) : NULL;
-  if (complete && g_strcmp0 (format_name, "jpeg") == 0)
+  /* A GIF's first frame may cover part of its canvas only; its loader reports truncation itself. */
+  if (g_strcmp0 (format_name, "gif") == 0)
+    complete = TRUE;
+  else if (complete && g_strcmp0 (format_name, "jpeg") == 0)
     complete = jpeg_is_complete (bytes);
   else if (complete && g_strcmp0 (format_name, "webp") == 0)
     complete = webp_is_complete (bytes);

@@ -360,6 +360,10 @@ test_special_pictures (void)
   g_assert_cmpint (first->pixels[0], ==, 255);
   g_assert_cmpint (first->pixels[2], ==, 0);
   ib_image_info_clear (&info);
+
+  g_autoptr (GBytes) half_gif = g_bytes_new_static (gif_animated, sizeof gif_animated / 2);
+  g_assert_null (ib_image_io_load_from_bytes (half_gif, "half.gif", NULL, &error));
+  g_assert_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT);
 }
 
 static char *
