@@ -116,24 +116,48 @@ size_prepared_cb (GdkPixbufLoader *loader,
     gdk_pixbuf_loader_set_size (loader, 0, 0);
 }
 
-/* libjpeg fills a truncated JPEG up with grey after a mere warning, so completeness is checked here: the
- * end-of-image marker must follow the last start-of-scan (entropy-coded data never holds FF D9, and an EXIF
- * thumbnail's markers all come before the main picture's scans). */
+/* libjpeg fills a truncated JPEG up with grey after a mere warning, so completeness is checked here by
+ * walking the markers to the end-of-image marker: segments by their lengths, entropy-coded data up to the
+ * next marker that is neither a stuffed FF 00 nor a restart. What follows the end (a motion photo's video,
+ * a second picture) is not looked at. */
 static gboolean
 jpeg_is_complete (GBytes *bytes)
 {
   gsize length;
   const guint8 *data = g_bytes_get_data (bytes, &length);
-  gssize last_sos = -1, last_eoi = -1;
-  for (gsize i = 0; i + 1 < length; i++)
-    if (data[i] == 0xff)
-      {
-        if (data[i + 1] == 0xda)
-          last_sos = (gssize) i;
-        else if (data[i + 1] == 0xd9)
-          last_eoi = (gssize) i;
-      }
-  return last_sos >= 0 && last_eoi > last_sos;
+  gsize i = 2;
+
+  if (length < 4 || data[0] != 0xff || data[1] != 0xd8)
+    return FALSE;
+  while (i + 1 < length)
+    {
+      guint8 marker = data[i + 1];
+      if (data[i] != 0xff)
+        return FALSE;
+      if (marker == 0xd9)
+        return TRUE;
+      if (marker == 0xff)
+        {
+          i++;
+          continue;
+        }
+      if (marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7))
+        {
+          i += 2;
+          continue;
+        }
+      if (i + 4 > length)
+        return FALSE;
+      gsize segment = (gsize) data[i + 2] << 8 | data[i + 3];
+      if (segment < 2 || segment > length - i - 2)
+        return FALSE;
+      i += 2 + segment;
+      if (marker == 0xda)
+        while (i + 1 < length &&
+               !(data[i] == 0xff && data[i + 1] != 0x00 && (data[i + 1] < 0xd0 || data[i + 1] > 0xd7)))
+          i++;
+    }
+  return FALSE;
 }
 
 /* The WebP loader decodes what it has of a truncated file too; the RIFF header says how long it must be. */

@@ -302,6 +302,18 @@ test_damaged (void)
         }
     }
 
+  /* Data after a JPEG's end (a motion photo's video) does not make it incomplete, markers or not. */
+  g_autoptr (GBytes) jpeg = encode_with_pixbuf (picture, "jpeg");
+  GByteArray *trailing = g_byte_array_new ();
+  g_byte_array_append (trailing, g_bytes_get_data (jpeg, NULL), g_bytes_get_size (jpeg));
+  static const guint8 tail[] = { 0xff, 0xda, 0x00, 0x08, 1, 2, 3, 4, 5, 6, 0xff, 0xda, 7, 8 };
+  g_byte_array_append (trailing, tail, sizeof tail);
+  g_autoptr (GBytes) with_tail = g_byte_array_free_to_bytes (trailing);
+  g_autoptr (GError) tail_error = NULL;
+  g_autoptr (IbEditImage) tailed = ib_image_io_load_from_bytes (with_tail, "motion.jpg", NULL, &tail_error);
+  g_assert_no_error (tail_error);
+  g_assert_cmpint (tailed->width, ==, 64);
+
   static const char garbage[] = "This is a text file, not a picture at all.\n";
   g_autoptr (GBytes) text = g_bytes_new_static (garbage, sizeof garbage - 1);
   g_autoptr (GError) error = NULL;
