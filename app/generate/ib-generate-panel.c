@@ -260,6 +260,21 @@ build_level_rows (IbGeneratePanel *self)
     }
 }
 
+/* A value typed but not yet confirmed (no Enter, focus still there) counts too. */
+static double
+spin_value (GtkWidget *spin)
+{
+  gtk_spin_button_update (GTK_SPIN_BUTTON (spin));
+  return gtk_spin_button_get_value (GTK_SPIN_BUTTON (spin));
+}
+
+static int
+spin_value_as_int (GtkWidget *spin)
+{
+  gtk_spin_button_update (GTK_SPIN_BUTTON (spin));
+  return gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (spin));
+}
+
 static void
 reset_levels_cb (IbGeneratePanel *self)
 {
@@ -410,13 +425,13 @@ ib_generate_panel_fill_request (IbGeneratePanel *self,
       show_seed (self, settings->seed);
     }
   settings->start_level = strength_level (self);
-  settings->n_variants = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (self->variants_spin));
+  settings->n_variants = spin_value_as_int (self->variants_spin);
   for (int t = 1; t <= self->config->n_levels; t++)
     {
       GtkWidget **cells = self->level_rows[t - 1];
-      settings->temperature[t - 1] = (float) gtk_spin_button_get_value (GTK_SPIN_BUTTON (cells[COLUMN_TEMPERATURE]));
-      settings->top_k[t - 1] = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (cells[COLUMN_TOP_K]));
-      settings->repeats[t - 1] = gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (cells[COLUMN_REPEATS]));
+      settings->temperature[t - 1] = (float) spin_value (cells[COLUMN_TEMPERATURE]);
+      settings->top_k[t - 1] = spin_value_as_int (cells[COLUMN_TOP_K]);
+      settings->repeats[t - 1] = spin_value_as_int (cells[COLUMN_REPEATS]);
     }
 
   request->conditioning = defaults.conditioning;
