@@ -3,11 +3,14 @@
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <string.h>
 
 #include "ib-document-private.h"
 #include "ib-project-file.h"
 
 #define DEFAULT_INTERVAL 30
+/* A temporary file of an autosave (".ID.ibproj.XXXXXX") this old was left by a killed process. */
+#define STALE_TEMPORARY_SECONDS (60 * 60)
 
 /* One watched document. Reference counted: an autosave in flight keeps it after the document is gone. */
 typedef struct
@@ -471,8 +474,10 @@ ib_recovery_list (IbRecovery *self)
   g_return_val_if_fail (IB_IS_RECOVERY (self), NULL);
   GPtrArray *entries = g_ptr_array_new_with_free_func ((GDestroyNotify) ib_recovery_entry_free);
   g_autoptr (GFileEnumerator) enumerator = g_file_enumerate_children (self->folder,
-                                                                      G_FILE_ATTRIBUTE_STANDARD_NAME,
+                                                                      G_FILE_ATTRIBUTE_STANDARD_NAME ","
+                                                                      G_FILE_ATTRIBUTE_TIME_MODIFIED,
                                                                       G_FILE_QUERY_INFO_NONE, NULL, NULL);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   if (enumerator == NULL)
     return entries;
 
@@ -489,6 +494,14 @@ ib_recovery_list (IbRecovery *self)
     {
       g_autoptr (GFileInfo) owned_info = info;
       const char *name = g_file_info_get_name (info);
+      if (name[0] == '.' && strstr (name, IB_DOCUMENT_PROJECT_EXTENSION ".") != NULL &&
+          now - (gint64) g_file_info_get_attribute_uint64 (info, G_FILE_ATTRIBUTE_TIME_MODIFIED) >
+            STALE_TEMPORARY_SECONDS)
+        {
+          g_autoptr (GFile) stale = g_file_get_child (self->folder, name);
+          delete_file (stale);
+          continue;
+        }
       if (!g_str_has_suffix (name, IB_DOCUMENT_PROJECT_EXTENSION) || name[0] == '.')
         continue;
       g_autoptr (GFile) file = g_file_get_child (self->folder, name);

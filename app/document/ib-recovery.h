@@ -47,7 +47,7 @@ gboolean         ib_recovery_save_now      (IbRecovery       *recovery,
                                             GError          **error);
 
 /* The recoverable sessions not belonging to a watched document, newest first (IbRecoveryEntry). Unreadable
- * files are skipped. */
+ * files are skipped; temporary files of autosaves killed over an hour ago are deleted. */
 GPtrArray       *ib_recovery_list          (IbRecovery       *recovery);
 /* A document from an entry: modified, with its file and source as they were. The entry stays until
  * discarded (the shell discards it once the document is open and watched). */

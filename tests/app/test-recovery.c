@@ -2,6 +2,7 @@
  * first), restore with undo, discard, clean close and saving removing the file, the timer. */
 #include <glib/gstdio.h>
 #include <string.h>
+#include <utime.h>
 
 #include "ib-image-io.h"
 #include "ib-recovery.h"
@@ -150,6 +151,19 @@ test_crash_and_restore (Fixture       *fixture,
   g_assert_true (g_file_replace_contents (junk, "\211IBPROJ\nxx", 10, NULL, FALSE, 0, NULL, NULL, &error));
   g_autoptr (GPtrArray) skipped = ib_recovery_list (next_start);
   g_assert_cmpuint (skipped->len, ==, 0);
+
+  /* A killed autosave's temporary file is removed once it is old; a fresh one may be a write under way. */
+  g_autofree char *folder_path = g_file_get_path (fixture->recovery_folder);
+  g_autofree char *stale = g_build_filename (folder_path, ".a.ibproj.ABC123", NULL);
+  g_autofree char *fresh = g_build_filename (folder_path, ".b.ibproj.DEF456", NULL);
+  g_assert_true (g_file_set_contents (stale, "x", 1, NULL));
+  g_assert_true (g_file_set_contents (fresh, "x", 1, NULL));
+  struct utimbuf old_times = { 1000000000, 1000000000 };
+  g_assert_cmpint (g_utime (stale, &old_times), ==, 0);
+  g_autoptr (GPtrArray) cleaned = ib_recovery_list (next_start);
+  g_assert_cmpuint (cleaned->len, ==, 0);
+  g_assert_false (g_file_test (stale, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (fresh, G_FILE_TEST_EXISTS));
 }
 
 static void
