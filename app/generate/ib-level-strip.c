@@ -151,6 +151,8 @@ cell_new (IbLevelStrip *self,
   gtk_widget_set_visible (cell->progress, FALSE);
   gtk_box_append (GTK_BOX (cell->root), cell->progress);
 
+  /* Thumbnail-sized: the caption's expansion must not stretch the cell across a wide window. */
+  gtk_widget_set_hexpand (cell->root, FALSE);
   gtk_box_append (GTK_BOX (self->cells_box), cell->root);
   cell_update (self, cell);
   return cell;
