@@ -162,9 +162,10 @@ class EvalToolTest(unittest.TestCase):
                 self.assertIn(heading, markdown)
             self.assertEqual(markdown.count("| centre |") + markdown.count("| half |"), 2)
             from PIL import Image
-            for name in ("grid-inpaint.png", "grid-text.png", "grid-reconstruction.png"):
+            # columns of 128 + 4 pixels: the reconstructions, picture + mask + 3 prompts
+            for name, columns in (("grid-reconstruction.png", sizes["reconstruction"]), ("grid-text.png", 5)):
                 with Image.open(os.path.join(out, name)) as im:
-                    self.assertGreater(im.width, 4 * 128)
+                    self.assertEqual(im.width, columns * (128 + 4) + 4, name)
             with Image.open(os.path.join(out, "grid-inpaint.png")) as im:
                 # picture, mask, 3 levels, result, 2 baselines; one row per mask shape
                 self.assertEqual(im.width, 8 * (128 + 4) + 4)

@@ -162,6 +162,7 @@ def train_judge(emoji_train, n_examples, epochs, seed, vqgan=None, recon_share=0
     crops = np.stack([crop(p, b) for p, b in zip(pictures, boxes)])
     x, y = to_tensor(crops), torch.from_numpy(labels)
     t_data = time.time() - t0
+    log(f"judge: {n_examples} training crops ({n_recon} through the VQGAN) in {t_data:.0f} s")
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)

@@ -46,10 +46,10 @@ DEFAULT_MODEL = os.path.join(REPO, "data", "models", "emoji-64.safetensors")
 
 # How many of each; the full set fits about 10 minutes on 2 cores with the default model.
 SIZES = {
-    "full": dict(reconstruction=64, inpaint_scenes=24, text_cases=48, judge_examples=6000, judge_epochs=6,
-                 judge_held_out=600, grid_scenes=2, grid_text=6),
+    "full": dict(reconstruction=64, inpaint_scenes=32, text_cases=64, judge_examples=6000, judge_epochs=8,
+                 judge_recon_share=0.2, judge_held_out=400, grid_scenes=2, grid_text=8),
     "quick": dict(reconstruction=3, inpaint_scenes=2, text_cases=3, judge_examples=200, judge_epochs=1,
-                  judge_held_out=40, grid_scenes=1, grid_text=2),
+                  judge_recon_share=0.2, judge_held_out=40, grid_scenes=1, grid_text=2),
 }
 
 
@@ -320,7 +320,8 @@ def main(argv=None):
 
         t = time.time()
         judge, classes, judge_stats = judging.train_judge(train, sizes["judge_examples"], sizes["judge_epochs"],
-                                                          args.seed, twin.vqgan, log=log)
+                                                          args.seed, twin.vqgan, sizes["judge_recon_share"],
+                                                          log=log)
         judge_stats["held_out"] = judging.held_out_accuracy(judge, classes, held_out, sizes["judge_held_out"],
                                                             args.seed, twin.vqgan)
         timings["judge"] = time.time() - t
