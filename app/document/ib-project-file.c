@@ -89,7 +89,8 @@ add_chunk (Writer       *writer,
           if (result == G_CONVERTER_ERROR)
             return FALSE;
           g_byte_array_append (writer->data, out, written);
-          in += read;
+          if (in != NULL)   /* NULL + 0 at the final flush is undefined (UBSan) */
+            in += read;
           in_left -= read;
         }
       while (in_left > 0 || (flags == G_CONVERTER_INPUT_AT_END && result != G_CONVERTER_FINISHED));
