@@ -159,6 +159,7 @@ model_loaded_cb (GObject      *source,
   else
     {
       g_set_object (&self->model, model);
+      ib_loaded_model_start_hashing (model);
       remember_recent_model (self, ib_loaded_model_get_path (model));
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MODEL]);
     }

@@ -7,6 +7,8 @@ struct _IbLoadedModel
 
   IbModelFile *file;
   char *name;
+  const char *sha256;                  /* owned by the file; NULL until hashed */
+  gboolean hashing;
 };
 
 G_DEFINE_FINAL_TYPE (IbLoadedModel, ib_loaded_model, G_TYPE_OBJECT)
@@ -158,4 +160,33 @@ ib_loaded_model_hash_finish (IbLoadedModel  *self,
 {
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+background_hash_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  IbLoadedModel *self = IB_LOADED_MODEL (source);
+
+  self->sha256 = ib_loaded_model_hash_finish (self, result, NULL);
+}
+
+void
+ib_loaded_model_start_hashing (IbLoadedModel *self)
+{
+  g_return_if_fail (IB_IS_LOADED_MODEL (self));
+
+  if (self->hashing)
+    return;
+  self->hashing = TRUE;
+  /* The task holds a reference to the model until it is done. */
+  ib_loaded_model_hash_async (self, NULL, background_hash_cb, NULL);
+}
+
+const char *
+ib_loaded_model_peek_sha256 (IbLoadedModel *self)
+{
+  g_return_val_if_fail (IB_IS_LOADED_MODEL (self), NULL);
+  return self->sha256;
 }

@@ -39,4 +39,9 @@ const char          *ib_loaded_model_hash_finish  (IbLoadedModel       *self,
                                                    GAsyncResult        *result,
                                                    GError             **error);
 
+/* Starts hashing in the background (once); until it is done, peek gives NULL. Results record the hash of
+ * the model that made them, without waiting for it. */
+void                 ib_loaded_model_start_hashing (IbLoadedModel  *self);
+const char          *ib_loaded_model_peek_sha256  (IbLoadedModel       *self);
+
 G_END_DECLS

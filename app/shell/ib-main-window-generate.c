@@ -315,7 +315,8 @@ accept_variant (IbMainWindow *self,
   result = ib_edit_result_ref (self->result);
   ib_document_apply_result (self->document, result->images[variant], result->recipe);
   if (self->job_model != NULL)
-    ib_document_set_model (self->document, ib_loaded_model_get_path (self->job_model), NULL);
+    ib_document_set_model (self->document, ib_loaded_model_get_path (self->job_model),
+                           ib_loaded_model_peek_sha256 (self->job_model));
   ib_main_window_clear_results (self);
 }
 

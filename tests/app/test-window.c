@@ -267,6 +267,7 @@ undo_result_body (IbApplication *application,
   original = ib_edit_image_ref (ib_document_get_picture (document));
   ib_shell_test_stroke (ib_main_window_get_canvas (window), 32, 32);
 
+  IB_SHELL_TEST_WAIT_FOR (ib_loaded_model_peek_sha256 (ib_application_get_model (application)) != NULL, 10000);
   g_action_group_activate_action (G_ACTION_GROUP (window), "generate", NULL);
   g_assert_true (ib_job_runner_get_running (runner));
   IB_SHELL_TEST_WAIT_FOR (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "accept-variant"), 120000);
@@ -276,6 +277,11 @@ undo_result_body (IbApplication *application,
   g_assert_true (result != original);
   g_assert_cmpuint (ib_shell_test_count_differences (result, original, NULL, IB_SHELL_TEST_ALL), >, 0);
   g_assert_nonnull (ib_document_get_recipe (document));
+  /* The model that made it, by path and (hashed in the background by now) content. */
+  g_assert_cmpstr (ib_document_get_model_path (document), ==,
+                   ib_loaded_model_get_path (ib_application_get_model (application)));
+  g_assert_cmpstr (ib_document_get_model_sha256 (document), ==,
+                   ib_model_file_get_sha256 (ib_loaded_model_get_file (ib_application_get_model (application))));
 
   g_action_group_activate_action (G_ACTION_GROUP (window), "undo", NULL);
   g_assert_cmpuint (ib_shell_test_count_differences (ib_document_get_picture (document), original, NULL,
