@@ -201,18 +201,22 @@ gallery_rejected_cb (IbVariantGallery *gallery,
 
 /* Actions */
 
-static IbEditBackend
-chosen_backend (IbMainWindow *self)
+/* The engine preference: the backend and, for a chosen Vulkan device, its selector. */
+static void
+set_engine (IbMainWindow   *self,
+            IbEditSettings *settings)
 {
-  GSettings *settings = ib_application_get_settings (self->application);
-  g_autofree char *engine = settings != NULL ? g_settings_get_string (settings, "engine") : g_strdup ("auto");
+  GSettings *gsettings = ib_application_get_settings (self->application);
+  g_autofree char *engine = gsettings != NULL ? g_settings_get_string (gsettings, "engine") : g_strdup ("auto");
   g_autofree char *selector = NULL;
-  IbEditBackend backend;
 
   if (self->retry_on_cpu)
-    return IB_EDIT_BACKEND_CPU;
-  ib_engine_setting_parse (engine, &backend, &selector);
-  return backend;
+    {
+      settings->backend = IB_EDIT_BACKEND_CPU;
+      return;
+    }
+  ib_engine_setting_parse (engine, &settings->backend, &selector);
+  g_strlcpy (settings->device, selector != NULL ? selector : "", sizeof settings->device);
 }
 
 /* The request for the document's picture and mask with the panel's settings; FALSE (and the user told)
@@ -248,7 +252,7 @@ fill_request (IbMainWindow  *self,
   request->mask = ib_mask_get_data (mask, &request->mask_stride);
   request->mask_width = ib_mask_get_width (mask);
   request->mask_height = ib_mask_get_height (mask);
-  request->settings.backend = chosen_backend (self);
+  set_engine (self, &request->settings);
   /* The panel has no feather of its own: the preference's. */
   if (settings != NULL)
     request->settings.feather = g_settings_get_double (settings, "default-feather");

@@ -271,8 +271,9 @@ test_cancel (void)
   ib_shell_test_run_on_picture (N_LEVELS, 12, 96, 64, cancel_body, NULL);
 }
 
-/* The Vulkan engine failing (an injected device loss): a dialog says so and offers the CPU engine, the
- * picture and the mask stay as they were, and taking the offer runs the same job on the CPU. */
+/* The Vulkan engine failing (an injected device loss, or a device that is not there): a dialog says so and
+ * offers the CPU engine, the picture and the mask stay as they were, and taking the offer runs the same job
+ * on the CPU. */
 static void
 device_failure_body (IbApplication *application,
                      gpointer       data)
@@ -340,6 +341,17 @@ test_device_failure (void)
   g_unsetenv ("IMAGEBART_FAULT_VK_SUBMIT");
   g_settings_set_string (settings, "engine", "cpu");
 #endif
+}
+
+/* The preference names Vulkan device 63, which no machine has: the job is refused by the engine. */
+static void
+test_missing_device (void)
+{
+  g_autoptr(GSettings) settings = g_settings_new ("org.imagebart.Studio");
+
+  g_settings_set_string (settings, "engine", "vulkan:63");
+  ib_shell_test_run_on_picture (N_LEVELS, 18, 48, 32, device_failure_body, NULL);
+  g_settings_set_string (settings, "engine", "cpu");
 }
 
 /* "Resample from here" on the strip: the same job again from that level, the coarser levels kept. */
@@ -490,6 +502,7 @@ main (int   argc,
   g_test_add_func ("/app/generate-e2e/switch-model", test_switch_model);
   g_test_add_func ("/app/generate-e2e/quit-during-job", test_quit_during_job);
   g_test_add_func ("/app/generate-e2e/device-failure", test_device_failure);
+  g_test_add_func ("/app/generate-e2e/missing-device", test_missing_device);
   status = g_test_run ();
   ib_shell_test_cleanup ();
   return status;
