@@ -474,7 +474,8 @@ ib_canvas_snapshot (GtkWidget   *widget,
     {
       if (self->preview != NULL)
         append_picture_texture (self, snapshot, self->preview, self->preview_x, self->preview_y);
-      if (self->show_mask)
+      /* A preview is shown to be judged: the tint would colour it, so it steps aside unless the user paints. */
+      if (self->show_mask && (self->preview == NULL || ib_canvas_is_stroking (self)))
         ib_canvas_snapshot_mask (self, snapshot);
       if (self->show_token_grid)
         ib_canvas_snapshot_token_grid (self, snapshot);

@@ -51,7 +51,8 @@ GdkTexture     *ib_canvas_get_picture            (IbCanvas      *canvas);
 void            ib_canvas_set_mask               (IbCanvas      *canvas,
                                                   IbMask        *mask);
 IbMask         *ib_canvas_get_mask               (IbCanvas      *canvas);
-/* The newest level's region, drawn over the picture at (x, y) in picture pixels; NULL removes it. */
+/* The newest level's region, drawn over the picture at (x, y) in picture pixels; NULL removes it. While a
+ * preview is shown the mask's tint is hidden, except during a stroke. */
 void            ib_canvas_set_preview            (IbCanvas      *canvas,
                                                   GdkTexture    *region,
                                                   int            x,

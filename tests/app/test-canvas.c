@@ -499,6 +499,24 @@ test_render (Fixture       *f,
   assert_rgb (hidden, stride, (int) x0 + 2, (int) y0 + 2, GREY, GREY, GREY);
   g_object_set (f->canvas, "show-mask", TRUE, NULL);
 
+  /* A preview over the masked region is shown as it is, without the tint. */
+  {
+    g_autofree guint8 *preview_pixels = g_malloc (50 * 40 * 4), *with_preview = NULL;
+    for (int i = 0; i < 50 * 40; i++)
+      {
+        preview_pixels[i * 4 + 0] = 20;
+        preview_pixels[i * 4 + 1] = 200;
+        preview_pixels[i * 4 + 2] = 60;
+        preview_pixels[i * 4 + 3] = 255;
+      }
+    g_autoptr (GBytes) bytes = g_bytes_new_take (g_steal_pointer (&preview_pixels), 50 * 40 * 4);
+    g_autoptr (GdkTexture) preview = gdk_memory_texture_new (50, 40, GDK_MEMORY_R8G8B8A8, bytes, 50 * 4);
+    ib_canvas_set_preview (f->canvas, preview, 150, 100);
+    with_preview = render (f, &stride);
+    assert_rgb (with_preview, stride, (int) x0 + 2, (int) y0 + 2, 20, 200, 60);
+    ib_canvas_set_preview (f->canvas, NULL, 0, 0);
+  }
+
   /* The token grid tints the cells the job will redo (the mask's tint under it), not the others. */
   {
     g_autofree guint8 *grid = NULL;
