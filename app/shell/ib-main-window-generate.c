@@ -5,6 +5,7 @@
  * large (the strip's level-activated) or resampled from (resample-from: the same job resumed at that level). A failing model or device leaves the picture and the mask as they were and offers the
  * CPU engine. */
 #include "ib-main-window-private.h"
+#include "ib-ops.h"
 
 #include <glib/gi18n.h>
 
@@ -256,6 +257,9 @@ fill_request (IbMainWindow  *self,
   /* The panel has no feather of its own: the preference's. */
   if (settings != NULL)
     request->settings.feather = g_settings_get_double (settings, "default-feather");
+  /* The CPU engine's threads (0: every core); the ops read it at their next product. */
+  if (settings != NULL)
+    ib_set_num_threads (g_settings_get_int (settings, "threads"));
   return TRUE;
 }
 
