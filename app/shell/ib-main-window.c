@@ -379,7 +379,9 @@ undo_activated (GSimpleAction *action,
 {
   IbMainWindow *self = user_data;
 
-  if (!ib_main_window_forward_to_text (self, "text.undo") && self->document != NULL)
+  /* Not in the middle of a stroke: it becomes one step when the button is released. */
+  if (!ib_main_window_forward_to_text (self, "text.undo") && self->document != NULL &&
+      !ib_canvas_is_stroking (self->canvas))
     ib_document_undo (self->document);
 }
 
@@ -390,7 +392,9 @@ redo_activated (GSimpleAction *action,
 {
   IbMainWindow *self = user_data;
 
-  if (!ib_main_window_forward_to_text (self, "text.redo") && self->document != NULL)
+  /* Not in the middle of a stroke: it becomes one step when the button is released. */
+  if (!ib_main_window_forward_to_text (self, "text.redo") && self->document != NULL &&
+      !ib_canvas_is_stroking (self->canvas))
     ib_document_redo (self->document);
 }
 
