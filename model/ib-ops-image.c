@@ -381,7 +381,7 @@ ib_conv2d_with_scratch (float                *y,
   gsize chunk = s.pointwise ? s.n_pix : MIN (s.n_pix, col_floats / (gsize) n_threads / s.patch);
 
   float *weight_buf = scratch;
-  float *col = scratch + weight_floats;
+  float *col = scratch != NULL ? scratch + weight_floats : NULL;   /* none for pointwise f32 (NULL + 0 is UB) */
 
   /* All weights fit in one block unless a layer has over 16 MiB of them; then im2col runs once per block. */
   for (gsize co0 = 0; co0 < (gsize) s.c_out; co0 += block_rows)
@@ -400,7 +400,7 @@ ib_conv2d_with_scratch (float                *y,
         int nt = omp_get_num_threads ();
         gsize lo = split_point (s.n_pix, t, nt);
         gsize hi = split_point (s.n_pix, t + 1, nt);
-        float *own_col = col + (gsize) t * chunk * s.patch;
+        float *own_col = col != NULL ? col + (gsize) t * chunk * s.patch : NULL;
 
         for (gsize p0 = lo; p0 < hi; p0 += chunk)
           {
