@@ -795,7 +795,10 @@ run (IbEditJob    *job,
   g_autofree gboolean *known = g_new (gboolean, n_tokens);
   g_autofree int32_t *x_t = g_new (int32_t, (gsize) n_variants * n_tokens);
   g_autofree int32_t *x_prev = g_new (int32_t, (gsize) n_variants * n_tokens);
-  g_autofree IbEditImage **patches = g_new0 (IbEditImage *, n_variants);
+  /* Each variant's newest decoded level; released on every way out, failures and cancellation included. */
+  g_autoptr (GPtrArray) patch_array = g_ptr_array_new_full (n_variants, (GDestroyNotify) ib_edit_image_unref);
+  g_ptr_array_set_size (patch_array, n_variants);
+  IbEditImage **patches = (IbEditImage **) patch_array->pdata;
   g_autofree int32_t **level_tokens = g_new (int32_t *, n_variants);
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error) || !prepare (job, &work, x0, error))
@@ -883,8 +886,6 @@ run (IbEditJob    *job,
           result->tokens[v] = g_memdup2 (x_t + (gsize) v * n_tokens, n_tokens * sizeof (int32_t));
         }
     }
-  for (int v = 0; v < n_variants; v++)
-    ib_edit_image_unref (patches[v]);
   return ok ? g_steal_pointer (&result) : NULL;
 }
 
