@@ -56,9 +56,15 @@ size_is_acceptable (gint64       width,
   return TRUE;
 }
 
+/* No format this program reads packs more pixels into a byte than this (deflate and LZW top out near a few
+ * thousand; lossless WebP's long back-references near twenty thousand): a header that claims more is
+ * damaged or hostile, and believing it would cost gigabytes before the loader noticed. */
+#define MAX_PIXELS_PER_BYTE 65536
+
 typedef struct
 {
   const char *name;
+  gsize n_bytes;              /* of the whole file */
   GError *error;              /* set by size_prepared_cb when the picture is refused */
   int height;
   guint8 *rows_seen;          /* per row of the (first) frame: whether the loader decoded it */
@@ -107,7 +113,13 @@ size_prepared_cb (GdkPixbufLoader *loader,
     g_set_error (&state->error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_FORMAT,
                  _("“%s” is a %s file, not a picture this program edits (PNG, JPEG, WebP, TIFF, BMP or GIF)."),
                  state->name, format_name != NULL ? format_name : "?");
-  else if (size_is_acceptable (width, height, state->name, &state->error) && state->rows_seen == NULL)
+  else if (!size_is_acceptable (width, height, state->name, &state->error))
+    ;
+  else if ((guint64) width * (guint64) height > (guint64) state->n_bytes * MAX_PIXELS_PER_BYTE)
+    g_set_error (&state->error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT,
+                 _("“%s” claims %d × %d pixels in only %lu bytes: the file is damaged."), state->name, width,
+                 height, (unsigned long) state->n_bytes);
+  else if (state->rows_seen == NULL)
     {
       state->height = height;
       state->rows_seen = g_malloc0 (height);
@@ -227,7 +239,7 @@ ib_image_io_load_from_bytes (GBytes      *bytes,
       return NULL;
     }
 
-  LoadState state = { name, NULL, 0, NULL };
+  LoadState state = { name, g_bytes_get_size (bytes), NULL, 0, NULL };
   g_autoptr (GdkPixbufLoader) loader = gdk_pixbuf_loader_new ();
   g_signal_connect (loader, "size-prepared", G_CALLBACK (size_prepared_cb), &state);
   g_signal_connect (loader, "area-updated", G_CALLBACK (area_updated_cb), &state);

@@ -278,6 +278,26 @@ test_too_large (void)
     }
 }
 
+/* A 36-byte GIF whose screen and frame claim 11266 × 14850 pixels (found by fuzzing: the loader spent seconds
+ * and 650 MB on it): refused from the header as damaged, at once. */
+static void
+test_size_beyond_file (void)
+{
+  static const guint8 gif[] = {
+    'G', 'I', 'F', '8', '9', 'a', 0x02, 0x2c, 0x02, 0x3a, 0x00, 0x00, 0x00,
+    0x2c, 0x00, 0x00, 0x00, 0x00, 0x02, 0x2c, 0x02, 0x3a, 0x00,
+    0x02, 0x02, 0x44, 0x01, 0x00, 0x3b, 0, 0, 0, 0, 0, 0, 0,
+  };
+  g_autoptr (GBytes) bytes = g_bytes_new_static (gif, sizeof gif);
+  g_autoptr (GError) error = NULL;
+  gint64 start = g_get_monotonic_time ();
+  g_autoptr (IbEditImage) loaded = ib_image_io_load_from_bytes (bytes, "claims-too-much.gif", NULL, &error);
+  g_assert_null (loaded);
+  g_assert_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT);
+  g_assert_nonnull (strstr (error->message, "claims-too-much.gif"));
+  g_test_message ("refused in %.1f ms: %s", (g_get_monotonic_time () - start) / 1000.0, error->message);
+}
+
 static void
 test_damaged (void)
 {
@@ -682,6 +702,7 @@ main (int   argc,
   g_test_add_func ("/app/image-io/exif-orientation", test_exif_orientation);
   g_test_add_func ("/app/image-io/too-large", test_too_large);
   g_test_add_func ("/app/image-io/damaged", test_damaged);
+  g_test_add_func ("/app/image-io/size-beyond-file", test_size_beyond_file);
   g_test_add_func ("/app/image-io/special-pictures", test_special_pictures);
   g_test_add_func ("/app/image-io/png-recipe", test_png_recipe);
   g_test_add_func ("/app/image-io/jpeg-quality", test_jpeg_quality);
