@@ -296,6 +296,20 @@ test_size_beyond_file (void)
   g_assert_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT);
   g_assert_nonnull (strstr (error->message, "claims-too-much.gif"));
   g_test_message ("refused in %.1f ms: %s", (g_get_monotonic_time () - start) / 1000.0, error->message);
+
+  /* A BMP whose pixel offset and header size point far past its 90 bytes (found by fuzzing: GdkPixbuf's loader
+   * asked for 3 GB for it): refused before the loader sees it. */
+  static const guint8 bmp_start[] = {
+    'B', 'M', 0x5a, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x00, 0x34, 0x25, 0xa0, 0x02, 0x74, 0xba,
+  };
+  guint8 bmp[90] = { 0 };
+  memcpy (bmp, bmp_start, sizeof bmp_start);
+  g_autoptr (GBytes) bmp_bytes = g_bytes_new (bmp, sizeof bmp);
+  g_clear_error (&error);
+  g_autoptr (IbEditImage) bmp_loaded = ib_image_io_load_from_bytes (bmp_bytes, "points-past-end.bmp", NULL, &error);
+  g_assert_null (bmp_loaded);
+  g_assert_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT);
+  g_assert_nonnull (strstr (error->message, "BMP"));
 }
 
 static void
