@@ -76,6 +76,28 @@ print(passed, len(results) - passed - skipped, skipped)
 PY
 }
 
+# Names each failed test of the build folders with the end of its output, so that the last lines of a long
+# CI log say what failed.
+report_failures() {
+  /usr/bin/python3 - "$@" <<'PY'
+import json, os, sys
+for folder in sys.argv[1:]:
+    log = os.path.join(folder, "meson-logs", "testlog.json")
+    if not os.path.exists(log):
+        continue
+    for line in open(log):
+        if not line.strip():
+            continue
+        test = json.loads(line)
+        if test["result"] in ("OK", "EXPECTEDFAIL", "SKIP"):
+            continue
+        print(f"FAILED {folder}: {test['name']} ({test['result']}, {test['duration']:.1f} s)")
+        output = (test.get("stdout") or "") + (test.get("stderr") or "")
+        for tail_line in output.splitlines()[-25:]:
+            print(f"    {tail_line}")
+PY
+}
+
 run_tests() {
   local status=0 passed failed skipped total_passed=0 total_failed=0 total_skipped=0
   build build --buildtype=release
@@ -102,6 +124,7 @@ run_tests() {
   read -r passed failed skipped < <(count_results build-fuzz)
   total_passed=$((total_passed + passed)); total_failed=$((total_failed + failed)); total_skipped=$((total_skipped + skipped))
 
+  report_failures build build-sanitize build-fuzz
   echo "tests: $total_passed passed, $total_failed failed, $total_skipped skipped"
   return $status
 }

@@ -422,10 +422,9 @@ test_empty_mask (void)
   g_autoptr (IbEditJob) job = ib_edit_job_new (model->file, &request, &error);
   Recorder recorder;
   recorder_init (&recorder);
-  gint64 start = g_get_monotonic_time ();
   g_autoptr (IbEditResult) result = ib_edit_job_run (job, record_cb, &recorder, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  /* Done and nothing else: no level ran, so no network ran. */
   g_assert_cmpuint (recorder.events->len, ==, 1);
   g_assert_cmpint (g_array_index (recorder.events, Recorded, 0).kind, ==, IB_EDIT_EVENT_DONE);
   g_assert_cmpint (result->window.mask_box.width, ==, 0);

@@ -473,8 +473,9 @@ quit_body (IbApplication *application,
   start = g_get_monotonic_time ();
   adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "discard");
   IB_SHELL_TEST_WAIT_FOR (gtk_application_get_windows (GTK_APPLICATION (application)) == NULL, 10000);
-  /* The worker stops within a decoding step; the window waited for it to let go of the model. */
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  /* The worker stops within a decoding step (counted exactly in tests/test-edit-job.c); the window waited
+   * for it to let go of the model. The bound is loose for loaded CI machines. */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 15 * G_USEC_PER_SEC);
 }
 
 static void

@@ -220,6 +220,11 @@ event_at (Recorder *recorder,
   return &g_array_index (recorder->events, Event, i);
 }
 
+/* How long stopping a runner may take here. That cancellation takes effect within one decoding step is
+ * checked exactly, by counting events, in tests/test-edit-job.c; this bound only catches a worker that runs
+ * on, and is loose because CI machines run these tests two at a time next to the sanitizer builds. */
+#define STOP_LIMIT_USEC (10 * G_USEC_PER_SEC)
+
 /* Runs the main context until the condition holds (a test failure after 60 s). */
 #define WAIT_UNTIL(condition) \
   G_STMT_START { \
@@ -377,7 +382,7 @@ test_cancel (Test          *test,
   WAIT_UNTIL (recorder->n_ended > 0);
   gint64 begin = g_get_monotonic_time ();
   ib_job_runner_stop (runner);
-  g_assert_cmpint (g_get_monotonic_time () - begin, <, G_USEC_PER_SEC);
+  g_assert_cmpint (g_get_monotonic_time () - begin, <, STOP_LIMIT_USEC);
   guint n_events = recorder->events->len;
   drain (runner);
   g_assert_cmpuint (recorder->events->len, ==, n_events);
@@ -431,8 +436,8 @@ test_replace (Test          *test,
   g_assert_cmpint (recorder->result->n_variants, ==, 1);
 }
 
-/* Quitting during a job: the last reference dropped mid-run returns within a second, and nothing is
- * emitted afterwards. */
+/* Quitting during a job: the last reference dropped mid-run returns promptly, and nothing is emitted
+ * afterwards. */
 static void
 test_dispose_during_run (Test          *test,
                         gconstpointer  data)
@@ -449,7 +454,7 @@ test_dispose_during_run (Test          *test,
   g_assert_true (ib_job_runner_get_running (runner));
   gint64 begin = g_get_monotonic_time ();
   g_clear_object (&test->runner);
-  g_assert_cmpint (g_get_monotonic_time () - begin, <, G_USEC_PER_SEC);
+  g_assert_cmpint (g_get_monotonic_time () - begin, <, STOP_LIMIT_USEC);
   guint n_events = recorder->events->len;
   drain (NULL);
   g_assert_cmpuint (recorder->events->len, ==, n_events);
