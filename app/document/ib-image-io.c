@@ -251,6 +251,55 @@ bmp_header_fits (GBytes *bytes)
   return TRUE;
 }
 
+/* The WebP loader allocates an extended (VP8X) file's canvas, as its header states it, before it reports a
+ * size (a 98-byte file made it ask for 2 GB; found by fuzzing). Gives the canvas's size, or FALSE when the
+ * bytes are no VP8X WebP. */
+static gboolean
+webp_canvas_size (GBytes *bytes,
+                  gint64 *width,
+                  gint64 *height)
+{
+  gsize length;
+  const guint8 *data = g_bytes_get_data (bytes, &length);
+
+  /* RIFF, size, WEBP, VP8X, chunk size, flags, 3 reserved bytes, width - 1 and height - 1 in 24 bits each. */
+  if (length < 30 || memcmp (data, "RIFF", 4) != 0 || memcmp (data + 8, "WEBPVP8X", 8) != 0)
+    return FALSE;
+  *width = 1 + (gint64) (data[24] | data[25] << 8 | data[26] << 16);
+  *height = 1 + (gint64) (data[27] | data[28] << 8 | data[29] << 16);
+  return TRUE;
+}
+
+/* What a header claims that some loader would believe and allocate for before it reports the picture's size:
+ * checked here, before any loader sees the file. */
+static gboolean
+header_claims_are_believable (GBytes      *bytes,
+                              const char  *name,
+                              GError     **error)
+{
+  gint64 width, height;
+
+  if (!bmp_header_fits (bytes))
+    {
+      g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT,
+                   _("“%s” is a damaged BMP file: its header points past the end of the file."), name);
+      return FALSE;
+    }
+  if (webp_canvas_size (bytes, &width, &height))
+    {
+      if (!size_is_acceptable (width, height, name, error))
+        return FALSE;
+      if ((guint64) width * (guint64) height > (guint64) g_bytes_get_size (bytes) * MAX_PIXELS_PER_BYTE)
+        {
+          g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT,
+                       _("“%s” claims %d × %d pixels in only %lu bytes: the file is damaged."), name, (int) width,
+                       (int) height, (unsigned long) g_bytes_get_size (bytes));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 IbEditImage *
 ib_image_io_load_from_bytes (GBytes      *bytes,
                              const char  *name,
@@ -265,12 +314,8 @@ ib_image_io_load_from_bytes (GBytes      *bytes,
       g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_EMPTY, _("“%s” is empty (0 bytes)."), name);
       return NULL;
     }
-  if (!bmp_header_fits (bytes))
-    {
-      g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT,
-                   _("“%s” is a damaged BMP file: its header points past the end of the file."), name);
-      return NULL;
-    }
+  if (!header_claims_are_believable (bytes, name, error))
+    return NULL;
 
   LoadState state = { name, g_bytes_get_size (bytes), NULL, 0, NULL };
   g_autoptr (GdkPixbufLoader) loader = gdk_pixbuf_loader_new ();

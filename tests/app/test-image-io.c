@@ -310,6 +310,27 @@ test_size_beyond_file (void)
   g_assert_null (bmp_loaded);
   g_assert_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT);
   g_assert_nonnull (strstr (error->message, "BMP"));
+
+  /* Extended WebP headers whose canvas the loader would allocate before it reports a size (found by fuzzing:
+   * 4162 × 131073 made it ask for 2 GB): beyond the largest picture, too large; within it but more than the
+   * file could fill, damaged. Both before the loader sees them. */
+  guint8 webp[64] = { 'R', 'I', 'F', 'F', 56, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', 'X', 10, 0, 0, 0, 0x10 };
+  const struct { guint32 width, height; int code; } canvases[] = {
+    { 4162, 131073, IB_DOCUMENT_ERROR_TOO_LARGE },
+    { 8000, 8000, IB_DOCUMENT_ERROR_CORRUPT },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (canvases); i++)
+    {
+      guint32 w = canvases[i].width - 1, h = canvases[i].height - 1;
+      guint8 size_bytes[6] = { w, w >> 8, w >> 16, h, h >> 8, h >> 16 };
+      memcpy (webp + 24, size_bytes, sizeof size_bytes);
+      g_autoptr (GBytes) webp_bytes = g_bytes_new (webp, sizeof webp);
+      g_clear_error (&error);
+      g_autoptr (IbEditImage) webp_loaded = ib_image_io_load_from_bytes (webp_bytes, "canvas.webp", NULL, &error);
+      g_assert_null (webp_loaded);
+      g_assert_error (error, IB_DOCUMENT_ERROR, canvases[i].code);
+      g_assert_nonnull (strstr (error->message, "canvas.webp"));
+    }
 }
 
 static void
