@@ -28,6 +28,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -344,10 +345,49 @@ def _save_png(path, array):
     Image.fromarray(array).save(path)
 
 
+def _slug(text, words=3):
+    return "-".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split()[:words])
+
+
+def write_samples(cache, out_dir, count, seed):
+    """Sample pictures for the editor: scenes of two held-out emoji (never seen in training), each with a
+    mask over its first emoji (the box grown by 2 pixels) and a listing of captions, masks and an edit to try."""
+    from PIL import Image
+    emoji = EmojiSet.load(cache, "held_out")
+    rng = random.Random(f"samples/{seed}")
+    os.makedirs(out_dir, exist_ok=True)
+    rows = []
+    for number in range(1, count + 1):
+        scene = render_scene(emoji, rng, n=2, background_p=1.0, subset_p=0.0)
+        (_, (x, y, size), masked_caption), (_, _, kept_caption) = scene.parts
+        name = f"{number:02d}-{_slug(masked_caption)}"
+        mask = np.zeros((RESOLUTION, RESOLUTION), np.uint8)
+        mask[max(y - 2, 0):min(y + size + 2, RESOLUTION), max(x - 2, 0):min(x + size + 2, RESOLUTION)] = 255
+        Image.fromarray(scene.image).save(os.path.join(out_dir, f"{name}.png"))
+        Image.fromarray(mask).save(os.path.join(out_dir, f"{name}.mask.png"))
+        rows.append((name, scene.caption, masked_caption, kept_caption))
+    with open(os.path.join(out_dir, "README.md"), "w") as listing:
+        listing.write("# Sample pictures\n\n"
+                      f"Made by `tools/train/data.py samples` (seed {seed}) from held-out emoji, which the default "
+                      "model never saw in training. Each `NAME.png` (64 x 64, the model's native size) has a "
+                      "`NAME.mask.png` over its first emoji. Twemoji art by Twitter, Inc and other contributors "
+                      "(CC-BY 4.0); Noto Emoji art by Google (Apache-2.0).\n\n"
+                      "| picture | caption | masked | kept |\n|---|---|---|---|\n")
+        for name, caption, masked, kept in rows:
+            listing.write(f"| `{name}.png` | {caption} | {masked} | {kept} |\n")
+        listing.write("\nTo try one from the command line (any prompt; the model follows the words of its captions):\n\n"
+                      "```sh\n"
+                      f"imagebart inpaint data/models/default.safetensors data/samples/{rows[0][0]}.png \\\n"
+                      f"    --mask data/samples/{rows[0][0]}.mask.png --prompt \"red apple\" --seed 1 --out edited.png\n"
+                      "```\n")
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("command", choices=("fetch", "build", "stats", "preview"))
-    p.add_argument("out", nargs="?", help="preview: the PNG to write")
+    p.add_argument("command", choices=("fetch", "build", "stats", "preview", "samples"))
+    p.add_argument("out", nargs="?", help="preview: the PNG to write; samples: the folder")
+    p.add_argument("--count", type=int, default=8, help="samples: how many pictures")
     p.add_argument("--cache", default=default_cache())
     p.add_argument("--split", choices=("train", "held_out"), default="train")
     p.add_argument("--seed", type=int, default=0)
@@ -360,6 +400,9 @@ def main(argv=None):
         for split in ("train", "held_out"):
             e = EmojiSet.load(args.cache, split)
             print(f"{split}: {len(e)} pictures, {len({i.identity for i in e.items})} emoji")
+    elif args.command == "samples":
+        for name, caption, _, _ in write_samples(args.cache, args.out, args.count, args.seed):
+            print(f"{name}: {caption}")
     else:
         emoji = EmojiSet.load(args.cache, args.split)
         rng = random.Random(args.seed)
