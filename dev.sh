@@ -65,67 +65,71 @@ run() {
   ./build/app/imagebart-studio --model "$model"
 }
 
-# Counts the results of meson's last run in a build folder, from its JSON test log.
-count_results() {
-  /usr/bin/python3 - "$1/meson-logs/testlog.json" <<'PY'
-import json, sys
-results = [json.loads(line)["result"] for line in open(sys.argv[1]) if line.strip()]
-passed = sum(r in ("OK", "EXPECTEDFAIL") for r in results)
-skipped = sum(r == "SKIP" for r in results)
-print(passed, len(results) - passed - skipped, skipped)
-PY
+# The JSON test logs of this run's meson test calls, in order (each call names its own with --logbase).
+TEST_LOGS=()
+
+# meson test in a build folder, its log kept under the name given; the other arguments go to meson test.
+run_suite() {
+  local dir=$1 logbase=$2; shift 2
+  TEST_LOGS+=("$dir/meson-logs/$logbase.json")
+  meson test -C "$dir" --print-errorlogs --num-processes 2 --logbase "$logbase" "$@"
 }
 
-# Names each failed test of the build folders with the end of its output, so that the last lines of a long
-# CI log say what failed.
-report_failures() {
-  /usr/bin/python3 - "$@" <<'PY'
+# Adds up the results of every log, names each failed test with the end of its output (so that the last
+# lines of a long CI log say what failed) and prints the totals.
+summarize_tests() {
+  /usr/bin/python3 - "${TEST_LOGS[@]}" <<'PY'
 import json, os, sys
-for folder in sys.argv[1:]:
-    log = os.path.join(folder, "meson-logs", "testlog.json")
+passed = failed = skipped = 0
+for log in sys.argv[1:]:
     if not os.path.exists(log):
+        print(f"FAILED: no test log {log}")
+        failed += 1
         continue
     for line in open(log):
         if not line.strip():
             continue
         test = json.loads(line)
-        if test["result"] in ("OK", "EXPECTEDFAIL", "SKIP"):
-            continue
-        print(f"FAILED {folder}: {test['name']} ({test['result']}, {test['duration']:.1f} s)")
-        output = (test.get("stdout") or "") + (test.get("stderr") or "")
-        for tail_line in output.splitlines()[-25:]:
-            print(f"    {tail_line}")
+        if test["result"] in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif test["result"] == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+            print(f"FAILED {log}: {test['name']} ({test['result']}, {test['duration']:.1f} s)")
+            output = (test.get("stdout") or "") + (test.get("stderr") or "")
+            for tail_line in output.splitlines()[-25:]:
+                print(f"    {tail_line}")
+print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
 PY
 }
 
 run_tests() {
-  local status=0 passed failed skipped total_passed=0 total_failed=0 total_skipped=0
+  local status=0
   build build --buildtype=release
-  meson test -C build --print-errorlogs --num-processes 2 || status=1
-  read -r passed failed skipped < <(count_results build)
-  total_passed=$((total_passed + passed)); total_failed=$((total_failed + failed)); total_skipped=$((total_skipped + skipped))
+  run_suite build testlog || status=1
 
-  # The C tests again under clang's ASan + UBSan with LeakSanitizer: parsers of untrusted files, the fault
-  # injection and the load test must be clean (docs/reliability.md). A build folder made by gcc is redone.
+  # The C tests again under clang's ASan + UBSan with LeakSanitizer (docs/reliability.md): the model suite
+  # (parsers of untrusted files, fault injection, the load test), then the editor's. A build folder made by
+  # gcc is redone. The editor's suppressions (tests/lsan.supp) name frames inside GTK's libraries, which
+  # only the slow unwinder sees.
   if [ -f build-sanitize/build.ninja ] && ! grep -q '"clang"' build-sanitize/meson-info/intro-compilers.json; then
     rm -rf build-sanitize
   fi
   CC=clang build build-sanitize --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
-  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-    LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp":print_suppressions=0 \
-    meson test -C build-sanitize --print-errorlogs --num-processes 2 --timeout-multiplier 3 --suite model || status=1
-  read -r passed failed skipped < <(count_results build-sanitize)
-  total_passed=$((total_passed + passed)); total_failed=$((total_failed + failed)); total_skipped=$((total_skipped + skipped))
+  local ubsan=halt_on_error=1:print_stacktrace=1
+  local lsan=suppressions="$PWD/tests/lsan.supp":print_suppressions=0
+  UBSAN_OPTIONS=$ubsan LSAN_OPTIONS=$lsan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    run_suite build-sanitize testlog-model --timeout-multiplier 3 --suite model || status=1
+  UBSAN_OPTIONS=$ubsan LSAN_OPTIONS=$lsan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0 \
+    run_suite build-sanitize testlog-app --timeout-multiplier 3 --suite app || status=1
 
   # The libFuzzer harnesses (tests/fuzz), each for a minute from its seed corpus.
   CC=clang CFLAGS=-fsanitize=fuzzer-no-link build build-fuzz --buildtype=debugoptimized -Dfuzzing=true \
     -Db_sanitize=address,undefined -Db_lundef=false -Dvulkan=disabled
-  meson test -C build-fuzz --print-errorlogs --num-processes 2 --suite fuzz || status=1
-  read -r passed failed skipped < <(count_results build-fuzz)
-  total_passed=$((total_passed + passed)); total_failed=$((total_failed + failed)); total_skipped=$((total_skipped + skipped))
+  run_suite build-fuzz testlog --suite fuzz || status=1
 
-  report_failures build build-sanitize build-fuzz
-  echo "tests: $total_passed passed, $total_failed failed, $total_skipped skipped"
+  summarize_tests
   return $status
 }
 
