@@ -3,6 +3,7 @@
 #pragma once
 
 #include "ib-canvas.h"
+#include "ib-texture-pyramid.h"
 
 G_BEGIN_DECLS
 
@@ -14,6 +15,7 @@ struct _IbCanvas
   GtkWidget parent_instance;
 
   GdkTexture *picture;
+  IbTexturePyramid *picture_pyramid;   /* what is drawn of it when zoomed out; made at the first draw */
   IbMask *mask;
   gulong mask_changed_id;
   GdkTexture *preview;

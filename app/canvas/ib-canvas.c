@@ -258,6 +258,7 @@ ib_canvas_set_picture (IbCanvas   *self,
               && gdk_texture_get_height (self->picture) == gdk_texture_get_height (picture);
   if (!g_set_object (&self->picture, picture))
     return;
+  g_clear_pointer (&self->picture_pyramid, ib_texture_pyramid_free);
   /* A new picture starts fitted; the same size again (an accepted result, an undo) keeps the view. */
   if (!same_size)
     ib_canvas_zoom_fit (self);
@@ -445,19 +446,31 @@ set_colour (IbCanvas      *self,
 
 /* Drawing. */
 
+/* texture over the picture's rectangle at (x, y) of width x height picture pixels. */
 static void
 append_picture_texture (IbCanvas    *self,
                         GtkSnapshot *snapshot,
                         GdkTexture  *texture,
                         double       x,
-                        double       y)
+                        double       y,
+                        int          width,
+                        int          height)
 {
   double wx, wy;
 
   ib_canvas_picture_to_widget (self, x, y, &wx, &wy);
-  gtk_snapshot_append_texture (snapshot, texture,
-                               &GRAPHENE_RECT_INIT (wx, wy, gdk_texture_get_width (texture) * self->zoom,
-                                                    gdk_texture_get_height (texture) * self->zoom));
+  gtk_snapshot_append_texture (snapshot, texture, &GRAPHENE_RECT_INIT (wx, wy, width * self->zoom, height * self->zoom));
+}
+
+/* The picture from the level of its pyramid that suits the zoom (see ib-texture-pyramid.h). */
+static void
+append_picture (IbCanvas    *self,
+                GtkSnapshot *snapshot)
+{
+  if (self->picture_pyramid == NULL)
+    self->picture_pyramid = ib_texture_pyramid_new (self->picture);
+  append_picture_texture (self, snapshot, ib_texture_pyramid_for_zoom (self->picture_pyramid, self->zoom), 0, 0,
+                          gdk_texture_get_width (self->picture), gdk_texture_get_height (self->picture));
 }
 
 static void
@@ -469,11 +482,12 @@ ib_canvas_snapshot (GtkWidget   *widget,
   gtk_snapshot_push_clip (snapshot, &GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (widget),
                                                          gtk_widget_get_height (widget)));
   if (self->picture != NULL)
-    append_picture_texture (self, snapshot, self->picture, 0, 0);
+    append_picture (self, snapshot);
   if (!self->show_original)
     {
       if (self->preview != NULL)
-        append_picture_texture (self, snapshot, self->preview, self->preview_x, self->preview_y);
+        append_picture_texture (self, snapshot, self->preview, self->preview_x, self->preview_y,
+                                gdk_texture_get_width (self->preview), gdk_texture_get_height (self->preview));
       /* A preview is shown to be judged: the tint would colour it, so it steps aside unless the user paints. */
       if (self->show_mask && (self->preview == NULL || ib_canvas_is_stroking (self)))
         ib_canvas_snapshot_mask (self, snapshot);
@@ -647,6 +661,7 @@ ib_canvas_dispose (GObject *object)
     g_clear_signal_handler (&self->mask_changed_id, self->mask);
   g_clear_object (&self->mask);
   g_clear_object (&self->picture);
+  g_clear_pointer (&self->picture_pyramid, ib_texture_pyramid_free);
   g_clear_object (&self->preview);
   ib_canvas_overlay_free (self);
   if (self->hadjustment != NULL)

@@ -1,0 +1,31 @@
+/* ib-texture-pyramid.h: a picture at halving sizes, for drawing it zoomed out.
+ *
+ * GTK's cairo renderer (software rendering: no GPU, remote displays) converts the whole texture it draws and
+ * filters it down to the view on every frame, so a 2048 x 2048 picture fitted to a window cost about 35 ms a
+ * frame of painting. Drawn from the level just above the zoom (never shrunk by more than 2x), in the
+ * renderer's own pixel format, it costs a fraction of that; the GL renderer gains a filtered picture. */
+#pragma once
+
+#include <gtk/gtk.h>
+
+G_BEGIN_DECLS
+
+typedef struct _IbTexturePyramid IbTexturePyramid;
+
+/* Level 0 is the picture itself in GDK_MEMORY_DEFAULT (premultiplied, native-endian ARGB); each further level
+ * halves both sides (rounding up) by averaging 2 x 2 pixels. Levels are made when first asked for. */
+IbTexturePyramid *ib_texture_pyramid_new        (GdkTexture       *picture);
+void              ib_texture_pyramid_free       (IbTexturePyramid *self);
+
+/* The smallest level whose scale (1, 1/2, 1/4, ...) is at least zoom; level 0 for zoom >= 1. Borrowed. Draw
+ * it over the picture's bounds at that zoom. */
+GdkTexture       *ib_texture_pyramid_for_zoom   (IbTexturePyramid *self,
+                                                 double            zoom);
+
+/* Level n (clamped to the last, a 1 x 1 picture), borrowed; for the tests. */
+GdkTexture       *ib_texture_pyramid_get_level  (IbTexturePyramid *self,
+                                                 guint             level);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbTexturePyramid, ib_texture_pyramid_free)
+
+G_END_DECLS

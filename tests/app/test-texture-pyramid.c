@@ -1,0 +1,115 @@
+/* test-texture-pyramid.c: the canvas's picture pyramid: level sizes down to 1 x 1, each pixel the mean of
+ * its 2 x 2 block (odd edges their own neighbours), premultiplied, and the level chosen for a zoom. */
+#include <gtk/gtk.h>
+#include <math.h>
+
+#include "ib-texture-pyramid.h"
+
+/* RGBA (straight alpha) of pixel (x, y) of the test picture. */
+static void
+picture_pixel (int     x,
+               int     y,
+               guint8 *rgba)
+{
+  rgba[0] = (guint8) (x * 37 + y * 11);
+  rgba[1] = (guint8) (x * 5 + y * 53);
+  rgba[2] = (guint8) (x * y);
+  rgba[3] = (x + y) % 3 == 0 ? 255 : 128;
+}
+
+static GdkTexture *
+make_picture (int width,
+              int height)
+{
+  guint8 *pixels = g_malloc ((gsize) width * height * 4);
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      picture_pixel (x, y, pixels + ((gsize) y * width + x) * 4);
+  g_autoptr (GBytes) bytes = g_bytes_new_take (pixels, (gsize) width * height * 4);
+  return gdk_memory_texture_new (width, height, GDK_MEMORY_R8G8B8A8, bytes, (gsize) width * 4);
+}
+
+/* A texture's pixels as premultiplied RGBA floats in 0..255. */
+static float *
+premultiplied (GdkTexture *texture)
+{
+  int width = gdk_texture_get_width (texture), height = gdk_texture_get_height (texture);
+  g_autofree guint8 *bgra = g_malloc ((gsize) width * height * 4);
+  float *out = g_new (float, (gsize) width * height * 4);
+
+  gdk_texture_download (texture, bgra, (gsize) width * 4);     /* premultiplied B G R A on little-endian */
+  for (gsize i = 0; i < (gsize) width * height; i++)
+    {
+      out[4 * i + 0] = bgra[4 * i + 2];
+      out[4 * i + 1] = bgra[4 * i + 1];
+      out[4 * i + 2] = bgra[4 * i + 0];
+      out[4 * i + 3] = bgra[4 * i + 3];
+    }
+  return out;
+}
+
+static void
+test_levels (void)
+{
+  const int width = 37, height = 20;
+  g_autoptr (GdkTexture) picture = make_picture (width, height);
+  g_autoptr (IbTexturePyramid) pyramid = ib_texture_pyramid_new (picture);
+  const int sizes[][2] = { { 37, 20 }, { 19, 10 }, { 10, 5 }, { 5, 3 }, { 3, 2 }, { 2, 1 }, { 1, 1 } };
+
+  for (guint level = 0; level < G_N_ELEMENTS (sizes); level++)
+    {
+      GdkTexture *texture = ib_texture_pyramid_get_level (pyramid, level);
+      g_assert_cmpint (gdk_texture_get_width (texture), ==, sizes[level][0]);
+      g_assert_cmpint (gdk_texture_get_height (texture), ==, sizes[level][1]);
+    }
+  /* Past the last level: the 1 x 1 one. */
+  g_assert_true (ib_texture_pyramid_get_level (pyramid, 40) == ib_texture_pyramid_get_level (pyramid, 6));
+
+  /* Level 0 is the picture; each further level the mean of 2 x 2 blocks of the one before. */
+  g_autofree float *original = premultiplied (picture);
+  g_autofree float *level0 = premultiplied (ib_texture_pyramid_get_level (pyramid, 0));
+  for (int i = 0; i < width * height * 4; i++)
+    g_assert_cmpfloat (fabsf (original[i] - level0[i]), <=, 0.5f);
+  for (guint level = 1; level < G_N_ELEMENTS (sizes); level++)
+    {
+      g_autofree float *above = premultiplied (ib_texture_pyramid_get_level (pyramid, level - 1));
+      g_autofree float *here = premultiplied (ib_texture_pyramid_get_level (pyramid, level));
+      int aw = sizes[level - 1][0], ah = sizes[level - 1][1], w = sizes[level][0], h = sizes[level][1];
+      for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+          for (int c = 0; c < 4; c++)
+            {
+              int x0 = 2 * x, x1 = MIN (2 * x + 1, aw - 1), y0 = 2 * y, y1 = MIN (2 * y + 1, ah - 1);
+              float mean = (above[(y0 * aw + x0) * 4 + c] + above[(y0 * aw + x1) * 4 + c] +
+                            above[(y1 * aw + x0) * 4 + c] + above[(y1 * aw + x1) * 4 + c]) / 4;
+              if (fabsf (here[(y * w + x) * 4 + c] - mean) > 1.0f)
+                g_error ("level %u pixel (%d, %d) channel %d: %g, expected %g", level, x, y, c,
+                         here[(y * w + x) * 4 + c], mean);
+            }
+    }
+}
+
+/* Never shrunk by more than 2x when drawn: the level whose scale is the smallest still at least the zoom. */
+static void
+test_for_zoom (void)
+{
+  g_autoptr (GdkTexture) picture = make_picture (64, 48);
+  g_autoptr (IbTexturePyramid) pyramid = ib_texture_pyramid_new (picture);
+  const struct { double zoom; int width; } cases[] = {
+    { 4.0, 64 }, { 1.0, 64 }, { 0.99, 64 }, { 0.5, 32 }, { 0.3, 32 }, { 0.25, 16 }, { 0.2, 16 }, { 0.01, 1 },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    g_assert_cmpint (gdk_texture_get_width (ib_texture_pyramid_for_zoom (pyramid, cases[i].zoom)), ==,
+                     cases[i].width);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/app/canvas/pyramid/levels", test_levels);
+  g_test_add_func ("/app/canvas/pyramid/for-zoom", test_for_zoom);
+  return g_test_run ();
+}
