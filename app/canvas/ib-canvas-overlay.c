@@ -1,9 +1,12 @@
 /* ib-canvas-overlay.c: the canvas's mask overlay and token grid.
  *
- * The mask is drawn as tiles of IB_CANVAS_TILE^2 textures holding the mask as the alpha of white, tinted
- * by one colour matrix: a change of the mask re-makes only the tiles it touched (a stroke on a 4K picture
- * costs a few tiles, not the picture), and a change of colour or opacity re-makes none. */
+ * The mask is drawn as tiles of IB_CANVAS_TILE^2 textures already in the tint's colour and opacity: a change
+ * of the mask re-makes only the tiles it touched (a stroke on a 4K picture costs a few tiles, not the
+ * picture). A change of colour or opacity re-makes them all, which is rare; a colour-matrix node instead
+ * would cost GTK's cairo renderer a per-pixel pass over the view on every frame of painting. */
 #include "ib-canvas-private.h"
+
+#include <string.h>
 
 #include "ib-edit-window.h"
 
@@ -55,20 +58,38 @@ ib_canvas_overlay_invalidate (IbCanvas *self,
       self->tiles_dirty[ty * self->tiles_x + tx] = TRUE;
 }
 
-/* The tile's texture: premultiplied white with the mask as alpha; NULL where the tile is all zero. */
+/* Every tile to be made again in the current colour and opacity. */
+void
+ib_canvas_overlay_recolour (IbCanvas *self)
+{
+  for (int i = 0; i < self->tiles_x * self->tiles_y; i++)
+    self->tiles_dirty[i] = TRUE;
+}
+
+/* The tile's texture: the tint, premultiplied, with the mask times the opacity as its alpha; NULL where the
+ * tile is all zero. */
 static GdkTexture *
-make_tile (IbMask *mask,
-           int     x0,
-           int     y0,
-           int     width,
-           int     height)
+make_tile (IbCanvas *self,
+           int       x0,
+           int       y0,
+           int       width,
+           int       height)
 {
   int stride;
-  const guint8 *data = ib_mask_get_data (mask, &stride);
+  const guint8 *data = ib_mask_get_data (self->mask, &stride);
   g_autofree guint8 *rgba = g_malloc ((gsize) width * height * 4);
   g_autoptr(GBytes) bytes = NULL;
   gboolean any = FALSE;
+  guint8 tint[256][4];
 
+  for (int m = 0; m < 256; m++)
+    {
+      double alpha = m / 255.0 * self->mask_opacity * self->mask_colour.alpha;
+      tint[m][0] = (guint8) (self->mask_colour.red * alpha * 255 + 0.5);
+      tint[m][1] = (guint8) (self->mask_colour.green * alpha * 255 + 0.5);
+      tint[m][2] = (guint8) (self->mask_colour.blue * alpha * 255 + 0.5);
+      tint[m][3] = (guint8) (alpha * 255 + 0.5);
+    }
   for (int y = 0; y < height; y++)
     {
       const guint8 *src = data + (gsize) (y0 + y) * stride + x0;
@@ -76,7 +97,7 @@ make_tile (IbMask *mask,
 
       for (int x = 0; x < width; x++)
         {
-          dst[4 * x] = dst[4 * x + 1] = dst[4 * x + 2] = dst[4 * x + 3] = src[x];
+          memcpy (dst + 4 * x, tint[src[x]], 4);
           any |= src[x] != 0;
         }
     }
@@ -92,21 +113,12 @@ ib_canvas_snapshot_mask (IbCanvas    *self,
 {
   int mw, mh, vw = gtk_widget_get_width (GTK_WIDGET (self)), vh = gtk_widget_get_height (GTK_WIDGET (self));
   double ox, oy, z = self->zoom;
-  graphene_matrix_t matrix;
-  graphene_vec4_t offset;
 
   if (self->mask == NULL || self->tiles == NULL)
     return;
   mw = ib_mask_get_width (self->mask);
   mh = ib_mask_get_height (self->mask);
   ib_canvas_picture_to_widget (self, 0, 0, &ox, &oy);
-
-  /* Unpremultiplied (1, 1, 1, m) becomes (colour, m * opacity); a diagonal matrix reads the same in either
-   * multiplication order. */
-  graphene_matrix_init_from_float (&matrix, (float[16]) { 0, 0, 0, 0,  0, 0, 0, 0,  0, 0, 0, 0,
-                                                          0, 0, 0, (float) (self->mask_opacity * self->mask_colour.alpha) });
-  graphene_vec4_init (&offset, self->mask_colour.red, self->mask_colour.green, self->mask_colour.blue, 0);
-  gtk_snapshot_push_color_matrix (snapshot, &matrix, &offset);
 
   for (int ty = 0; ty < self->tiles_y; ty++)
     for (int tx = 0; tx < self->tiles_x; tx++)
@@ -123,14 +135,13 @@ ib_canvas_snapshot_mask (IbCanvas    *self,
         if (self->tiles_dirty[i])
           {
             g_clear_object (&self->tiles[i]);
-            self->tiles[i] = make_tile (self->mask, x0, y0, w, h);
+            self->tiles[i] = make_tile (self, x0, y0, w, h);
             self->tiles_dirty[i] = FALSE;
             self->n_tile_builds++;
           }
         if (self->tiles[i] != NULL)
           gtk_snapshot_append_texture (snapshot, self->tiles[i], &bounds);
       }
-  gtk_snapshot_pop (snapshot);
 }
 
 guint

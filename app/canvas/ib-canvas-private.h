@@ -102,6 +102,7 @@ void      ib_canvas_overlay_invalidate  (IbCanvas    *self,
                                          int          width,
                                          int          height);
 void      ib_canvas_overlay_free        (IbCanvas    *self);
+void      ib_canvas_overlay_recolour    (IbCanvas    *self);
 void      ib_canvas_snapshot_mask       (IbCanvas    *self,
                                          GtkSnapshot *snapshot);
 void      ib_canvas_snapshot_token_grid (IbCanvas    *self,

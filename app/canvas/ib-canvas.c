@@ -614,12 +614,15 @@ ib_canvas_set_property (GObject      *object,
       set_boolean (self, &self->show_mask, g_value_get_boolean (value), prop_id);
       break;
     case PROP_MASK_COLOUR:
+      if (g_value_get_boxed (value) != NULL && !gdk_rgba_equal (&self->mask_colour, g_value_get_boxed (value)))
+        ib_canvas_overlay_recolour (self);
       set_colour (self, &self->mask_colour, g_value_get_boxed (value), prop_id);
       break;
     case PROP_MASK_OPACITY:
       if (self->mask_opacity != g_value_get_double (value))
         {
           self->mask_opacity = g_value_get_double (value);
+          ib_canvas_overlay_recolour (self);
           gtk_widget_queue_draw (GTK_WIDGET (self));
           g_object_notify_by_pspec (object, pspec);
         }

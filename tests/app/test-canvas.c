@@ -489,6 +489,22 @@ test_render (Fixture       *f,
   assert_rgb (shown, stride, (int) x1 + 2, (int) y1 - 2, GREY, GREY, GREY);
   assert_rgb (shown, stride, (int) x0 + 2, (int) y1 + 2, GREY, GREY, GREY);
 
+  /* The tint is baked into the tiles: a new opacity or colour re-makes them. */
+  {
+    g_autofree guint8 *opaque = NULL, *blue = NULL;
+    GdkRGBA colour;
+
+    g_object_set (f->canvas, "mask-opacity", 1.0, NULL);
+    opaque = render (f, &stride);
+    assert_rgb (opaque, stride, (int) x0 + 2, (int) y0 + 2, 224, 27, 36);
+    gdk_rgba_parse (&colour, "#0000ff");
+    g_object_set (f->canvas, "mask-colour", &colour, NULL);
+    blue = render (f, &stride);
+    assert_rgb (blue, stride, (int) x0 + 2, (int) y0 + 2, 0, 0, 255);
+    gdk_rgba_parse (&colour, "#e01b24");
+    g_object_set (f->canvas, "mask-colour", &colour, "mask-opacity", 0.5, NULL);
+  }
+
   /* Before/after and show-mask hide the tint. */
   ib_canvas_set_show_original (f->canvas, TRUE);
   original = render (f, &stride);
