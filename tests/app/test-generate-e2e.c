@@ -2,13 +2,16 @@
  * every level, the variants arrive, accepting one changes the picture only inside the mask, undo restores
  * it; win.cancel stops a run midway and leaves the picture alone.
  *
- * IMAGEBART_SCREENSHOT=FILE.png also saves a picture of the main window while the variants are shown (the
- * README's screenshot: see docs/screenshots/). */
+ * IMAGEBART_SCREENSHOT=FILE.png (the random model) and IMAGEBART_BUNDLED_SCREENSHOT=FILE.png (the bundled
+ * model on a sample picture: the README's screenshot, see docs/screenshots/) also save a picture of the main
+ * window while the variants are shown. */
 #include <math.h>
 #include <string.h>
 
 #include "ib-application.h"
+#include "ib-generate-test.h"
 #include "ib-level-strip.h"
+#include "ib-loaded-model.h"
 #include "ib-main-window.h"
 #include "ib-shell-test.h"
 #include "ib-variant-gallery.h"
@@ -484,6 +487,101 @@ test_quit_during_job (void)
   ib_shell_test_run_on_picture (N_LEVELS, 14, 96, 64, quit_body, NULL);
 }
 
+/* The bundled model, as a new user meets it: started without --model on one of the bundled sample pictures,
+ * its mask and a prompt; generate runs every level of the bundled model to the end, and accepting the result
+ * changes the picture inside the mask only. */
+static void
+bundled_body (IbApplication *application,
+              gpointer       data)
+{
+  const char *mask_path = data;
+  const char *screenshot = g_getenv ("IMAGEBART_BUNDLED_SCREENSHOT");
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  IbJobRunner *runner = ib_main_window_get_runner (window);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GdkPixbuf) mask_pixbuf = NULL;
+  g_autoptr(IbEditImage) original = NULL;
+  g_autofree guint8 *mask_bytes = NULL;
+  IbDocument *document;
+  IbMask *mask;
+  IbLoadedModel *model;
+  Events events;
+  int n_levels;
+
+  ib_shell_test_wait_ready (application);
+  model = ib_application_get_model (application);
+  g_assert_true (g_str_has_suffix (ib_loaded_model_get_path (model), "data/models/default.safetensors"));
+  n_levels = ib_loaded_model_get_config (model)->n_levels;
+  g_assert_cmpint (ib_loaded_model_get_config (model)->conditioning.kind, ==, IB_CONDITIONING_TEXT);
+
+  document = ib_main_window_get_document (window);
+  mask = ib_document_get_mask (document);
+  original = ib_edit_image_ref (ib_document_get_picture (document));
+  mask_pixbuf = gdk_pixbuf_new_from_file (mask_path, &error);
+  g_assert_no_error (error);
+  int width = gdk_pixbuf_get_width (mask_pixbuf), height = gdk_pixbuf_get_height (mask_pixbuf);
+  int channels = gdk_pixbuf_get_n_channels (mask_pixbuf), stride = gdk_pixbuf_get_rowstride (mask_pixbuf);
+  g_assert_cmpint (width, ==, ib_mask_get_width (mask));
+  g_assert_cmpint (height, ==, ib_mask_get_height (mask));
+  mask_bytes = g_malloc ((gsize) width * height);
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      mask_bytes[y * width + x] = gdk_pixbuf_read_pixels (mask_pixbuf)[y * stride + x * channels];
+  ib_mask_begin_change (mask);
+  ib_mask_set_pixels (mask, &(GdkRectangle) { 0, 0, width, height }, mask_bytes, width);
+  ib_mask_end_change (mask);
+  g_assert_false (ib_mask_is_empty (mask));
+  gtk_editable_set_text (GTK_EDITABLE (ib_test_find_widget (GTK_WIDGET (ib_main_window_get_panel (window)),
+                                                            "prompt-entry")), "red apple");
+
+  events_connect (&events, runner);
+  g_action_group_activate_action (G_ACTION_GROUP (window), "generate", NULL);
+  IB_SHELL_TEST_WAIT_FOR (events.n_done + events.n_failed > 0, JOB_TIMEOUT_MS);
+  g_assert_cmpint (events.n_failed, ==, 0);
+  g_assert_cmpuint (events.levels_started->len, ==, n_levels);
+  g_assert_cmpuint (events.levels_finished->len, ==, n_levels);
+  for (int i = 0; i < n_levels; i++)
+    g_assert_cmpint (g_array_index (events.levels_finished, int, i), ==, n_levels - i);
+  if (screenshot != NULL && screenshot[0] != '\0')
+    {
+      ib_shell_test_spin (300);
+      save_screenshot (window, screenshot);
+    }
+
+  g_action_group_activate_action (G_ACTION_GROUP (window), "accept-variant", NULL);
+  g_assert_cmpuint (ib_shell_test_count_differences (ib_document_get_picture (document), original, mask,
+                                                     IB_SHELL_TEST_OUTSIDE_MASK), ==, 0);
+  g_assert_cmpuint (ib_shell_test_count_differences (ib_document_get_picture (document), original, mask,
+                                                     IB_SHELL_TEST_INSIDE_MASK), >, 0);
+  events_disconnect (&events, runner);
+}
+
+static void
+test_bundled_model (void)
+{
+  const char *root = g_getenv ("IMAGEBART_SOURCE_ROOT");
+  g_assert_nonnull (root);
+  g_autofree char *samples = g_build_filename (root, "data", "samples", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDir) dir = g_dir_open (samples, 0, &error);
+  g_assert_no_error (error);
+  g_autofree char *first = NULL;
+  for (const char *name; (name = g_dir_read_name (dir)) != NULL;)
+    if (g_str_has_suffix (name, ".png") && !g_str_has_suffix (name, ".mask.png") &&
+        (first == NULL || strcmp (name, first) < 0))
+      {
+        g_free (first);
+        first = g_strdup (name);
+      }
+  g_assert_nonnull (first);
+  g_autofree char *picture = g_build_filename (samples, first, NULL);
+  g_autofree char *stem = g_strndup (picture, strlen (picture) - strlen (".png"));
+  g_autofree char *mask = g_strconcat (stem, ".mask.png", NULL);
+  const char *argv[] = { picture, NULL };
+
+  ib_shell_test_run (argv, bundled_body, mask);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -504,6 +602,7 @@ main (int   argc,
   g_test_add_func ("/app/generate-e2e/quit-during-job", test_quit_during_job);
   g_test_add_func ("/app/generate-e2e/device-failure", test_device_failure);
   g_test_add_func ("/app/generate-e2e/missing-device", test_missing_device);
+  g_test_add_func ("/app/generate-e2e/bundled-model", test_bundled_model);
   status = g_test_run ();
   ib_shell_test_cleanup ();
   return status;

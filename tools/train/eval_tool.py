@@ -42,7 +42,7 @@ import eval_report  # noqa: E402
 from imagebart import modelfile  # noqa: E402
 
 REPO = os.path.dirname(TOOLS)
-DEFAULT_MODEL = os.path.join(REPO, "data", "models", "emoji-64.safetensors")
+DEFAULT_MODEL = os.path.join(REPO, "data", "models", "default.safetensors")
 
 # How many of each. A full run measured 461 s of CPU time with 8 judge epochs and 20% of its examples through
 # the VQGAN (about 90 ms a picture on one core, the largest single cost); these sizes add about 180 s, which
@@ -269,7 +269,7 @@ def eval_text(engine, judge, classes, cases):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="tools/eval", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default=DEFAULT_MODEL, help="the model file (default: data/models/emoji-64.safetensors)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="the model file (default: data/models/default.safetensors)")
     p.add_argument("--out", required=True, help="the report folder (created)")
     p.add_argument("--quick", action="store_true", help="a few pictures and a tiny judge (the test suite)")
     p.add_argument("--cache", default=data.default_cache(), help="the data cache of tools/train/data.py")

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Trains the default model from nothing: data, VQGAN, transformer, model file.
 
-    /usr/bin/python3 tools/train/train_all.py --nproc 2 --out data/models/emoji-64.safetensors
+    /usr/bin/python3 tools/train/train_all.py --nproc 2 --out data/models/default.safetensors
 
 runs, in order (the training stages by time budget by default: after a few steps each fixes its number of
 steps to end within --vqgan-minutes / --transformer-minutes; each step is skipped when its result exists, and a stage resumes from its checkpoint, so
