@@ -19,6 +19,7 @@ struct _IbCanvas
   IbMask *mask;
   gulong mask_changed_id;
   GdkTexture *preview;
+  IbTexturePyramid *preview_pyramid;
   int preview_x;
   int preview_y;
   int native_size;

@@ -310,7 +310,8 @@ ib_canvas_set_preview (IbCanvas   *self,
   g_return_if_fail (IB_IS_CANVAS (self));
   g_return_if_fail (region == NULL || GDK_IS_TEXTURE (region));
 
-  g_set_object (&self->preview, region);
+  if (g_set_object (&self->preview, region))
+    g_clear_pointer (&self->preview_pyramid, ib_texture_pyramid_free);
   self->preview_x = x;
   self->preview_y = y;
   gtk_widget_queue_draw (GTK_WIDGET (self));
@@ -462,15 +463,20 @@ append_picture_texture (IbCanvas    *self,
   gtk_snapshot_append_texture (snapshot, texture, &GRAPHENE_RECT_INIT (wx, wy, width * self->zoom, height * self->zoom));
 }
 
-/* The picture from the level of its pyramid that suits the zoom (see ib-texture-pyramid.h). */
+/* texture (the picture or a preview, which may be as large) from the level of its pyramid that suits the
+ * zoom (see ib-texture-pyramid.h); the pyramid is made at the first draw. */
 static void
-append_picture (IbCanvas    *self,
-                GtkSnapshot *snapshot)
+append_pyramid (IbCanvas          *self,
+                GtkSnapshot       *snapshot,
+                GdkTexture        *texture,
+                IbTexturePyramid **pyramid,
+                double             x,
+                double             y)
 {
-  if (self->picture_pyramid == NULL)
-    self->picture_pyramid = ib_texture_pyramid_new (self->picture);
-  append_picture_texture (self, snapshot, ib_texture_pyramid_for_zoom (self->picture_pyramid, self->zoom), 0, 0,
-                          gdk_texture_get_width (self->picture), gdk_texture_get_height (self->picture));
+  if (*pyramid == NULL)
+    *pyramid = ib_texture_pyramid_new (texture);
+  append_picture_texture (self, snapshot, ib_texture_pyramid_for_zoom (*pyramid, self->zoom), x, y,
+                          gdk_texture_get_width (texture), gdk_texture_get_height (texture));
 }
 
 static void
@@ -482,12 +488,11 @@ ib_canvas_snapshot (GtkWidget   *widget,
   gtk_snapshot_push_clip (snapshot, &GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (widget),
                                                          gtk_widget_get_height (widget)));
   if (self->picture != NULL)
-    append_picture (self, snapshot);
+    append_pyramid (self, snapshot, self->picture, &self->picture_pyramid, 0, 0);
   if (!self->show_original)
     {
       if (self->preview != NULL)
-        append_picture_texture (self, snapshot, self->preview, self->preview_x, self->preview_y,
-                                gdk_texture_get_width (self->preview), gdk_texture_get_height (self->preview));
+        append_pyramid (self, snapshot, self->preview, &self->preview_pyramid, self->preview_x, self->preview_y);
       /* A preview is shown to be judged: the tint would colour it, so it steps aside unless the user paints. */
       if (self->show_mask && (self->preview == NULL || ib_canvas_is_stroking (self)))
         ib_canvas_snapshot_mask (self, snapshot);
@@ -666,6 +671,7 @@ ib_canvas_dispose (GObject *object)
   g_clear_object (&self->picture);
   g_clear_pointer (&self->picture_pyramid, ib_texture_pyramid_free);
   g_clear_object (&self->preview);
+  g_clear_pointer (&self->preview_pyramid, ib_texture_pyramid_free);
   ib_canvas_overlay_free (self);
   if (self->hadjustment != NULL)
     g_signal_handlers_disconnect_by_func (self->hadjustment, adjustment_value_changed_cb, self);
