@@ -102,3 +102,23 @@ ib_texture_pyramid_for_zoom (IbTexturePyramid *self,
   guint level = zoom >= 1 ? 0 : (guint) floor (-log2 (zoom) + 1e-9);
   return ib_texture_pyramid_get_level (self, level);
 }
+
+GdkTexture *
+ib_texture_thumbnail (GdkTexture *picture,
+                      int         max_side)
+{
+  g_return_val_if_fail (GDK_IS_TEXTURE (picture), NULL);
+  g_return_val_if_fail (max_side > 0, NULL);
+
+  int side = MAX (gdk_texture_get_width (picture), gdk_texture_get_height (picture));
+  guint level = 0;
+  if (side <= max_side)
+    return g_object_ref (picture);
+  while (side > 1 && (side + 1) / 2 >= max_side)
+    {
+      side = (side + 1) / 2;
+      level++;
+    }
+  g_autoptr (IbTexturePyramid) pyramid = ib_texture_pyramid_new (picture);
+  return g_object_ref (ib_texture_pyramid_get_level (pyramid, level));
+}

@@ -26,6 +26,12 @@ GdkTexture       *ib_texture_pyramid_for_zoom   (IbTexturePyramid *self,
 GdkTexture       *ib_texture_pyramid_get_level  (IbTexturePyramid *self,
                                                  guint             level);
 
+/* A thumbnail of picture for widgets at most max_side pixels across (GtkPicture in a strip or a gallery): the
+ * smallest level whose larger side is still at least max_side, as a new reference; the picture itself when
+ * it is that small already. The renderer then never filters the whole picture down on each frame. */
+GdkTexture       *ib_texture_thumbnail          (GdkTexture       *picture,
+                                                 int               max_side);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbTexturePyramid, ib_texture_pyramid_free)
 
 G_END_DECLS

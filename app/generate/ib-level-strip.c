@@ -3,6 +3,8 @@
 
 #include <glib/gi18n.h>
 
+#include "ib-texture-pyramid.h"
+
 #define THUMBNAIL_SIZE 72
 
 typedef struct
@@ -77,7 +79,9 @@ cell_update (IbLevelStrip *self,
              Cell         *cell)
 {
   IbEditImage *preview = cell_preview (self, cell);
-  g_autoptr (GdkTexture) texture = preview != NULL ? ib_edit_image_to_texture (preview) : NULL;
+  g_autoptr (GdkTexture) full = preview != NULL ? ib_edit_image_to_texture (preview) : NULL;
+  /* Twice the thumbnail's size: sharp on a scale-2 display. */
+  g_autoptr (GdkTexture) texture = full != NULL ? ib_texture_thumbnail (full, 2 * THUMBNAIL_SIZE) : NULL;
 
   gtk_picture_set_paintable (GTK_PICTURE (cell->picture), GDK_PAINTABLE (texture));
   gtk_widget_set_sensitive (cell->button, cell->previews != NULL);

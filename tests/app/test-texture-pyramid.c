@@ -104,6 +104,21 @@ test_for_zoom (void)
                      cases[i].width);
 }
 
+/* Thumbnails: the smallest level still as large as asked for; small pictures as they are. */
+static void
+test_thumbnail (void)
+{
+  g_autoptr (GdkTexture) picture = make_picture (300, 200);
+  const struct { int max_side; int width; } cases[] = { { 400, 300 }, { 300, 300 }, { 150, 150 }, { 144, 150 },
+                                                         { 100, 150 }, { 75, 75 }, { 1, 1 } };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GdkTexture) thumbnail = ib_texture_thumbnail (picture, cases[i].max_side);
+      g_assert_cmpint (gdk_texture_get_width (thumbnail), ==, cases[i].width);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -111,5 +126,6 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/app/canvas/pyramid/levels", test_levels);
   g_test_add_func ("/app/canvas/pyramid/for-zoom", test_for_zoom);
+  g_test_add_func ("/app/canvas/pyramid/thumbnail", test_thumbnail);
   return g_test_run ();
 }
