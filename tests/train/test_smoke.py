@@ -91,6 +91,17 @@ class SmokeTest(unittest.TestCase):
             self.assertEqual(final["step"], 5)
             self.assertNotIn("opt", final)
 
+            # Extend: a finished stage trains 2 steps further, with a new warm-up of the learning rate.
+            log = run([os.path.join(TRAIN, "train_transformer.py"), "--tiny", "--synthetic-data", "--run-dir",
+                       run_dir, "--extend", "--steps", "2", "--threads", "1", "--log-every", "1", "--lr", "1e-3"])
+            self.assertIn("resuming at step 5", log)
+            self.assertEqual(torch.load(os.path.join(run_dir, "transformer.final.pt"))["step"], 7)
+            with open(os.path.join(run_dir, "transformer.log.jsonl")) as f:
+                extended = [json.loads(x) for x in f if '"step"' in x and '"final"' not in x][-2:]
+            self.assertEqual([x["step"] for x in extended], [6, 7])
+            # A new cycle over the 2 steps (a 1-step warm-up to the full rate), not the tail of one over all 7.
+            self.assertAlmostEqual(extended[0]["lr"], 1e-3)
+
             header = modelfile.read_header(out)
             self.assertTrue(all(v["dtype"] == "F16" for k, v in header[0].items() if k != "__metadata__"))
             model = modelfile.load_model(out)

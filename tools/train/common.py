@@ -50,6 +50,10 @@ def add_common_args(p):
     p.add_argument("--minutes", type=float, default=0,
                    help="time budget: after a few steps, set --steps so that the stage ends in this many minutes "
                         "(kept when the run resumes)")
+    p.add_argument("--extend", action="store_true",
+                   help="train a stage further than its checkpoint: --steps more steps, or as many as fit "
+                        "--minutes from now, with a new learning-rate warm-up and cosine cycle (an interrupted "
+                        "extension resumes without --extend)")
 
 
 class Dist:
@@ -199,12 +203,23 @@ class Run:
 class StepBudget:
     """--minutes: times steps start+1 .. start+1+warm of this process (the first step is slow), then fixes
     args.steps so that the stage, counted from `t_begin`, ends within the budget. The fixed number is saved in
-    the checkpoint's args, and a resumed run keeps it."""
+    the checkpoint's args, and a resumed run keeps it.
+
+    --extend: the run goes on past a finished checkpoint at step `start`; args.phase_start = start marks where
+    the new learning-rate cycle begins (phase_lr), and is kept by a run that resumes the extension."""
 
     def __init__(self, args, dist_, start, t_begin, resumed_args=None, warm=5):
         self.args, self.dist, self.start, self.t_begin, self.warm = args, dist_, start, t_begin, warm
         self.t_warm = None
-        if args.minutes and resumed_args and resumed_args.get("steps_fixed"):
+        args.phase_start = resumed_args.get("phase_start", 0) if resumed_args else 0
+        if args.extend:
+            if resumed_args is None:
+                raise SystemExit("--extend needs a checkpoint of the stage in the run folder")
+            args.phase_start = start
+            if not args.minutes:
+                args.steps = start + args.steps
+            args.steps_fixed = not args.minutes
+        elif args.minutes and resumed_args and resumed_args.get("steps_fixed"):
             args.steps, args.steps_fixed = resumed_args["steps"], True
         else:
             args.steps_fixed = not args.minutes
@@ -237,6 +252,13 @@ def cosine_lr(step, total, base, warmup):
         return base * (step + 1) / warmup
     frac = (step - warmup) / max(1, total - warmup)
     return base * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, frac))))
+
+
+def phase_lr(args, step, max_warmup):
+    """The learning rate of `step`: a warm-up, then a cosine down to a tenth, over the current phase (the
+    whole run, or an --extend from args.phase_start on)."""
+    done, total = step - args.phase_start, args.steps - args.phase_start
+    return cosine_lr(done, total, args.lr, warmup=min(max_warmup, total // 10 + 1))
 
 
 def set_lr(optimizer, lr):

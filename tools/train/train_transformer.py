@@ -143,7 +143,7 @@ def main(argv=None):
     step = start - 1
     while step + 1 < args.steps:
         step += 1
-        lr = common.cosine_lr(step, args.steps, args.lr, warmup=min(300, args.steps // 10 + 1))
+        lr = common.phase_lr(args, step, max_warmup=300)
         common.set_lr(opt, lr)
         x, captions = batches.next(dist_.device)
         src, tgt, target, _ = make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, captions,

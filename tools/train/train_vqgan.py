@@ -134,7 +134,7 @@ def main(argv=None):
     step = start - 1
     while step + 1 < args.steps:
         step += 1
-        lr = common.cosine_lr(step, args.steps, args.lr, warmup=min(200, args.steps // 10 + 1))
+        lr = common.phase_lr(args, step, max_warmup=200)
         common.set_lr(opt_g, lr)
         common.set_lr(opt_d, lr)
         x, _ = batches.next(dist_.device)
