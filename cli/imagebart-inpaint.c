@@ -36,6 +36,7 @@ typedef struct
   char *class_id;
   char *prompt;
   char *text_tokens;
+  char *guidance;
   gboolean no_colour_match;
 } Options;
 
@@ -45,7 +46,7 @@ options_clear (Options *options)
   char **strings[] = {
     &options->image, &options->mask, &options->out, &options->recipe, &options->levels_dir, &options->seed,
     &options->start_level, &options->variants, &options->feather, &options->temperature, &options->top_k,
-    &options->chain, &options->class_id, &options->prompt, &options->text_tokens,
+    &options->chain, &options->class_id, &options->prompt, &options->text_tokens, &options->guidance,
   };
   for (gsize i = 0; i < G_N_ELEMENTS (strings); i++)
     g_clear_pointer (strings[i], g_free);
@@ -297,6 +298,10 @@ apply_options (const Options       *options,
     return FALSE;
   if (options->no_colour_match)
     settings->match_colours = FALSE;
+  double guidance = settings->guidance;
+  if (options->guidance != NULL && !parse_number ("--guidance", options->guidance, FALSE, &guidance, error))
+    return FALSE;
+  settings->guidance = (float) guidance;
 
   double values[IB_MAX_LEVELS];
   if (options->temperature != NULL)
@@ -554,6 +559,9 @@ ib_cli_run_inpaint (int    argc,
     { "prompt", 0, 0, G_OPTION_ARG_STRING, &options.prompt, "A text prompt, for a text-conditional model", "TEXT" },
     { "text-tokens", 0, 0, G_OPTION_ARG_STRING, &options.text_tokens,
       "The prompt as the model's text tokens, for a text-conditional model", "I,J,..." },
+    { "guidance", 0, 0, G_OPTION_ARG_STRING, &options.guidance,
+      "How strongly to follow the prompt: 1 (plainly conditioned) to 20; higher follows it more closely "
+      "(default: the model's)", "G" },
     { "levels-dir", 0, 0, G_OPTION_ARG_FILENAME, &options.levels_dir,
       "Write level-T-variant-V.png here as each level finishes", "DIR" },
     { NULL }

@@ -281,8 +281,8 @@ print_model_info (IbModelFile *file)
       printf ("Conditioning: class, %d labels (e.g. \"%s\")\n", c->conditioning.n_labels, c->conditioning.labels[0]);
       break;
     case IB_CONDITIONING_TEXT:
-      printf ("Conditioning: text, %d prefix tokens from a %d-word vocabulary\n", c->conditioning.text_length,
-              c->conditioning.n_vocab);
+      printf ("Conditioning: text, %d prefix tokens from a %d-word vocabulary, guidance %g by default\n",
+              c->conditioning.text_length, c->conditioning.n_vocab, c->conditioning.guidance);
       break;
     }
   for (int t = 1; t <= c->n_levels; t++)

@@ -1,4 +1,4 @@
-// add.comp: y += x over n elements.
+// add.comp: y = a * y + b * x over n elements (a = b = 1: the residual add).
 #version 450
 
 layout (local_size_x_id = 0) in;
@@ -9,6 +9,8 @@ layout (std430, binding = 1) buffer YBuffer { float Y[]; };
 layout (push_constant) uniform Push
 {
   uint n;
+  float a;
+  float b;
 } p;
 
 void
@@ -16,5 +18,5 @@ main ()
 {
   uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
   for (uint i = gl_GlobalInvocationID.x; i < p.n; i += stride)
-    Y[i] += X[i];
+    Y[i] = p.a * Y[i] + p.b * X[i];
 }

@@ -430,6 +430,7 @@ parse_conditioning (JsonObject    *object,
   g_autofree char *kind = NULL;
 
   c->kind = IB_CONDITIONING_NONE;
+  c->guidance = 1.0;
   if (object == NULL)
     return TRUE;
   if (!(kind = dup_string_or (object, "kind", "none", error)))
@@ -451,6 +452,12 @@ parse_conditioning (JsonObject    *object,
       JsonObject *tokenizer = get_object (object, "tokenizer", TRUE, error);
       JsonArray *vocab;
       c->kind = IB_CONDITIONING_TEXT;
+      c->guidance = 1.0;
+      if (json_object_has_member (object, "guidance") &&
+          !node_to_double (json_object_get_member (object, "guidance"), "conditioning.guidance", &c->guidance, error))
+        return FALSE;
+      if (!(c->guidance >= 1.0 && c->guidance <= IB_MAX_GUIDANCE))
+        return fail (error, "conditioning.guidance must be in [1, %g]", IB_MAX_GUIDANCE);
       if (tokenizer == NULL ||
           !get_int (tokenizer, "length", 1, 1024, &c->text_length, error) ||
           !get_int_or (tokenizer, "token_offset", 0, MAX_VOCAB, c->token_offset, &c->token_offset, error) ||

@@ -26,6 +26,8 @@ typedef enum
   IB_CONDITIONING_TEXT,
 } IbConditioningKind;
 
+#define IB_MAX_GUIDANCE 20.0
+
 typedef struct
 {
   int resolution;
@@ -80,6 +82,9 @@ typedef struct
   int text_length;               /* text: number of prefix tokens */
   int n_vocab;
   char **vocab;
+  /* text: the default classifier-free guidance scale (1..IB_MAX_GUIDANCE; 1 = none). Above 1 only for a
+   * model trained with some captions dropped, so that the empty prompt is its unconditional mode. */
+  double guidance;
 } IbConditioning;
 
 typedef struct

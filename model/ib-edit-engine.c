@@ -169,7 +169,7 @@ ib_edit_engine_sample_level (IbEditEngine          *engine,
     return FALSE;
   if (engine->device != NULL)
     return ib_vk_sample_level_batch (engine->vk_stage, conditioning, n_conditioning, x_t, n_batch, n_tokens,
-                                     sampling->top_k, sampling->temperature, streams, known, known_tokens, 0,
+                                     sampling, streams, known, known_tokens, 0,
                                      x_prev, progress, progress_data, cancellable, error);
   /* One sequence: the single-sequence decoder, which reports every drawn token rather than every position. */
   if (n_batch == 1)

@@ -11,6 +11,7 @@
 #include "ib-edit-composite.h"
 #include "ib-edit-recipe.h"
 #include "ib-error.h"
+#include "ib-tokenizer.h"
 #include "ib-sampler.h"
 #include "ib-transformer.h"
 
@@ -31,6 +32,7 @@ struct _IbEditJob
   IbEditSettings settings;
   int n_conditioning;
   int32_t *conditioning_tokens; /* encoder tokens after the scale token */
+  int32_t *null_conditioning;   /* the empty prompt's, when the edit is guided; else NULL */
   int resume_level;             /* 0: start from the encoded window noised to the start level */
   int n_resume_tokens;          /* n_tokens (shared by the variants) or n_variants * n_tokens */
   int32_t *resume_tokens;
@@ -46,6 +48,7 @@ ib_edit_job_finalize (GObject *object)
   g_free (self->image);
   g_free (self->mask);
   g_free (self->conditioning_tokens);
+  g_free (self->null_conditioning);
   g_free (self->resume_tokens);
   G_OBJECT_CLASS (ib_edit_job_parent_class)->finalize (object);
 }
@@ -183,6 +186,7 @@ ib_edit_request_init (IbEditRequest       *request,
   settings->match_colours = TRUE;
   settings->level_previews = TRUE;
   settings->backend = IB_EDIT_BACKEND_AUTO;
+  settings->guidance = config->conditioning.kind == IB_CONDITIONING_TEXT ? (float) config->conditioning.guidance : 1.0f;
   for (int t = 1; t <= config->n_levels; t++)
     {
       settings->temperature[t - 1] = (float) config->levels[t - 1].temperature;
@@ -280,6 +284,12 @@ validate_settings (const IbModelConfig  *config,
   if (settings->backend != IB_EDIT_BACKEND_CPU && settings->backend != IB_EDIT_BACKEND_AUTO &&
       settings->backend != IB_EDIT_BACKEND_VULKAN)
     return bad_argument (error, "Unknown backend %d", (int) settings->backend);
+  if (!isfinite (settings->guidance) || settings->guidance < 1.0f || settings->guidance > IB_MAX_GUIDANCE)
+    return bad_argument (error, "The guidance must be between 1 (none) and %g, not %g", IB_MAX_GUIDANCE,
+                         (double) settings->guidance);
+  if (settings->guidance != 1.0f && config->conditioning.kind != IB_CONDITIONING_TEXT)
+    return bad_argument (error, "Only a text-conditional model can be guided by its prompt; this one is %s",
+                         config->conditioning.kind == IB_CONDITIONING_NONE ? "unconditional" : "class-conditional");
   if (memchr (settings->device, '\0', sizeof settings->device) == NULL)
     return bad_argument (error, "The Vulkan device's name is longer than %d bytes", IB_EDIT_MAX_DEVICE - 1);
   for (int t = 1; t <= config->n_levels; t++)
@@ -320,6 +330,15 @@ validate_resume (const IbModelConfig *config,
     if (request->resume_tokens[i] < 0 || request->resume_tokens[i] >= config->n_codes)
       return bad_argument (error, "Token %d to resume from (%d) is not one of this model's %d image tokens", i,
                            request->resume_tokens[i], config->n_codes);
+  return TRUE;
+}
+
+static gboolean
+is_empty_prompt (const IbEditConditioning *conditioning)
+{
+  for (int i = 0; i < conditioning->n_text_tokens; i++)
+    if (conditioning->text_tokens[i] != IB_TOKENIZER_PAD)
+      return FALSE;
   return TRUE;
 }
 
@@ -402,6 +421,13 @@ ib_edit_job_new (IbModelFile         *file,
       self->conditioning_tokens = g_new (int32_t, MAX (self->n_conditioning, 1));
       for (int i = 0; i < self->n_conditioning; i++)
         self->conditioning_tokens[i] = model->token_offset + request->conditioning.text_tokens[i];
+      /* Guidance pushes away from the empty prompt; an empty prompt is its own null, so it needs none. */
+      if (self->settings.guidance != 1.0f && !is_empty_prompt (&request->conditioning))
+        {
+          self->null_conditioning = g_new (int32_t, MAX (self->n_conditioning, 1));
+          for (int i = 0; i < self->n_conditioning; i++)
+            self->null_conditioning[i] = model->token_offset + IB_TOKENIZER_PAD;
+        }
     }
   if (!validate_levels (config, self->settings.start_level, self->conditioning_tokens, self->n_conditioning,
                         error))
@@ -826,7 +852,10 @@ run (IbEditJob    *job,
   for (int t = top_level; t >= 1 && ok; t--)
     {
       int n_passes = settings->repeats[t - 1];
-      IbLevelSampling sampling = { .top_k = settings->top_k[t - 1], .temperature = settings->temperature[t - 1] };
+      IbLevelSampling sampling = {
+        .top_k = settings->top_k[t - 1], .temperature = settings->temperature[t - 1],
+        .guidance = settings->guidance, .null_conditioning = job->null_conditioning,
+      };
       IbEditEvent started = {
         .kind = IB_EDIT_EVENT_LEVEL_STARTED, .level = t, .start_level = settings->start_level,
         .n_variants = n_variants, .n_passes = n_passes, .n_total = work.n_unknown,

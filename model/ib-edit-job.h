@@ -50,6 +50,7 @@ typedef struct
   float temperature[IB_MAX_LEVELS];         /* [t - 1], > 0 */
   int top_k[IB_MAX_LEVELS];                 /* [t - 1], 0 = no cut */
   int repeats[IB_MAX_LEVELS];               /* [t - 1], the chain schedule: passes of level t, >= 1 */
+  float guidance;                           /* text models: classifier-free guidance, 1 (none) .. IB_MAX_GUIDANCE */
 } IbEditSettings;
 
 typedef struct
@@ -85,7 +86,7 @@ typedef struct
 } IbEditRequest;
 
 /* Defaults for the model: start at T, one variant, seed 0, feather 4 px, colour matching, level previews,
- * each level's own temperature and top-k, one pass per level, no conditioning (class 0 or no text for
+ * each level's own temperature and top-k, one pass per level, the model's guidance, no conditioning (class 0 or no text for
  * conditional models, which must be set). Images to be set. */
 void      ib_edit_request_init      (IbEditRequest       *request,
                                      const IbModelConfig *config);

@@ -89,6 +89,8 @@ ib_edit_recipe_build (const IbModelConfig      *config,
   json_builder_add_boolean_value (builder, settings->match_colours);
   json_builder_set_member_name (builder, "backend");
   json_builder_add_string_value (builder, ib_edit_backend_name (settings->backend));
+  json_builder_set_member_name (builder, "guidance");
+  json_builder_add_double_value (builder, settings->guidance);
 
   json_builder_set_member_name (builder, "levels");
   json_builder_begin_array (builder);
@@ -380,6 +382,19 @@ ib_edit_recipe_parse (const char          *json,
       ib_edit_recipe_hashes_clear (&read);
       return invalid (error, "\"seed\" is not a non-negative integer");
     }
+  /* Recipes written before guidance existed have none: 1. */
+  double guidance = 1.0;
+  if (json_object_has_member (root, "guidance") && !get_double (root, "guidance", &guidance, error))
+    {
+      ib_edit_recipe_hashes_clear (&read);
+      return FALSE;
+    }
+  if (!(guidance >= 1.0 && guidance <= IB_MAX_GUIDANCE))
+    {
+      ib_edit_recipe_hashes_clear (&read);
+      return invalid (error, "\"guidance\" is out of range");
+    }
+  parsed.guidance = (float) guidance;
   parsed.seed = seed;
   parsed.match_colours = json_object_get_boolean_member (root, "match_colours");
   if (g_strcmp0 (backend, "cpu") == 0)

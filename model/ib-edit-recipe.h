@@ -5,7 +5,7 @@
  *    "image": {"sha256": "...", "width": W, "height": H}, "mask": {"sha256": "..."},
  *    "conditioning": {"kind": "none"} | {"kind": "class", "class": C} | {"kind": "text", "tokens": [...]},
  *    "seed": "S" (a string: 64-bit seeds do not fit a JSON number), "start_level": L, "variants": N,
- *    "feather": R, "match_colours": true, "backend": "cpu",
+ *    "feather": R, "match_colours": true, "backend": "cpu", "guidance": G (optional, default 1),
  *    "levels": [{"t": 1, "temperature": 1.0, "top_k": 100, "repeats": 1}, ...]}
  *
  * Image and mask hashes are of the pixels (ib_edit_hash_pixels), not of a file's bytes. */

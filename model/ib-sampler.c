@@ -87,6 +87,22 @@ ib_sample_token (const float *logits,
   return last_kept;                     /* u rounded up to the very end */
 }
 
+gboolean
+ib_level_sampling_is_guided (const IbLevelSampling *sampling)
+{
+  return sampling->null_conditioning != NULL && sampling->guidance != 0.0f && sampling->guidance != 1.0f;
+}
+
+void
+ib_guide_logits (float       *logits,
+                 const float *null_logits,
+                 int          n,
+                 float        guidance)
+{
+  for (int i = 0; i < n; i++)
+    logits[i] = guidance * logits[i] + (1.0f - guidance) * null_logits[i];
+}
+
 /* Feeds n forced tokens in one batched step; nothing when there are none. */
 static gboolean
 feed (IbDecoder     *decoder,
@@ -132,6 +148,11 @@ ib_sample_level_with_progress (IbStage               *stage,
                                GCancellable          *cancellable,
                                GError               **error)
 {
+  /* Guidance needs a second decoder in lockstep: the batched loop has it. */
+  if (ib_level_sampling_is_guided (sampling))
+    return ib_sample_level_batch (stage, conditioning, n_conditioning, x_t, 1, n_tokens, sampling, stream, known,
+                                  known_tokens, x_prev, progress, progress_data, cancellable, error);
+
   const IbLevelConfig *config = ib_stage_get_config (stage);
   /* A decoder-only level reads [t, conditioning...] and never x_t (which is pure noise there). */
   gboolean decoder_only = config->variant == IB_VARIANT_GPT;
@@ -216,15 +237,18 @@ ib_sample_level_batch (IbStage               *stage,
 
   const IbLevelConfig *config = ib_stage_get_config (stage);
   gboolean decoder_only = config->variant == IB_VARIANT_GPT;
+  /* With guidance, sequence n_batch + b is sequence b's twin: the null conditioning, the same tokens. */
+  gboolean guided = ib_level_sampling_is_guided (sampling);
+  int n_seq = guided ? 2 * n_batch : n_batch;
   int n_src = 1 + n_conditioning + (decoder_only ? 0 : n_tokens);
   int n_vocab = config->dec_num_tokens;
   g_autofree int32_t *src = g_new (int32_t, n_src);
   g_autofree int32_t *tgt = g_new (int32_t, (gsize) n_batch * (n_tokens + 1));
-  g_autofree int32_t *step = g_new (int32_t, n_batch);
+  g_autofree int32_t *step = g_new (int32_t, n_seq);
   g_autofree float *context = NULL;
-  g_autofree float *logits = g_new (float, (gsize) n_batch * n_vocab);
+  g_autofree float *logits = g_new (float, (gsize) n_seq * n_vocab);
   g_autofree float *scratch = g_new (float, n_vocab);
-  g_autofree IbDecoder **decoders = g_new0 (IbDecoder *, n_batch);
+  g_autofree IbDecoder **decoders = g_new0 (IbDecoder *, n_seq);
   gboolean ok = TRUE;
 
   if (n_src > config->enc_max_seq_len || n_tokens > config->dec_max_seq_len)
@@ -236,17 +260,19 @@ ib_sample_level_batch (IbStage               *stage,
   if (!decoder_only)
     context = g_new (float, (gsize) n_src * config->dim);
   src[0] = config->t;
-  if (n_conditioning > 0)
-    memcpy (src + 1, conditioning, n_conditioning * sizeof (int32_t));
-  for (int b = 0; b < n_batch && ok; b++)
+  for (int s = 0; s < n_seq && ok; s++)
     {
+      const int32_t *prefix = s < n_batch ? conditioning : sampling->null_conditioning;
+      if (n_conditioning > 0)
+        memcpy (src + 1, prefix, n_conditioning * sizeof (int32_t));
       if (!decoder_only)
-        memcpy (src + 1 + n_conditioning, x_t + (gsize) b * n_tokens, n_tokens * sizeof (int32_t));
+        memcpy (src + 1 + n_conditioning, x_t + (gsize) (s % n_batch) * n_tokens, n_tokens * sizeof (int32_t));
       ok = !g_cancellable_set_error_if_cancelled (cancellable, error) &&
            (decoder_only || ib_stage_encode (stage, src, n_src, context, error)) &&
-           (decoders[b] = ib_decoder_new (stage, src, n_src, context, error)) != NULL;
-      tgt[(gsize) b * (n_tokens + 1)] = 0;
+           (decoders[s] = ib_decoder_new (stage, src, n_src, context, error)) != NULL;
     }
+  for (int b = 0; b < n_batch; b++)
+    tgt[(gsize) b * (n_tokens + 1)] = 0;
 
   int fed = 0, n_free = 0, n_drawn = 0;
   for (int i = 0; i < n_tokens; i++)
@@ -268,20 +294,22 @@ ib_sample_level_batch (IbStage               *stage,
           break;
         }
       /* Each sequence catches up on its forced tokens, then one step for all of them. */
-      for (int b = 0; b < n_batch && ok; b++)
+      for (int s = 0; s < n_seq && ok; s++)
         {
-          int32_t *row = tgt + (gsize) b * (n_tokens + 1);
-          ok = feed (decoders[b], row + fed, i - fed, NULL, error);
-          step[b] = row[i];
+          int32_t *row = tgt + (gsize) (s % n_batch) * (n_tokens + 1);
+          ok = feed (decoders[s], row + fed, i - fed, NULL, error);
+          step[s] = row[i];
         }
-      if (!ok || !(ok = ib_decoder_feed_batch (decoders, n_batch, step, logits, error)))
+      if (!ok || !(ok = ib_decoder_feed_batch (decoders, n_seq, step, logits, error)))
         break;
       fed = i + 1;
       for (int b = 0; b < n_batch; b++)
         {
+          float *row_logits = logits + (gsize) b * n_vocab;
+          if (guided)
+            ib_guide_logits (row_logits, logits + (gsize) (n_batch + b) * n_vocab, n_vocab, sampling->guidance);
           float u = ib_rng_uniform (&streams[b], (uint32_t) i, 0);
-          int32_t token = ib_sample_token (logits + (gsize) b * n_vocab, n_vocab, sampling->top_k,
-                                           sampling->temperature, u, scratch);
+          int32_t token = ib_sample_token (row_logits, n_vocab, sampling->top_k, sampling->temperature, u, scratch);
           x_prev[(gsize) b * n_tokens + i] = token;
           tgt[(gsize) b * (n_tokens + 1) + i + 1] = token;
         }
@@ -289,8 +317,8 @@ ib_sample_level_batch (IbStage               *stage,
         progress (++n_drawn, n_free, progress_data);
     }
 
-  for (int b = 0; b < n_batch; b++)
-    ib_decoder_free (decoders[b]);
+  for (int s = 0; s < n_seq; s++)
+    ib_decoder_free (decoders[s]);
   return ok;
 }
 

@@ -25,7 +25,22 @@ typedef struct
 {
   int top_k;
   float temperature;
+  /* Classifier-free guidance: with null_conditioning (n_conditioning tokens, the model's "no prompt") and a
+   * guidance other than 0 or 1, every draw reads null + guidance * (conditioned - null), the final logits of
+   * the conditioned sequence and of a twin that reads null_conditioning and the same tokens. */
+  float guidance;
+  const int32_t *null_conditioning;
 } IbLevelSampling;
+
+/* Whether sampling asks for guidance (and so a second decoder per sequence). */
+gboolean  ib_level_sampling_is_guided (const IbLevelSampling *sampling);
+
+/* logits[i] = null_logits[i] + guidance * (logits[i] - null_logits[i]), computed as
+ * guidance * logits[i] + (1 - guidance) * null_logits[i] (as the Vulkan engine does), n values. */
+void      ib_guide_logits           (float          *logits,
+                                     const float    *null_logits,
+                                     int             n,
+                                     float           guidance);
 
 /* Runs level t: the encoder reads src = [t, conditioning..., x_t] (a decoder-only level reads only
  * [t, conditioning...]), the decoder writes x_{t-1} token by token.
@@ -71,7 +86,9 @@ gboolean  ib_sample_level_with_progress (IbStage              *stage,
  * sequence gets its own encoder pass and prefill of forced runs, and each free position one decoding step
  * for all sequences at once (ib_decoder_feed_batch), so the decoder's weights are read once per position,
  * not once per sequence. Sequence b draws what ib_sample_level draws with streams[b], up to the rounding of
- * the batched products. progress counts positions: n_done of n_total free tokens, every sequence at once. */
+ * the batched products. progress counts positions: n_done of n_total free tokens, every sequence at once.
+ * With guidance (ib_level_sampling_is_guided) each sequence has a twin on the null conditioning in the same
+ * batched steps; ib_sample_level then runs here with n_batch = 1. */
 gboolean  ib_sample_level_batch     (IbStage              *stage,
                                      const int32_t        *conditioning,
                                      int                   n_conditioning,

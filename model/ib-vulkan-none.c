@@ -196,7 +196,7 @@ ib_vk_vqgan_decode (IbVkVqgan *vqgan, const int32_t *tokens, float *image, GErro
 
 gboolean
 ib_vk_sample_level_batch (IbVkStage *stage, const int32_t *conditioning, int n_conditioning, const int32_t *x_t,
-                          int n_batch, int n_tokens, int top_k, float temperature, const IbRngStream *streams,
+                          int n_batch, int n_tokens, const IbLevelSampling *sampling, const IbRngStream *streams,
                           const gboolean *known, const int32_t *known_tokens, int steps_per_submit, int32_t *x_prev,
                           IbSampleProgressFunc progress, gpointer progress_data, GCancellable *cancellable,
                           GError **error)

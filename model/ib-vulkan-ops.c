@@ -337,21 +337,33 @@ ib_vk_swish (IbVkDevice     *d,
 }
 
 gboolean
-ib_vk_add (IbVkDevice     *d,
-           const IbVkView *y,
-           const IbVkView *x,
-           gsize           n,
-           GError        **error)
+ib_vk_axpby (IbVkDevice     *d,
+             const IbVkView *y,
+             float           a,
+             const IbVkView *x,
+             float           b,
+             gsize           n,
+             GError        **error)
 {
   uint32_t threads = ib_vk_threads_for (d, 256);
   uint32_t spec[] = { threads };
-  uint32_t push = (uint32_t) n;
+  struct { uint32_t n; float a, b; } push = { (uint32_t) n, a, b };
   uint32_t groups[3] = { (uint32_t) MIN ((n + threads - 1) / threads, d->limits.max_group_count[0]), 1, 1 };
 
   if (!check_view (x, n, "add", "x", error) || !check_view (y, n, "add", "y", error))
     return FALSE;
   const IbVkView *bindings[] = { x, y };
   return n == 0 || ib_vk_dispatch (d, "add", spec, 1, bindings, 2, 1u << 1, &push, sizeof push, groups, error);
+}
+
+gboolean
+ib_vk_add (IbVkDevice     *d,
+           const IbVkView *y,
+           const IbVkView *x,
+           gsize           n,
+           GError        **error)
+{
+  return ib_vk_axpby (d, y, 1.0f, x, 1.0f, n, error);
 }
 
 gboolean

@@ -59,6 +59,14 @@ gboolean  ib_vk_add           (IbVkDevice       *device,
                                const IbVkView   *x,
                                gsize             n,
                                GError          **error);
+/* y = a * y + b * x, n floats. */
+gboolean  ib_vk_axpby         (IbVkDevice       *device,
+                               const IbVkView   *y,
+                               float             a,
+                               const IbVkView   *x,
+                               float             b,
+                               gsize             n,
+                               GError          **error);
 
 /* y = x^T: x is rows x cols, y cols x rows (both row-major). y must not overlap x. */
 gboolean  ib_vk_transpose     (IbVkDevice       *device,

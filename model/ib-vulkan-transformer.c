@@ -917,29 +917,31 @@ ib_vk_stage_logits (IbVkStage     *stage,
 #define DEFAULT_STEPS_PER_SUBMIT 32
 
 static gboolean
-sample_level_batch (IbVkStage            *stage,
-                    const int32_t        *conditioning,
-                    int                   n_conditioning,
-                    const int32_t        *x_t,
-                    int                   n_batch,
-                    int                   n_tokens,
-                    int                   top_k,
-                    float                 temperature,
-                    const IbRngStream    *streams,
-                    const gboolean       *known,
-                    const int32_t        *known_tokens,
-                    int                   steps_per_submit,
-                    int32_t              *x_prev,
-                    IbSampleProgressFunc  progress,
-                    gpointer              progress_data,
-                    GCancellable         *cancellable,
-                    GError              **error)
+sample_level_batch (IbVkStage             *stage,
+                    const int32_t         *conditioning,
+                    int                    n_conditioning,
+                    const int32_t         *x_t,
+                    int                    n_batch,
+                    int                    n_tokens,
+                    const IbLevelSampling *sampling,
+                    const IbRngStream     *streams,
+                    const gboolean        *known,
+                    const int32_t         *known_tokens,
+                    int                    steps_per_submit,
+                    int32_t               *x_prev,
+                    IbSampleProgressFunc   progress,
+                    gpointer               progress_data,
+                    GCancellable          *cancellable,
+                    GError               **error)
 {
   const IbLevelConfig *c = &stage->config;
   IbVkDevice *d = stage->device;
   gboolean gpt = stage->decoder_only;
   int n_src = 1 + n_conditioning + (gpt ? 0 : n_tokens);
   int n_vocab = c->dec_num_tokens;
+  /* With guidance, decoder n_batch + b is sequence b's twin: the null conditioning, the same tokens. */
+  gboolean guided = ib_level_sampling_is_guided (sampling);
+  int n_seq = guided ? 2 * n_batch : n_batch;
 
   if (n_src > c->enc_max_seq_len || n_tokens > c->dec_max_seq_len)
     {
@@ -947,9 +949,10 @@ sample_level_batch (IbVkStage            *stage,
                    c->enc_max_seq_len, n_src);
       return FALSE;
     }
-  if (!(temperature > 0.0f))
+  if (!(sampling->temperature > 0.0f))
     {
-      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "The temperature must be above 0, not %g", temperature);
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT, "The temperature must be above 0, not %g",
+                   sampling->temperature);
       return FALSE;
     }
   /* A minGPT level feeds its draws back as inputs. */
@@ -971,12 +974,13 @@ sample_level_batch (IbVkStage            *stage,
   g_autoptr (GPtrArray) decoders = g_ptr_array_new_with_free_func ((GDestroyNotify) ib_vk_decoder_free);
   g_autofree int32_t *src = g_new (int32_t, n_src);
   src[0] = c->t;
-  if (n_conditioning > 0)
-    memcpy (src + 1, conditioning, (gsize) n_conditioning * sizeof (int32_t));
-  for (int b = 0; b < n_batch; b++)
+  for (int s = 0; s < n_seq; s++)
     {
+      const int32_t *prefix = s < n_batch ? conditioning : sampling->null_conditioning;
+      if (n_conditioning > 0)
+        memcpy (src + 1, prefix, (gsize) n_conditioning * sizeof (int32_t));
       if (!gpt)
-        memcpy (src + 1 + n_conditioning, x_t + (gsize) b * n_tokens, (gsize) n_tokens * sizeof (int32_t));
+        memcpy (src + 1 + n_conditioning, x_t + (gsize) (s % n_batch) * n_tokens, (gsize) n_tokens * sizeof (int32_t));
       IbVkDecoder *decoder = decoder_new (stage, src, n_src, error);
       if (decoder == NULL)
         return FALSE;
@@ -996,9 +1000,9 @@ sample_level_batch (IbVkStage            *stage,
   int n_free = 0, n_done = 0;
   for (int i = 0; i < n_tokens; i++)
     n_free += known == NULL || !known[i];
-  for (int b = 0; b < n_batch && !gpt; b++)
+  for (int s = 0; s < n_seq && !gpt; s++)
     {
-      IbVkDecoder *decoder = g_ptr_array_index (decoders, b);
+      IbVkDecoder *decoder = g_ptr_array_index (decoders, s);
       if (!ib_vk_upload (d, &decoder->tokens, (guint64) tgt_base * 4, &sos, 4, error))
         return FALSE;
     }
@@ -1008,9 +1012,9 @@ sample_level_batch (IbVkStage            *stage,
     {
       if (known != NULL && known[i])
         {
-          for (int b = 0; b < n_batch; b++)
+          for (int s = 0; s < n_seq; s++)
             {
-              IbVkDecoder *decoder = g_ptr_array_index (decoders, b);
+              IbVkDecoder *decoder = g_ptr_array_index (decoders, s);
               if (!ib_vk_upload (d, &decoder->tokens, (guint64) (tgt_base + i + 1) * 4, &known_tokens[i], 4, error))
                 return FALSE;
             }
@@ -1020,21 +1024,33 @@ sample_level_batch (IbVkStage            *stage,
        * tgt[0] is not fed: src's last position's logits, from the prefill, are already in the logits view. */
       int first = gpt && fed == 0 ? 1 : fed;
       int n = i + 1 - first;
-      for (int b = 0; b < n_batch; b++)
+      for (int s = 0; s < n_seq; s++)
         {
-          IbVkDecoder *decoder = g_ptr_array_index (decoders, b);
-          IbVkSampling sampling = {
-            .top_k = top_k, .temperature = temperature, .stream = streams[b], .first_position = (guint) i,
-          };
+          IbVkDecoder *decoder = g_ptr_array_index (decoders, s);
           if (n > 0 && !record_decoder (decoder, tgt_base + (guint) first, n, gpt ? n_src - 1 + first : first, TRUE,
                                         1, error))
             return FALSE;
           if (!gpt && !record_finish (decoder, 1, i, error))
             return FALSE;
-          if (!ib_vk_sample_tokens (d, &decoder->tokens, tgt_base + (guint) i + 1, &decoder->logits, 1, n_vocab,
-                                    &sampling, NULL, error))
-            return FALSE;
           decoder->position = i + 1;
+        }
+      guint at = tgt_base + (guint) i + 1;
+      for (int b = 0; b < n_batch; b++)
+        {
+          IbVkDecoder *decoder = g_ptr_array_index (decoders, b);
+          IbVkDecoder *twin = guided ? g_ptr_array_index (decoders, n_batch + b) : NULL;
+          IbVkSampling draw = {
+            .top_k = sampling->top_k, .temperature = sampling->temperature, .stream = streams[b],
+            .first_position = (guint) i,
+          };
+          if (guided && !ib_vk_axpby (d, &decoder->logits, sampling->guidance, &twin->logits,
+                                      1.0f - sampling->guidance, (gsize) n_vocab, error))
+            return FALSE;
+          if (!ib_vk_sample_tokens (d, &decoder->tokens, at, &decoder->logits, 1, n_vocab, &draw, NULL, error))
+            return FALSE;
+          /* The twin reads the drawn token as its next input too. */
+          if (guided && !copy_floats (d, &twin->tokens, at, &decoder->tokens, at, 1, error))
+            return FALSE;
         }
       fed = i + 1;
       n_done++;
@@ -1060,31 +1076,31 @@ sample_level_batch (IbVkStage            *stage,
 }
 
 gboolean
-ib_vk_sample_level_batch (IbVkStage            *stage,
-                          const int32_t        *conditioning,
-                          int                   n_conditioning,
-                          const int32_t        *x_t,
-                          int                   n_batch,
-                          int                   n_tokens,
-                          int                   top_k,
-                          float                 temperature,
-                          const IbRngStream    *streams,
-                          const gboolean       *known,
-                          const int32_t        *known_tokens,
-                          int                   steps_per_submit,
-                          int32_t              *x_prev,
-                          IbSampleProgressFunc  progress,
-                          gpointer              progress_data,
-                          GCancellable         *cancellable,
-                          GError              **error)
+ib_vk_sample_level_batch (IbVkStage             *stage,
+                          const int32_t         *conditioning,
+                          int                    n_conditioning,
+                          const int32_t         *x_t,
+                          int                    n_batch,
+                          int                    n_tokens,
+                          const IbLevelSampling *sampling,
+                          const IbRngStream     *streams,
+                          const gboolean        *known,
+                          const int32_t         *known_tokens,
+                          int                    steps_per_submit,
+                          int32_t               *x_prev,
+                          IbSampleProgressFunc   progress,
+                          gpointer               progress_data,
+                          GCancellable          *cancellable,
+                          GError               **error)
 {
-  g_return_val_if_fail (stage != NULL && streams != NULL && x_prev != NULL && n_tokens >= 0 && n_batch >= 1, FALSE);
+  g_return_val_if_fail (stage != NULL && sampling != NULL && streams != NULL && x_prev != NULL && n_tokens >= 0 &&
+                        n_batch >= 1, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   return ib_vk_call_done (stage->device,
-                          sample_level_batch (stage, conditioning, n_conditioning, x_t, n_batch, n_tokens, top_k,
-                                              temperature, streams, known, known_tokens, steps_per_submit, x_prev,
-                                              progress, progress_data, cancellable, error));
+                          sample_level_batch (stage, conditioning, n_conditioning, x_t, n_batch, n_tokens, sampling,
+                                              streams, known, known_tokens, steps_per_submit, x_prev, progress,
+                                              progress_data, cancellable, error));
 }
 
 gboolean
@@ -1103,8 +1119,10 @@ ib_vk_sample_level (IbVkStage         *stage,
                     GCancellable      *cancellable,
                     GError           **error)
 {
-  return ib_vk_sample_level_batch (stage, conditioning, n_conditioning, x_t, 1, n_tokens, top_k, temperature, stream,
-                                   known, known_tokens, steps_per_submit, x_prev, NULL, NULL, cancellable, error);
+  IbLevelSampling sampling = { .top_k = top_k, .temperature = temperature };
+
+  return ib_vk_sample_level_batch (stage, conditioning, n_conditioning, x_t, 1, n_tokens, &sampling, stream, known,
+                                   known_tokens, steps_per_submit, x_prev, NULL, NULL, cancellable, error);
 }
 
 gboolean

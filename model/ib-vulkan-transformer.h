@@ -91,15 +91,16 @@ gboolean     ib_vk_sample_level         (IbVkStage              *stage,
  * the other, one stream each, known and known_tokens shared; each sequence's draws are those of
  * ib_vk_sample_level with its stream. Each sequence has its own decoder; every position's steps for all of them
  * are recorded together. progress (may be NULL) is called after each submitted part: n_done of n_free
- * positions, every sequence at once. */
+ * positions, every sequence at once. With guidance (ib_level_sampling_is_guided), each sequence has a twin
+ * decoder on the null conditioning whose logits are mixed in on the device before the draw, and which reads
+ * the drawn token too. */
 gboolean     ib_vk_sample_level_batch   (IbVkStage              *stage,
                                          const int32_t          *conditioning,
                                          int                     n_conditioning,
                                          const int32_t          *x_t,
                                          int                     n_batch,
                                          int                     n_tokens,
-                                         int                     top_k,
-                                         float                   temperature,
+                                         const IbLevelSampling  *sampling,
                                          const IbRngStream      *streams,
                                          const gboolean         *known,
                                          const int32_t          *known_tokens,

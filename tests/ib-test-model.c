@@ -81,11 +81,12 @@ ib_test_model_config_json (const IbTestModelSpec *spec)
         "%s{\"t\": %d, \"prefix\": \"%s\", \"variant\": \"%s\", \"dim\": %d, \"dim_head\": %d, "
         "\"enc_depth\": %d, \"dec_depth\": %d, \"enc_heads\": %d, \"dec_heads\": %d, "
         "\"enc_num_tokens\": %d, \"dec_num_tokens\": %d, \"enc_max_seq_len\": %d, \"dec_max_seq_len\": %d, "
-        "\"scale_pos\": 0, \"n_scales\": %d, \"xt_start\": 1, \"xt_size\": %d, \"top_k\": %d, "
+        "\"scale_pos\": 0, \"n_scales\": %d, \"xt_start\": %d, \"xt_size\": %d, \"top_k\": %d, "
         "\"temperature\": 1.0}",
         t > 1 ? ", " : "", t, prefix, variant, spec->dim, spec->dim_head, spec->enc_depth, spec->dec_depth,
-        spec->heads, spec->heads, MAX (spec->n_codes, spec->n_levels + 1), spec->n_codes, n_tokens + 1, n_tokens,
-        spec->n_levels, n_tokens, MIN (5, spec->n_codes));
+        spec->heads, spec->heads, MAX (spec->n_codes, spec->n_levels + 1), spec->n_codes,
+        n_tokens + 1 + spec->n_prefix, n_tokens,
+        spec->n_levels, 1 + spec->n_prefix, n_tokens, MIN (5, spec->n_codes));
     }
   g_string_append (json, "]}");
   return g_string_free (json, FALSE);

@@ -35,6 +35,7 @@ typedef struct
   gboolean gpt_top;             /* level T is a decoder-only minGPT, as in the official releases */
   int gpt_heads;                /* its heads: must divide dim */
   int n_unmasked;
+  int n_prefix;                 /* encoder-decoder levels take this many tokens (conditioning) before x_t */
   guint32 seed;
 } IbTestModelSpec;
 

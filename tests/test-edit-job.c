@@ -762,6 +762,88 @@ test_class_conditional (void)
     }
 }
 
+/* A text-conditional model with a default guidance: the guidance changes the edit, is recorded in the
+ * recipe and replayed from it; an empty prompt is not guided; bad guidance is refused. */
+static void
+test_text_guidance (void)
+{
+  IbTestModelSpec spec;
+  ib_test_model_spec_init (&spec);
+  spec.n_prefix = 2;
+  g_autofree char *json = ib_test_model_config_json (&spec);
+  g_autoptr (GString) text = g_string_new (json);
+  g_assert_cmpuint (g_string_replace (text, "{\"kind\": \"none\"}",
+                                      "{\"kind\": \"text\", \"token_offset\": 4, \"guidance\": 2.5, \"tokenizer\": "
+                                      "{\"vocab\": [\"<pad>\", \"<unk>\", \"cat\", \"dog\"], \"length\": 2}}", 0), ==, 1);
+  g_autoptr (Model) model = model_from_json (text->str, 5);
+  const IbModelConfig *config = ib_model_file_get_config (model->file);
+  g_autoptr (Picture) picture = picture_new (16, 16, 23);
+  mask_rect (picture, 4, 0, 12, 16, 255);
+  IbEditRequest request;
+  request_init (&request, model, picture);
+  g_assert_cmpfloat (request.settings.guidance, ==, 2.5f);
+  request.conditioning.n_text_tokens = 2;
+  request.conditioning.text_tokens[0] = 2;
+  request.conditioning.text_tokens[1] = 3;
+  request.settings.seed = 77;
+  request.settings.n_variants = 2;
+  request.settings.top_k[0] = request.settings.top_k[1] = 0;
+  /* The random model's prompt moves its logits by a few hundredths: the strongest guidance shows. */
+  request.settings.guidance = (float) IB_MAX_GUIDANCE;
+
+  g_autoptr (IbEditResult) guided = run_sync (model, &request);
+  g_assert_nonnull (strstr (guided->recipe, "\"guidance\":20"));
+  request.settings.guidance = 1.0f;
+  g_autoptr (IbEditResult) plain = run_sync (model, &request);
+  int differences = 0;
+  for (int v = 0; v < 2; v++)
+    for (int i = 0; i < guided->n_tokens; i++)
+      differences += guided->tokens[v][i] != plain->tokens[v][i];
+  g_assert_cmpint (differences, >, 0);
+
+  /* The recipe brings the guidance back, and with it the same tokens. */
+  IbEditRequest replay;
+  request_init (&replay, model, picture);
+  replay.settings.guidance = 1.0f;
+  IbEditRecipeHashes hashes;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ib_edit_recipe_parse (guided->recipe, -1, config, &replay.conditioning, &replay.settings, &hashes,
+                                       &error));
+  g_assert_no_error (error);
+  ib_edit_recipe_hashes_clear (&hashes);
+  g_assert_cmpfloat (replay.settings.guidance, ==, (float) IB_MAX_GUIDANCE);
+  g_autoptr (IbEditResult) replayed = run_sync (model, &replay);
+  for (int v = 0; v < 2; v++)
+    g_assert_cmpmem (replayed->tokens[v], guided->n_tokens * sizeof (int32_t), guided->tokens[v],
+                     guided->n_tokens * sizeof (int32_t));
+
+  /* The empty prompt is its own null: guidance leaves it as it is. */
+  request.conditioning.text_tokens[0] = request.conditioning.text_tokens[1] = 0;
+  g_autoptr (IbEditResult) empty_plain = run_sync (model, &request);
+  request.settings.guidance = 4.0f;
+  g_autoptr (IbEditResult) empty_guided = run_sync (model, &request);
+  g_assert_cmpmem (empty_plain->tokens[0], guided->n_tokens * sizeof (int32_t), empty_guided->tokens[0],
+                   guided->n_tokens * sizeof (int32_t));
+
+  float bad[] = { 0.5f, 0.0f, -2.0f, (float) IB_MAX_GUIDANCE + 1.0f, NAN, INFINITY };
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      request.settings.guidance = bad[i];
+      g_assert_null (ib_edit_job_new (model->file, &request, &error));
+      g_assert_error (error, IB_ERROR, IB_ERROR_ARGUMENT);
+      g_clear_error (&error);
+    }
+
+  /* A model without a prompt has nothing to guide by. */
+  g_autoptr (Model) unconditional = model_new (2, FALSE);
+  IbEditRequest other;
+  request_init (&other, unconditional, picture);
+  g_assert_cmpfloat (other.settings.guidance, ==, 1.0f);
+  other.settings.guidance = 2.0f;
+  g_assert_null (ib_edit_job_new (unconditional->file, &other, &error));
+  g_assert_error (error, IB_ERROR, IB_ERROR_ARGUMENT);
+}
+
 /* A recipe read back makes the same pixels. */
 static void
 test_recipe_replays (void)
@@ -1059,6 +1141,7 @@ main (int    argc,
   g_test_add_func ("/model/edit/job/chain-repeats", test_chain_repeats);
   g_test_add_func ("/model/edit/job/start-level", test_start_level);
   g_test_add_func ("/model/edit/job/class-conditional", test_class_conditional);
+  g_test_add_func ("/model/edit/job/text-guidance", test_text_guidance);
   g_test_add_func ("/model/edit/job/recipe-replays", test_recipe_replays);
   g_test_add_func ("/model/edit/job/bad-inputs", test_bad_inputs);
   g_test_add_func ("/model/edit/job/resume", test_resume);

@@ -1,6 +1,7 @@
 /* test-sampler-batch.c: sequences decoded in lockstep: ib_decoder_feed_batch against ib_decoder_feed one
  * sequence at a time (encoder-decoder and minGPT levels, sequences at different positions), and
- * ib_sample_level_batch against ib_sample_level per sequence. */
+ * ib_sample_level_batch against ib_sample_level per sequence, and classifier-free guidance against the full
+ * transformer's logits. */
 #include <math.h>
 #include <string.h>
 
@@ -201,6 +202,102 @@ test_level_batch (void)
       }
 }
 
+/* A test model whose levels take two prefix tokens after the scale token (the conditioning). */
+static IbModelFile *
+open_prefixed_model (GBytes **bytes)
+{
+  IbTestModelSpec spec;
+  ib_test_model_spec_init (&spec);
+  spec.n_prefix = 2;
+  *bytes = ib_test_model_build (&spec);
+  g_autoptr (GError) error = NULL;
+  IbModelFile *file = ib_model_file_new_from_bytes (*bytes, "test-prefixed", &error);
+  g_assert_no_error (error);
+  return file;
+}
+
+/* Guidance: every draw is what ib_sample_token gives for null + g * (conditioned - null), the logits of the
+ * full transformer run once with each prefix over the tokens drawn so far; and it changes the draws. */
+static void
+test_level_guided (void)
+{
+  enum { B = 2, N = 16, P = 2 };
+  g_autoptr (GBytes) bytes = NULL;
+  g_autoptr (IbModelFile) file = open_prefixed_model (&bytes);
+  g_autoptr (GError) error = NULL;
+  int32_t prefix[P] = { 7, 8 }, null_prefix[P] = { 3, 3 };
+  int32_t x_t[B * N], guided[B * N], plain[B * N], single[N], known_tokens[N];
+  gboolean known[N];
+  IbRngStream streams[B];
+  for (int i = 0; i < N; i++)
+    {
+      known[i] = i % 6 == 1;
+      known_tokens[i] = (i * 3) % 10;
+    }
+  for (int b = 0; b < B; b++)
+    {
+      streams[b] = (IbRngStream) { .seed = 11, .level = 1, .variant = (uint32_t) b };
+      for (int i = 0; i < N; i++)
+        x_t[b * N + i] = (i * 7 + b) % 10;
+    }
+
+  for (int t = 1; t <= 2; t++)
+    {
+      g_autoptr (IbStage) stage = ib_stage_new (file, t, &error);
+      g_assert_no_error (error);
+      int V = ib_stage_get_config (stage)->dec_num_tokens;
+      IbLevelSampling sampling = { .top_k = 0, .temperature = 1.0f, .guidance = 3.0f, .null_conditioning = null_prefix };
+      g_assert_true (ib_level_sampling_is_guided (&sampling));
+      g_assert_true (ib_sample_level_batch (stage, prefix, P, x_t, B, N, &sampling, streams, known, known_tokens,
+                                            guided, NULL, NULL, NULL, &error));
+      g_assert_no_error (error);
+
+      int differences = 0;
+      for (int b = 0; b < B; b++)
+        {
+          int32_t src[1 + P + N], null_src[1 + P + N], tgt[N];
+          float logits[N * 16], null_logits[N * 16], scratch[16];
+          g_assert_cmpint (V, <=, 16);
+          src[0] = null_src[0] = t;
+          memcpy (src + 1, prefix, sizeof prefix);
+          memcpy (null_src + 1, null_prefix, sizeof null_prefix);
+          memcpy (src + 1 + P, x_t + b * N, N * sizeof (int32_t));
+          memcpy (null_src + 1 + P, x_t + b * N, N * sizeof (int32_t));
+          tgt[0] = 0;
+          memcpy (tgt + 1, guided + b * N, (N - 1) * sizeof (int32_t));
+          g_assert_true (ib_stage_logits (stage, src, 1 + P + N, tgt, N, logits, &error));
+          g_assert_true (ib_stage_logits (stage, null_src, 1 + P + N, tgt, N, null_logits, &error));
+          for (int i = 0; i < N; i++)
+            {
+              if (known[i])
+                {
+                  g_assert_cmpint (guided[b * N + i], ==, known_tokens[i]);
+                  continue;
+                }
+              float mixed[16];
+              for (int v = 0; v < V; v++)
+                mixed[v] = null_logits[i * V + v] + 3.0f * (logits[i * V + v] - null_logits[i * V + v]);
+              float u = ib_rng_uniform (&streams[b], (uint32_t) i, 0);
+              g_assert_cmpint (guided[b * N + i], ==, ib_sample_token (mixed, V, 0, 1.0f, u, scratch));
+            }
+        }
+
+      /* Without guidance the same streams draw other tokens somewhere. */
+      IbLevelSampling unguided = { .top_k = 0, .temperature = 1.0f, .guidance = 1.0f, .null_conditioning = null_prefix };
+      g_assert_false (ib_level_sampling_is_guided (&unguided));
+      g_assert_true (ib_sample_level_batch (stage, prefix, P, x_t, B, N, &unguided, streams, known, known_tokens,
+                                            plain, NULL, NULL, NULL, &error));
+      for (int i = 0; i < B * N; i++)
+        differences += plain[i] != guided[i];
+      g_assert_cmpint (differences, >, 0);
+
+      /* One sequence alone draws what it draws in the batch. */
+      g_assert_true (ib_sample_level (stage, prefix, P, x_t, N, &sampling, &streams[0], known, known_tokens, single,
+                                      NULL, &error));
+      g_assert_cmpmem (single, sizeof single, guided, sizeof single);
+    }
+}
+
 int
 main (int    argc,
       char **argv)
@@ -210,5 +307,6 @@ main (int    argc,
   g_test_add_func ("/model/sampler/batch/feed-gpt", test_feed_batch_gpt);
   g_test_add_func ("/model/sampler/batch/feed-refuses", test_feed_batch_refuses);
   g_test_add_func ("/model/sampler/batch/level", test_level_batch);
+  g_test_add_func ("/model/sampler/batch/level-guided", test_level_guided);
   return g_test_run ();
 }

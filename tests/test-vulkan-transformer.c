@@ -279,8 +279,9 @@ sample_batch_case (IbModelFile *file,
   for (int b = 0; b < n_batch; b++)
     streams[b] = (IbRngStream) { .seed = 99, .level = (uint32_t) t, .variant = (uint32_t) b };
   int last = 0;
-  g_assert_true (ib_vk_sample_level_batch (vk, NULL, 0, x_t, n_batch, n, 4, 0.9f, streams, known, known_tokens, 5, got,
-                                           count_progress, &last, NULL, &error));
+  IbLevelSampling batch_sampling = { .top_k = 4, .temperature = 0.9f };
+  g_assert_true (ib_vk_sample_level_batch (vk, NULL, 0, x_t, n_batch, n, &batch_sampling, streams, known, known_tokens,
+                                           5, got, count_progress, &last, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpint (last, >, 0);
   for (int b = 0; b < n_batch; b++)
@@ -335,6 +336,55 @@ test_sample (gconstpointer data)
   ib_test_vulkan_assert_clean ();
 }
 
+/* Classifier-free guidance: the device mixes the two decoders' logits and draws what the CPU engine draws. */
+static void
+test_sample_guided (void)
+{
+  enum { B = 2, P = 2 };
+  IbTestModelSpec spec;
+  g_autoptr (GError) error = NULL;
+
+  ib_test_model_spec_init (&spec);
+  spec.n_prefix = P;
+  spec.seed = 41;
+  g_autoptr (GBytes) bytes = ib_test_model_build (&spec);
+  g_autoptr (IbModelFile) file = ib_model_file_new_from_bytes (bytes, "test-vulkan-guided", &error);
+  g_assert_no_error (error);
+  const IbModelConfig *model = ib_model_file_get_config (file);
+  int n = model->token_height * model->token_width;
+  int32_t prefix[P] = { 7, 8 }, null_prefix[P] = { 3, 3 };
+  g_autofree int32_t *x_t = g_new (int32_t, B * n);
+  g_autofree int32_t *want = g_new (int32_t, B * n);
+  g_autofree int32_t *got = g_new (int32_t, B * n);
+  g_autofree gboolean *known = g_new0 (gboolean, n);
+  g_autofree int32_t *known_tokens = g_new0 (int32_t, n);
+  IbRngStream streams[B];
+
+  for (int i = 0; i < B * n; i++)
+    x_t[i] = (i * 5 + 1) % model->n_codes;
+  for (int i = 0; i < n; i++)
+    {
+      known[i] = i % 4 == 3;
+      known_tokens[i] = (i * 3) % model->n_codes;
+    }
+  for (int b = 0; b < B; b++)
+    streams[b] = (IbRngStream) { .seed = 8, .level = 1, .variant = (uint32_t) b };
+  IbLevelSampling sampling = { .top_k = 0, .temperature = 1.0f, .guidance = 2.5f, .null_conditioning = null_prefix };
+  for (int t = 1; t <= model->n_levels; t++)
+    {
+      g_autoptr (IbStage) cpu = ib_stage_new (file, t, &error);
+      g_autoptr (IbVkStage) vk = ib_vk_stage_new (ib_test_vulkan_device (), file, t, &error);
+      g_assert_no_error (error);
+      g_assert_true (ib_sample_level_batch (cpu, prefix, P, x_t, B, n, &sampling, streams, known, known_tokens, want,
+                                            NULL, NULL, NULL, &error));
+      g_assert_true (ib_vk_sample_level_batch (vk, prefix, P, x_t, B, n, &sampling, streams, known, known_tokens, 3,
+                                               got, NULL, NULL, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpmem (got, B * n * sizeof (int32_t), want, B * n * sizeof (int32_t));
+    }
+  ib_test_vulkan_assert_clean ();
+}
+
 int
 main (int    argc,
       char **argv)
@@ -371,6 +421,7 @@ main (int    argc,
                                                tc->gpt_top ? "+gpt" : "", ib_dtype_name (tc->dtype));
       g_test_add_data_func (path, tc, test_sample);
     }
+  g_test_add_func ("/vulkan/sample/guided", test_sample_guided);
   int status = g_test_run ();
   g_test_message ("worst relative error %.2e, worst max error %.2e; %u of %u sampled tokens differ", worst_rel,
                   worst_max, sampled_differences, sampled_tokens);

@@ -26,6 +26,7 @@ struct _IbGeneratePanel
   GtkWidget *prompt_box;
   GtkWidget *prompt_entry;
   GtkWidget *prompt_status;
+  GtkWidget *guidance_spin;
   GtkWidget *class_box;
   GtkWidget *class_dropdown;
   GtkWidget *strength_scale;
@@ -334,6 +335,8 @@ ib_generate_panel_set_model (IbGeneratePanel *self,
       g_object_unref (labels);
     }
   prompt_changed_cb (self);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->guidance_spin),
+                             conditioning->kind == IB_CONDITIONING_TEXT ? conditioning->guidance : 1.0);
 
   int n_levels = self->config->n_levels;
   int strength = self->settings != NULL ? g_settings_get_int (self->settings, "default-strength") : 0;
@@ -426,6 +429,8 @@ ib_generate_panel_fill_request (IbGeneratePanel *self,
     }
   settings->start_level = strength_level (self);
   settings->n_variants = spin_value_as_int (self->variants_spin);
+  if (self->config->conditioning.kind == IB_CONDITIONING_TEXT)
+    settings->guidance = (float) spin_value (self->guidance_spin);
   for (int t = 1; t <= self->config->n_levels; t++)
     {
       GtkWidget **cells = self->level_rows[t - 1];
@@ -480,6 +485,7 @@ ib_generate_panel_class_init (IbGeneratePanelClass *klass)
   gtk_widget_class_bind_template_child (widget_class, IbGeneratePanel, prompt_box);
   gtk_widget_class_bind_template_child (widget_class, IbGeneratePanel, prompt_entry);
   gtk_widget_class_bind_template_child (widget_class, IbGeneratePanel, prompt_status);
+  gtk_widget_class_bind_template_child (widget_class, IbGeneratePanel, guidance_spin);
   gtk_widget_class_bind_template_child (widget_class, IbGeneratePanel, class_box);
   gtk_widget_class_bind_template_child (widget_class, IbGeneratePanel, class_dropdown);
   gtk_widget_class_bind_template_child (widget_class, IbGeneratePanel, strength_scale);

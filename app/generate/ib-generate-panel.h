@@ -1,5 +1,5 @@
 /* ib-generate-panel.h: what the next generation will be: the prompt (text models, with its word count
- * against the model's tokenizer) or the class (class models; searchable), the strength (the start level, in
+ * against the model's tokenizer, and how closely to follow it: the guidance) or the class (class models; searchable), the strength (the start level, in
  * words), the number of variants, the seed (random each time unless locked; copy to the clipboard) and, under
  * "Advanced", each level's temperature, top-k and chain repeats. Defaults come from the model and from the
  * GSettings keys default-strength and default-variants.

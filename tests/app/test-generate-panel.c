@@ -47,7 +47,7 @@ model_new (const char *kind)
     {
       g_string_replace (config, "{\"kind\": \"none\"}",
                         "{\"kind\": \"text\", \"tokenizer\": {\"vocab\": [\"<pad>\", \"<unk>\", \"red\", \"cat\", "
-                        "\"blue\", \"hat\"], \"length\": 4, \"token_offset\": 0}}", 0);
+                        "\"blue\", \"hat\"], \"length\": 4, \"token_offset\": 0}, \"guidance\": 3.5}", 0);
       g_string_replace (config, "\"enc_max_seq_len\": 17", "\"enc_max_seq_len\": 21", 0);
     }
   Model *model = g_new0 (Model, 1);
@@ -283,6 +283,12 @@ test_text (void)
   g_assert_cmpint (request.conditioning.n_text_tokens, ==, 4);
   int32_t expected[4] = { 2, 3, 0, 0 };
   g_assert_cmpmem (request.conditioning.text_tokens, sizeof expected, expected, sizeof expected);
+
+  /* Guidance: the model's default, then what the user sets. */
+  g_assert_cmpfloat (request.settings.guidance, ==, 3.5f);
+  type (panel, "guidance-spin", "6.5");
+  g_assert_true (ib_generate_panel_fill_request (IB_GENERATE_PANEL (panel), &request, &error));
+  g_assert_cmpfloat (request.settings.guidance, ==, 6.5f);
 
   type (panel, "prompt-entry", "blue dog, red zebra");
   g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (status)), "dog, zebra"));

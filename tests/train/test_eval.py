@@ -106,7 +106,7 @@ class EvalToolTest(unittest.TestCase):
                       "--threads", "1", "--log-every", "1"]
             train_vqgan.main(common + ["--remap-scenes", "64", "--eval-scenes", "8"])
             train_transformer.main(common)
-            export.main(["--run-dir", run_dir, "--out", model])
+            export.main(["--run-dir", run_dir, "--out", model, "--guidance", "2"])
 
             # The same seed gives the same edit.
             engine = eval_tool.Engine(cli, model, tmp, 1)
@@ -115,6 +115,8 @@ class EvalToolTest(unittest.TestCase):
             first = engine.inpaint(scene.image, mask, "red apple", 7, "a")
             np.testing.assert_array_equal(first, engine.inpaint(scene.image, mask, "red apple", 7, "b"))
             np.testing.assert_array_equal(first[~mask], scene.image[~mask])
+            guided = engine.inpaint(scene.image, mask, "red apple", 7, "c", guidance=6)
+            np.testing.assert_array_equal(guided[~mask], scene.image[~mask])
 
             out = os.path.join(tmp, "report")
             log = run([os.path.join(TOOLS, "eval"), "--model", model, "--out", out, "--quick", "--synthetic-data",
@@ -144,6 +146,9 @@ class EvalToolTest(unittest.TestCase):
 
             text = report["text"]
             self.assertEqual(text["cases"], sizes["text_cases"])
+            # The model's guidance (2, from the file) is the main result; 1 is measured beside it.
+            self.assertEqual(text["guidance"], 2)
+            self.assertEqual([row["guidance"] for row in report["text_by_guidance"]], [2, 1])
             self.assertEqual(set(text["by_prompt"]), {"target", "empty", "mismatched"})
             for kind, row in text["by_prompt"].items():
                 self.assertTrue(0 <= row["target_group_hits"] <= text["cases"])
@@ -160,6 +165,7 @@ class EvalToolTest(unittest.TestCase):
                 markdown = f.read()
             for heading in ("## VQGAN reconstruction", "## Inpainting by mask shape", "## Text-guided replacement"):
                 self.assertIn(heading, markdown)
+            self.assertIn("| guidance | target prompt |", markdown)
             self.assertEqual(markdown.count("| centre |") + markdown.count("| half |"), 2)
             from PIL import Image
             # columns of 128 + 4 pixels: the reconstructions, picture + mask + 3 prompts

@@ -136,6 +136,8 @@ def markdown(report):
               f"the training split, {len(judge['classes'])} classes: {', '.join(judge['classes'])}) says which "
               "group each edited region shows; the table gives how often it says the TARGET group (95% Wilson "
               "interval).", "",
+              f"Guidance {text['guidance']:g} (`--guidance`: logits null + g x (prompted - null), null the "
+              "empty prompt's; 1 = none):", "",
               "| prompt | judged target group | of | rate [95% CI] |", "|---|---|---|---|"]
     for kind, row in text["by_prompt"].items():
         lines.append(f"| {kind} | {row['target_group_hits']} | {text['cases']} | {_pct(row['rate'], row['ci95'])} |")
@@ -145,6 +147,19 @@ def markdown(report):
               f"({_pct(own['rate'], own['ci95'])}). Paired: target prompt hit and empty missed in "
               f"{paired['target_only']} cases, the reverse in {paired['empty_only']}. The unedited regions were "
               f"judged as the target group in {text['original_region_judged_target']} cases.", "",
+              "By guidance (judged target group, of the cases; paired: target prompt hit and empty missed / the "
+              "reverse):", "",
+              "| guidance | target prompt | empty prompt | mismatched prompt | mismatched prompt's own group "
+              "| paired |", "|---|---|---|---|---|---|"]
+    for row in report.get("text_by_guidance", []):
+        by = row["by_prompt"]
+        cells = [f"{row['guidance']:g}"] + [_pct(by[k]["rate"], by[k]["ci95"]) for k in ("target", "empty",
+                                                                                       "mismatched")]
+        own_g = row["mismatched_prompt_own_group"]
+        cells += [_pct(own_g["rate"], own_g["ci95"]),
+                  f"{row['paired_target_vs_empty']['target_only']} / {row['paired_target_vs_empty']['empty_only']}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["",
               f"The judge: {judge['examples']} training crops ({100 * judge['reconstructed_share']:.0f}% through "
               f"the model's VQGAN), {judge['epochs']} epochs, {judge['seconds']:.0f} s. Its accuracy on "
               f"{judge['held_out']['examples']} crops of held-out emoji: {100 * judge['held_out']['original']:.1f}%"

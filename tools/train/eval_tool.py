@@ -109,8 +109,9 @@ class Engine:
         self._run("decode", self.model, "--tokens", ",".join(map(str, tokens)), "--out", out)
         return np.array(tokens), load_png(out)
 
-    def inpaint(self, picture, mask, prompt, seed, name, levels_dir=None):
-        """The result of `imagebart inpaint --seed` (and, with levels_dir, its level pictures there)."""
+    def inpaint(self, picture, mask, prompt, seed, name, levels_dir=None, guidance=None):
+        """The result of `imagebart inpaint --seed` (and, with levels_dir, its level pictures there; with
+        guidance, `--guidance`, else the model's default)."""
         src, mask_path = os.path.join(self.work, name + ".png"), os.path.join(self.work, name + "-mask.png")
         out = os.path.join(self.work, name + "-out.png")
         save_png(src, picture)
@@ -119,6 +120,8 @@ class Engine:
                 "--prompt", prompt]
         if levels_dir:
             args += ["--levels-dir", levels_dir]
+        if guidance is not None:
+            args += ["--guidance", f"{guidance:g}"]
         self._run("inpaint", *args)
         return load_png(out)
 
@@ -227,14 +230,14 @@ def text_cases(held_out, train, n, seed):
     return cases
 
 
-def eval_text(engine, judge, classes, cases):
+def eval_text(engine, judge, classes, cases, guidance):
     jobs = [(k, kind) for k in range(len(cases)) for kind in ("target", "empty", "mismatched")]
 
     def run(job):
         k, kind = job
         case = cases[k]
         return engine.inpaint(case["scene"].image, case["mask"], case["prompts"][kind], case["seed"],
-                              f"text{k}-{kind}")
+                              f"text{k}-{kind}", guidance=guidance)
 
     results = engine.map(run, jobs)
     crops = [judging.crop(result, cases[k]["box"]) for (k, _), result in zip(jobs, results)]
@@ -245,7 +248,7 @@ def eval_text(engine, judge, classes, cases):
     original, _ = judging.predict(judge, [judging.crop(c["scene"].image, c["box"]) for c in cases])
 
     n = len(cases)
-    out = {"cases": n, "judge_classes": classes, "by_prompt": {}}
+    out = {"cases": n, "guidance": guidance, "judge_classes": classes, "by_prompt": {}}
     for kind in ("target", "empty", "mismatched"):
         hits = sum(c["judged"][kind] == c["target"] for c in cases)
         counts = {}
@@ -280,6 +283,8 @@ def main(argv=None):
                    help="torch threads of the judge and the twin (more than 1 only helps on an idle machine)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--keep-work", action="store_true", help="keep every picture, mask and result in OUT/work")
+    p.add_argument("--guidance", help="comma-separated guidance values for the text-guided replacement (default: "
+                                      "the model's, and 1 when that is not 1); the first is the main result")
     args = p.parse_args(argv)
     sizes = SIZES["quick" if args.quick else "full"]
     torch.set_num_threads(args.threads)
@@ -295,6 +300,9 @@ def main(argv=None):
     config = modelfile.read_config(args.model)
     if twin.conditioning.get("kind") != "text":
         raise SystemExit(f"tools/eval: {args.model} is not a text-conditional model")
+    model_guidance = float(twin.conditioning.get("guidance", 1.0))
+    guidances = ([float(g) for g in args.guidance.split(",")] if args.guidance
+                 else [model_guidance] + ([1.0] if model_guidance != 1.0 else []))
     os.makedirs(args.out, exist_ok=True)
     work = os.path.join(args.out, "work") if args.keep_work else tempfile.mkdtemp(prefix="ib-eval-")
     os.makedirs(work, exist_ok=True)
@@ -331,11 +339,18 @@ def main(argv=None):
             f"({timings['judge']:.0f} s)")
 
         t = time.time()
-        tcases = text_cases(held_out, train, sizes["text_cases"], args.seed)
-        report["text"] = eval_text(engine, judge, classes, tcases)
+        report["text_by_guidance"] = []
+        for g in reversed(guidances):  # the main result last, so that tcases hold its pictures for the grid
+            tcases = text_cases(held_out, train, sizes["text_cases"], args.seed)
+            result = eval_text(engine, judge, classes, tcases, g)
+            report["text_by_guidance"].insert(0, {k: result[k] for k in ("guidance", "cases", "by_prompt",
+                                                                         "mismatched_prompt_own_group",
+                                                                         "paired_target_vs_empty")})
+        report["text"] = result
         report["text"]["judge"] = judge_stats
         timings["text"] = time.time() - t
-        log(f"eval: text-guided replacement, {len(tcases)} cases x 3 prompts ({timings['text']:.0f} s)")
+        log(f"eval: text-guided replacement, {len(tcases)} cases x 3 prompts x {len(guidances)} guidance values "
+            f"({timings['text']:.0f} s)")
 
         eval_report.write_grids(args.out, scenes, rec_pictures, inpaint_scenes, cases, tcases,
                                 sizes["grid_scenes"], sizes["grid_text"], twin.n_levels)

@@ -29,6 +29,10 @@ LICENSE = ("Weights: CC-BY-4.0. Trained on Twemoji art (emoji-datasource-twitter
            "Apache-2.0, Google). See docs/model-card.md.")
 
 
+# The editor's default prompt strength for the emoji model: measured by tools/eval --guidance (model card).
+DEFAULT_GUIDANCE = 1.0
+
+
 def transformer_files(run_dir):
     joint = os.path.join(run_dir, "transformer.final.pt")
     if os.path.exists(joint):
@@ -39,7 +43,7 @@ def transformer_files(run_dir):
     return files
 
 
-def build_model(run_dir, top_k=0, name="ImageBART Studio emoji 64 px (text)"):
+def build_model(run_dir, top_k=0, guidance=1.0, name="ImageBART Studio emoji 64 px (text)"):
     vq_final = torch.load(os.path.join(run_dir, "vqgan.final.pt"), map_location="cpu")
     vqgan = VQModel(VqganConfig(**vq_final["config"]))
     vqgan.load_state_dict(vq_final["state_dict"])
@@ -56,6 +60,8 @@ def build_model(run_dir, top_k=0, name="ImageBART Studio emoji 64 px (text)"):
     for module in {id(level.transformer): level.transformer for level in levels}.values():
         module.set_alphas(schedule_alphas(betas))
     conditioning = {"kind": "text", "token_offset": tokenizer["token_offset"], "tokenizer": tokenizer}
+    if guidance != 1.0:  # training drops some captions, so the empty prompt is the unconditional mode
+        conditioning["guidance"] = guidance
     provenance = "tools/train (see docs/model-card.md); metrics: " + json.dumps(metrics, sort_keys=True)
     return ImageBART(vqgan, levels, betas, schedule, conditioning, name, LICENSE, provenance).eval()
 
@@ -67,8 +73,10 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     p.add_argument("--dtype", default="f16", choices=("f16", "f32", "bf16"))
     p.add_argument("--top-k", type=int, default=0, help="the levels' default top-k (0: no cut)")
+    p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
+                   help="the default classifier-free guidance scale stored in the file (1: none)")
     args = p.parse_args(argv)
-    model = build_model(args.run_dir, args.top_k)
+    model = build_model(args.run_dir, args.top_k, args.guidance)
     modelfile.save_model(model, args.out, args.dtype)
     print(f"wrote {args.out}: {os.path.getsize(args.out) / 1e6:.1f} MB, {model.n_levels} levels, "
           f"K = {model.n_codes}, {len(model.conditioning['tokenizer']['vocab'])} words", flush=True)
