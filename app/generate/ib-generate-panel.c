@@ -80,6 +80,8 @@ prompt_changed_cb (IbGeneratePanel *self)
   PromptCheck check;
   int length = ib_tokenizer_get_length (self->tokenizer);
   prompt_check (self, gtk_editable_get_text (GTK_EDITABLE (self->prompt_entry)), &check);
+  /* An empty prompt is the model's unconditional mode: there is nothing to follow more closely. */
+  gtk_widget_set_sensitive (self->guidance_spin, check.n_words > 0);
   g_autofree char *text = NULL;
   if (check.n_dropped > 0)
     {

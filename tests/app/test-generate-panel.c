@@ -289,6 +289,9 @@ test_text (void)
   type (panel, "guidance-spin", "6.5");
   g_assert_true (ib_generate_panel_fill_request (IB_GENERATE_PANEL (panel), &request, &error));
   g_assert_cmpfloat (request.settings.guidance, ==, 6.5f);
+  g_assert_true (gtk_widget_get_sensitive (find_ok (panel, "guidance-spin")));
+  type (panel, "prompt-entry", "");
+  g_assert_false (gtk_widget_get_sensitive (find_ok (panel, "guidance-spin")));
 
   type (panel, "prompt-entry", "blue dog, red zebra");
   g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (status)), "dog, zebra"));
