@@ -127,6 +127,8 @@ fill_conditioning (IbModelInfoDialog *self,
     {
       add_row_printf (self->conditioning_group, _("Prompt length"), _("%d tokens"), conditioning->text_length);
       add_row_printf (self->conditioning_group, _("Vocabulary"), _("%d words"), conditioning->n_vocab);
+      /* Translators: how closely edits follow the prompt by default; 1 means no guidance. */
+      add_row_printf (self->conditioning_group, _("Prompt guidance"), _("%.1f by default"), conditioning->guidance);
     }
 }
 
