@@ -44,6 +44,10 @@ def gradient():
     return fill.gradient_picture((20, 200, 90), (240, 30, 160), 0.7)
 
 
+class NotAgain(Exception):
+    pass
+
+
 class BaselineTest(unittest.TestCase):
     def test_diffusion_reproduces_gradients(self):
         picture = gradient()
@@ -161,6 +165,8 @@ class EvalToolTest(unittest.TestCase):
             self.assertIn("background", text["judge"]["classes"])
             self.assertEqual(text["judge"]["held_out"]["examples"], sizes["judge_held_out"])
 
+            self.check_judge_cache(model, os.path.join(tmp, "judge.pt"), sizes)
+
             with open(os.path.join(out, "report.md")) as f:
                 markdown = f.read()
             for heading in ("## VQGAN reconstruction", "## Inpainting by mask shape", "## Text-guided replacement"):
@@ -176,6 +182,33 @@ class EvalToolTest(unittest.TestCase):
                 # picture, mask, 3 levels, result, 2 baselines; one row per mask shape
                 self.assertEqual(im.width, 8 * (128 + 4) + 4)
                 self.assertEqual(im.height, 14 + 4 + 4 * (128 + 14 + 4) + 4)
+
+    def check_judge_cache(self, model, path, sizes):
+        """A kept judge is reused for the same VQGAN (training it again would raise) and not for another."""
+        import argparse
+        from imagebart import modelfile
+        twin = modelfile.load_model(model)
+        args = argparse.Namespace(seed=1, synthetic_data=True, cache="", judge_cache=path)
+        train, held_out = data.EmojiSet.synthetic(seed=0), data.EmojiSet.synthetic(seed=1)
+        judge, classes, stats = eval_tool.cached_judge(args, sizes, train, held_out, twin.vqgan)
+        self.assertTrue(os.path.exists(path))
+        trained = eval_judge.train_judge
+
+        def refuse(*a, **k):
+            raise NotAgain()
+        eval_judge.train_judge = refuse
+        try:
+            again, classes_again, stats_again = eval_tool.cached_judge(args, sizes, train, held_out, twin.vqgan)
+            self.assertEqual((classes_again, stats_again), (classes, stats))
+            for a, b in zip(judge.state_dict().values(), again.state_dict().values()):
+                self.assertTrue(torch.equal(a, b))
+            with torch.no_grad():
+                next(twin.vqgan.parameters()).add_(0.01)
+            with self.assertRaises(NotAgain):
+                eval_tool.cached_judge(args, sizes, train, held_out, twin.vqgan)
+        finally:
+            eval_judge.train_judge = trained
+
 
 
 if __name__ == "__main__":

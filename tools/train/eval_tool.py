@@ -17,6 +17,7 @@ Writes report.json, report.md, grid-inpaint.png, grid-text.png and grid-reconstr
 """
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -268,6 +269,34 @@ def eval_text(engine, judge, classes, cases, guidance):
     return out
 
 
+def judge_key(args, sizes, vqgan):
+    """What a judge depends on: the VQGAN's weights (a share of its crops go through them), data, seed, sizes."""
+    digest = hashlib.sha256(json.dumps([args.seed, sizes, args.synthetic_data, args.cache]).encode())
+    for name, tensor in sorted(vqgan.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def cached_judge(args, sizes, train, held_out, vqgan):
+    """(judge, classes, stats): from --judge-cache when it holds one for the same key, else trained (and kept)."""
+    key = judge_key(args, sizes, vqgan)
+    if args.judge_cache and os.path.exists(args.judge_cache):
+        cached = torch.load(args.judge_cache)
+        if cached.get("key") == key:
+            judge = judging.Judge(len(cached["classes"]), cached["width"])
+            judge.load_state_dict(cached["state_dict"])
+            log(f"eval: judge from {args.judge_cache}")
+            return judge.eval(), cached["classes"], cached["stats"]
+    judge, classes, stats = judging.train_judge(train, sizes["judge_examples"], sizes["judge_epochs"], args.seed,
+                                                vqgan, sizes["judge_recon_share"], log=log)
+    stats["held_out"] = judging.held_out_accuracy(judge, classes, held_out, sizes["judge_held_out"], args.seed, vqgan)
+    if args.judge_cache:
+        torch.save({"key": key, "state_dict": judge.state_dict(), "width": judge.head[1].in_features // 4,
+                    "classes": classes, "stats": stats}, args.judge_cache)
+    return judge, classes, stats
+
+
 # ---------------------------------------------------------------------------------------------------
 
 def main(argv=None):
@@ -283,6 +312,8 @@ def main(argv=None):
                    help="torch threads of the judge and the twin (more than 1 only helps on an idle machine)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--keep-work", action="store_true", help="keep every picture, mask and result in OUT/work")
+    p.add_argument("--judge-cache", help="keep the trained judge in this file and reuse it while the model's VQGAN, "
+                                         "the data, the seed and the sizes stay the same (a judge takes minutes)")
     p.add_argument("--guidance", help="comma-separated guidance values for the text-guided replacement (default: "
                                       "the model's, and 1 when that is not 1); the first is the main result")
     args = p.parse_args(argv)
@@ -329,11 +360,7 @@ def main(argv=None):
         log(f"eval: inpainting, {len(cases)} edits ({timings['inpainting']:.0f} s)")
 
         t = time.time()
-        judge, classes, judge_stats = judging.train_judge(train, sizes["judge_examples"], sizes["judge_epochs"],
-                                                          args.seed, twin.vqgan, sizes["judge_recon_share"],
-                                                          log=log)
-        judge_stats["held_out"] = judging.held_out_accuracy(judge, classes, held_out, sizes["judge_held_out"],
-                                                            args.seed, twin.vqgan)
+        judge, classes, judge_stats = cached_judge(args, sizes, train, held_out, twin.vqgan)
         timings["judge"] = time.time() - t
         log(f"eval: judge trained, held-out accuracy {judge_stats['held_out']['original']:.3f} "
             f"({timings['judge']:.0f} s)")
