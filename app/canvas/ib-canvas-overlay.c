@@ -1,21 +1,29 @@
 /* ib-canvas-overlay.c: the canvas's mask overlay and token grid.
  *
- * The mask is drawn as tiles of IB_CANVAS_TILE^2 textures already in the tint's colour and opacity: a change
- * of the mask re-makes only the tiles it touched (a stroke on a 4K picture costs a few tiles, not the
- * picture). A change of colour or opacity re-makes them all, which is rare; a colour-matrix node instead
- * would cost GTK's cairo renderer a per-pixel pass over the view on every frame of painting. */
+ * The mask is drawn as tiles of IB_CANVAS_TILE^2 mask pixels, textures already in the tint's colour and
+ * opacity: a change of the mask re-makes only the tiles it touched (a stroke on a 4K picture costs a few tiles,
+ * not the picture). A change of colour or opacity re-makes them all, which is rare; a colour-matrix node
+ * instead would cost GTK's cairo renderer a per-pixel pass over the view on every frame of painting. Zoomed
+ * out, tiles are made at the picture pyramid's level for the zoom (each texel the mean of 2^level x 2^level
+ * mask pixels), so that drawing shrinks them by at most half: a full-resolution tile costs the cairo
+ * renderer a filtered pass over four or more times the pixels on every frame. */
 #include "ib-canvas-private.h"
 
 #include <string.h>
 
 #include "ib-edit-window.h"
+#include "ib-texture-pyramid.h"
 
 void
 ib_canvas_overlay_free (IbCanvas *self)
 {
   for (int i = 0; i < self->tiles_x * self->tiles_y; i++)
-    g_clear_object (&self->tiles[i]);
+    {
+      g_clear_object (&self->tiles[i]);
+      g_clear_pointer (&self->tile_surfaces[i], cairo_surface_destroy);
+    }
   g_clear_pointer (&self->tiles, g_free);
+  g_clear_pointer (&self->tile_surfaces, g_free);
   g_clear_pointer (&self->tiles_dirty, g_free);
   g_clear_pointer (&self->grid_unknown, g_free);
   self->tiles_x = self->tiles_y = 0;
@@ -32,6 +40,7 @@ ib_canvas_overlay_reset (IbCanvas *self)
   self->tiles_x = (ib_mask_get_width (self->mask) + IB_CANVAS_TILE - 1) / IB_CANVAS_TILE;
   self->tiles_y = (ib_mask_get_height (self->mask) + IB_CANVAS_TILE - 1) / IB_CANVAS_TILE;
   self->tiles = g_new0 (GdkTexture *, (gsize) self->tiles_x * self->tiles_y);
+  self->tile_surfaces = g_new0 (cairo_surface_t *, (gsize) self->tiles_x * self->tiles_y);
   self->tiles_dirty = g_new (gboolean, (gsize) self->tiles_x * self->tiles_y);
   for (int i = 0; i < self->tiles_x * self->tiles_y; i++)
     self->tiles_dirty[i] = TRUE;
@@ -66,50 +75,68 @@ ib_canvas_overlay_recolour (IbCanvas *self)
     self->tiles_dirty[i] = TRUE;
 }
 
-/* The tile's texture: the tint, premultiplied, with the mask times the opacity as its alpha; NULL where the
+/* The tile's pixels: the tint, premultiplied, with the mask times the opacity as its alpha; NULL where the
  * tile is all zero. */
-static GdkTexture *
+static cairo_surface_t *
 make_tile (IbCanvas *self,
            int       x0,
            int       y0,
            int       width,
-           int       height)
+           int       height,
+           guint     level)
 {
-  int stride;
+  int stride, block = 1 << level;
+  int out_width = (width + block - 1) / block, out_height = (height + block - 1) / block;
   const guint8 *data = ib_mask_get_data (self->mask, &stride);
-  g_autofree guint8 *rgba = g_malloc ((gsize) width * height * 4);
-  g_autoptr(GBytes) bytes = NULL;
+  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, out_width, out_height);
+  guint8 *rgba = cairo_image_surface_get_data (surface);
+  int out_stride = cairo_image_surface_get_stride (surface);
+  g_autofree guint *sums = g_new (guint, out_width);
   gboolean any = FALSE;
   guint8 tint[256][4];
 
+  /* Cairo's premultiplied ARGB32, a native 32-bit word (GDK_MEMORY_DEFAULT for the texture). */
   for (int m = 0; m < 256; m++)
     {
       double alpha = m / 255.0 * self->mask_opacity * self->mask_colour.alpha;
-      tint[m][0] = (guint8) (self->mask_colour.red * alpha * 255 + 0.5);
-      tint[m][1] = (guint8) (self->mask_colour.green * alpha * 255 + 0.5);
-      tint[m][2] = (guint8) (self->mask_colour.blue * alpha * 255 + 0.5);
-      tint[m][3] = (guint8) (alpha * 255 + 0.5);
+      guint32 argb = (guint32) (alpha * 255 + 0.5) << 24 | (guint32) (self->mask_colour.red * alpha * 255 + 0.5) << 16
+                     | (guint32) (self->mask_colour.green * alpha * 255 + 0.5) << 8
+                     | (guint32) (self->mask_colour.blue * alpha * 255 + 0.5);
+      memcpy (tint[m], &argb, 4);
     }
-  for (int y = 0; y < height; y++)
+  for (int oy = 0; oy < out_height; oy++)
     {
-      const guint8 *src = data + (gsize) (y0 + y) * stride + x0;
-      guint8 *dst = rgba + (gsize) y * width * 4;
+      int rows = MIN (block, height - oy * block);
+      guint8 *dst = rgba + (gsize) oy * out_stride;
 
-      for (int x = 0; x < width; x++)
+      memset (sums, 0, (gsize) out_width * sizeof (guint));
+      for (int y = 0; y < rows; y++)
         {
-          memcpy (dst + 4 * x, tint[src[x]], 4);
-          any |= src[x] != 0;
+          const guint8 *src = data + (gsize) (y0 + oy * block + y) * stride + x0;
+          for (int x = 0; x < width; x++)
+            sums[x >> level] += src[x];
+        }
+      for (int ox = 0; ox < out_width; ox++)
+        {
+          int columns = MIN (block, width - ox * block);
+          guint n = (guint) (rows * columns), mean = (sums[ox] + n / 2) / n;
+          memcpy (dst + 4 * ox, tint[mean], 4);
+          any |= sums[ox] != 0;
         }
     }
   if (!any)
-    return NULL;
-  bytes = g_bytes_new_take (g_steal_pointer (&rgba), (gsize) width * height * 4);
-  return gdk_memory_texture_new (width, height, GDK_MEMORY_R8G8B8A8_PREMULTIPLIED, bytes, (gsize) width * 4);
+    {
+      cairo_surface_destroy (surface);
+      return NULL;
+    }
+  cairo_surface_mark_dirty (surface);
+  return surface;
 }
 
 void
 ib_canvas_snapshot_mask (IbCanvas    *self,
-                         GtkSnapshot *snapshot)
+                         GtkSnapshot *snapshot,
+                         cairo_t     *cr)
 {
   int mw, mh, vw = gtk_widget_get_width (GTK_WIDGET (self)), vh = gtk_widget_get_height (GTK_WIDGET (self));
   double ox, oy, z = self->zoom;
@@ -119,6 +146,13 @@ ib_canvas_snapshot_mask (IbCanvas    *self,
   mw = ib_mask_get_width (self->mask);
   mh = ib_mask_get_height (self->mask);
   ib_canvas_picture_to_widget (self, 0, 0, &ox, &oy);
+  /* Another zoom level: every tile again, at its resolution (the visible ones now, the rest when they show). */
+  guint level = MIN (ib_texture_pyramid_level_for_zoom (z), (guint) IB_CANVAS_TILE_LEVELS);
+  if (level != self->tiles_level)
+    {
+      ib_canvas_overlay_recolour (self);
+      self->tiles_level = level;
+    }
 
   for (int ty = 0; ty < self->tiles_y; ty++)
     for (int tx = 0; tx < self->tiles_x; tx++)
@@ -135,11 +169,18 @@ ib_canvas_snapshot_mask (IbCanvas    *self,
         if (self->tiles_dirty[i])
           {
             g_clear_object (&self->tiles[i]);
-            self->tiles[i] = make_tile (self, x0, y0, w, h);
+            g_clear_pointer (&self->tile_surfaces[i], cairo_surface_destroy);
+            self->tile_surfaces[i] = make_tile (self, x0, y0, w, h, level);
+            if (self->tile_surfaces[i] != NULL)
+              self->tiles[i] = ib_texture_new_for_surface (self->tile_surfaces[i]);
             self->tiles_dirty[i] = FALSE;
             self->n_tile_builds++;
           }
-        if (self->tiles[i] != NULL)
+        if (self->tiles[i] == NULL)
+          continue;
+        if (cr != NULL)
+          ib_canvas_paint_surface (self, cr, self->tile_surfaces[i], x0, y0, w, h);
+        else
           gtk_snapshot_append_texture (snapshot, self->tiles[i], &bounds);
       }
 }

@@ -9,6 +9,7 @@ G_BEGIN_DECLS
 
 /* Mask overlay tiles: small enough that a stroke re-makes little, large enough to keep the node count low. */
 #define IB_CANVAS_TILE 256
+#define IB_CANVAS_TILE_LEVELS 8     /* a tile shrinks to one texel at most: 256 = 2^8 */
 
 struct _IbCanvas
 {
@@ -16,6 +17,7 @@ struct _IbCanvas
 
   GdkTexture *picture;
   IbTexturePyramid *picture_pyramid;   /* what is drawn of it when zoomed out; made at the first draw */
+  gboolean texture_nodes_only;  /* for the tests: draw as under a GPU renderer, whatever the renderer */
   IbMask *mask;
   gulong mask_changed_id;
   GdkTexture *preview;
@@ -48,7 +50,9 @@ struct _IbCanvas
   int tiles_x;
   int tiles_y;
   GdkTexture **tiles;
+  cairo_surface_t **tile_surfaces;  /* the tiles' pixels, which the textures read */
   gboolean *tiles_dirty;
+  guint tiles_level;            /* the pyramid level they are made at: 2^level mask pixels per texel */
   guint n_tile_builds;          /* for the tests: how many tiles were re-made */
 
   /* Token grid: the work window and its unknown tokens, NULL until needed after a change. */
@@ -90,6 +94,16 @@ void      ib_canvas_update_cursor       (IbCanvas    *self);
 void      ib_canvas_class_install_actions (GtkWidgetClass *widget_class);
 void      ib_canvas_update_actions      (IbCanvas    *self);
 
+/* ib-canvas.c: paints surface (an ARGB32 image of any resolution) over the picture's rectangle (x, y, width,
+ * height), in picture pixels, at the view's zoom and scroll. */
+void      ib_canvas_paint_surface       (IbCanvas        *self,
+                                         cairo_t         *cr,
+                                         cairo_surface_t *surface,
+                                         double           x,
+                                         double           y,
+                                         double           width,
+                                         double           height);
+
 /* ib-canvas-input.c */
 void      ib_canvas_setup_input         (IbCanvas    *self);
 void      ib_canvas_snapshot_tool       (IbCanvas    *self,
@@ -104,8 +118,10 @@ void      ib_canvas_overlay_invalidate  (IbCanvas    *self,
                                          int          height);
 void      ib_canvas_overlay_free        (IbCanvas    *self);
 void      ib_canvas_overlay_recolour    (IbCanvas    *self);
+/* The mask's tiles: as texture nodes into snapshot, or painted with cr (the cairo renderer, see ib-canvas.c). */
 void      ib_canvas_snapshot_mask       (IbCanvas    *self,
-                                         GtkSnapshot *snapshot);
+                                         GtkSnapshot *snapshot,
+                                         cairo_t     *cr);
 void      ib_canvas_snapshot_token_grid (IbCanvas    *self,
                                          GtkSnapshot *snapshot);
 /* The token grid as the edit job will see it (computed on demand): FALSE when there is none (no mask, no
@@ -117,5 +133,8 @@ gboolean  ib_canvas_get_token_grid      (IbCanvas        *self,
                                          int             *grid_side,
                                          const gboolean **unknown);
 guint     ib_canvas_get_n_tile_builds   (IbCanvas    *self);
+/* For the tests: the GPU renderers' drawing (texture nodes) under any renderer. */
+void      ib_canvas_set_texture_nodes_only (IbCanvas *self,
+                                            gboolean  only);
 
 G_END_DECLS

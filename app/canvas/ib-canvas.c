@@ -463,8 +463,8 @@ append_picture_texture (IbCanvas    *self,
   gtk_snapshot_append_texture (snapshot, texture, &GRAPHENE_RECT_INIT (wx, wy, width * self->zoom, height * self->zoom));
 }
 
-/* texture (the picture or a preview, which may be as large) from the level of its pyramid that suits the
- * zoom (see ib-texture-pyramid.h); the pyramid is made at the first draw. */
+/* The picture or a preview (which may be as large) as a texture node, from the level of its pyramid that suits
+ * the zoom (see ib-texture-pyramid.h); the pyramid is made at the first draw. */
 static void
 append_pyramid (IbCanvas          *self,
                 GtkSnapshot       *snapshot,
@@ -479,26 +479,105 @@ append_pyramid (IbCanvas          *self,
                           gdk_texture_get_width (texture), gdk_texture_get_height (texture));
 }
 
+void
+ib_canvas_paint_surface (IbCanvas        *self,
+                         cairo_t         *cr,
+                         cairo_surface_t *surface,
+                         double           x,
+                         double           y,
+                         double           width,
+                         double           height)
+{
+  int sw = cairo_image_surface_get_width (surface), sh = cairo_image_surface_get_height (surface);
+  double wx, wy;
+
+  ib_canvas_picture_to_widget (self, x, y, &wx, &wy);
+  cairo_save (cr);
+  cairo_translate (cr, wx, wy);
+  cairo_scale (cr, width * self->zoom / sw, height * self->zoom / sh);
+  cairo_set_source_surface (cr, surface, 0, 0);
+  /* Magnified twice or more, every picture pixel shows as the square it is, to be judged and masked exactly.
+   * Below that, bilinear: the pyramid level shrinks by at most half, and cairo's GOOD filter would take
+   * pixman's separable-convolution path, several times slower once it shrinks by more than a quarter. */
+  cairo_pattern_set_filter (cairo_get_source (cr), self->zoom >= 2 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_BILINEAR);
+  cairo_pattern_set_extend (cairo_get_source (cr), CAIRO_EXTEND_PAD);
+  cairo_rectangle (cr, 0, 0, sw, sh);
+  cairo_fill (cr);
+  cairo_restore (cr);
+}
+
+/* The picture or a preview painted from its pyramid's level for the zoom. */
+static void
+paint_pyramid (IbCanvas          *self,
+               cairo_t           *cr,
+               GdkTexture        *texture,
+               IbTexturePyramid **pyramid,
+               double             x,
+               double             y)
+{
+  if (*pyramid == NULL)
+    *pyramid = ib_texture_pyramid_new (texture);
+  ib_canvas_paint_surface (self, cr,
+                           ib_texture_pyramid_get_surface (*pyramid, ib_texture_pyramid_level_for_zoom (self->zoom)),
+                           x, y, gdk_texture_get_width (texture), gdk_texture_get_height (texture));
+}
+
+/* Under GTK's cairo renderer (no GPU, remote displays) the picture, preview and mask are painted in one cairo
+ * node from our own image surfaces: the renderer replays it clipped to the frame's damage, so a frame of
+ * painting costs the pixels the brush touched. Texture nodes instead cost GTK 4.8's cairo renderer a
+ * conversion of every texel of every texture on every frame (most of a 2048 x 2048 picture's 28 ms a frame,
+ * docs/performance.md). The GPU renderers draw textures. */
+static gboolean
+renders_with_cairo (IbCanvas *self)
+{
+  GtkNative *native = gtk_widget_get_native (GTK_WIDGET (self));
+  GskRenderer *renderer = native != NULL ? gtk_native_get_renderer (native) : NULL;
+  return !self->texture_nodes_only && renderer != NULL && GSK_IS_CAIRO_RENDERER (renderer);
+}
+
+void
+ib_canvas_set_texture_nodes_only (IbCanvas *self,
+                                  gboolean  only)
+{
+  g_return_if_fail (IB_IS_CANVAS (self));
+  self->texture_nodes_only = only;
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
 static void
 ib_canvas_snapshot (GtkWidget   *widget,
                     GtkSnapshot *snapshot)
 {
   IbCanvas *self = IB_CANVAS (widget);
+  graphene_rect_t view = GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (widget), gtk_widget_get_height (widget));
+  /* A preview is shown to be judged: the tint would colour it, so it steps aside unless the user paints. */
+  gboolean show_preview = !self->show_original && self->preview != NULL;
+  gboolean show_mask = !self->show_original && self->show_mask &&
+                       (self->preview == NULL || ib_canvas_is_stroking (self));
 
-  gtk_snapshot_push_clip (snapshot, &GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (widget),
-                                                         gtk_widget_get_height (widget)));
-  if (self->picture != NULL)
-    append_pyramid (self, snapshot, self->picture, &self->picture_pyramid, 0, 0);
-  if (!self->show_original)
+  gtk_snapshot_push_clip (snapshot, &view);
+  if (renders_with_cairo (self))
     {
-      if (self->preview != NULL)
-        append_pyramid (self, snapshot, self->preview, &self->preview_pyramid, self->preview_x, self->preview_y);
-      /* A preview is shown to be judged: the tint would colour it, so it steps aside unless the user paints. */
-      if (self->show_mask && (self->preview == NULL || ib_canvas_is_stroking (self)))
-        ib_canvas_snapshot_mask (self, snapshot);
-      if (self->show_token_grid)
-        ib_canvas_snapshot_token_grid (self, snapshot);
+      cairo_t *cr = gtk_snapshot_append_cairo (snapshot, &view);
+      if (self->picture != NULL)
+        paint_pyramid (self, cr, self->picture, &self->picture_pyramid, 0, 0);
+      if (show_preview)
+        paint_pyramid (self, cr, self->preview, &self->preview_pyramid, self->preview_x, self->preview_y);
+      if (show_mask)
+        ib_canvas_snapshot_mask (self, snapshot, cr);
+      cairo_destroy (cr);
     }
+  else
+    {
+      if (self->picture != NULL)
+        append_pyramid (self, snapshot, self->picture, &self->picture_pyramid, 0, 0);
+      if (show_preview)
+        append_pyramid (self, snapshot, self->preview, &self->preview_pyramid, self->preview_x, self->preview_y);
+      if (show_mask)
+        ib_canvas_snapshot_mask (self, snapshot, NULL);
+    }
+  if (!self->show_original && self->show_token_grid)
+    ib_canvas_snapshot_token_grid (self, snapshot);
   ib_canvas_snapshot_tool (self, snapshot);
   gtk_snapshot_pop (snapshot);
 }

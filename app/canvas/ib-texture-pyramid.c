@@ -5,35 +5,75 @@
 
 struct _IbTexturePyramid
 {
-  GPtrArray *levels;            /* GdkTexture, level 0 first; grown on demand */
+  GPtrArray *levels;            /* Level, level 0 first; grown on demand */
   guint n_levels;               /* down to 1 x 1 */
 };
 
-/* Level 0: the picture's pixels in the format the cairo renderer draws from without converting. */
-static GdkTexture *
+typedef struct
+{
+  cairo_surface_t *surface;
+  GdkTexture *texture;          /* the surface's pixels */
+} Level;
+
+static void
+level_free (Level *level)
+{
+  cairo_surface_destroy (level->surface);
+  g_object_unref (level->texture);
+  g_free (level);
+}
+
+static Level *
+level_new (cairo_surface_t *surface)
+{
+  Level *level = g_new (Level, 1);
+  level->surface = surface;
+  level->texture = ib_texture_new_for_surface (surface);
+  return level;
+}
+
+GdkTexture *
+ib_texture_new_for_surface (cairo_surface_t *surface)
+{
+  g_return_val_if_fail (cairo_image_surface_get_format (surface) == CAIRO_FORMAT_ARGB32, NULL);
+
+  int height = cairo_image_surface_get_height (surface), stride = cairo_image_surface_get_stride (surface);
+  cairo_surface_flush (surface);
+  /* The texture keeps the surface alive and reads its memory: no copy. */
+  g_autoptr (GBytes) bytes = g_bytes_new_with_free_func (cairo_image_surface_get_data (surface),
+                                                         (gsize) stride * height,
+                                                         (GDestroyNotify) cairo_surface_destroy,
+                                                         cairo_surface_reference (surface));
+  return gdk_memory_texture_new (cairo_image_surface_get_width (surface), height, GDK_MEMORY_DEFAULT, bytes, stride);
+}
+
+/* Level 0: the picture's pixels in cairo's ARGB32 (GDK_MEMORY_DEFAULT), the format the cairo renderer draws
+ * from without converting. */
+static Level *
 native_copy (GdkTexture *picture)
 {
-  int width = gdk_texture_get_width (picture), height = gdk_texture_get_height (picture);
-  gsize stride = (gsize) width * 4;
-  guint8 *pixels = g_malloc (stride * height);
-
-  gdk_texture_download (picture, pixels, stride);
-  g_autoptr (GBytes) bytes = g_bytes_new_take (pixels, stride * height);
-  return gdk_memory_texture_new (width, height, GDK_MEMORY_DEFAULT, bytes, stride);
+  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, gdk_texture_get_width (picture),
+                                                         gdk_texture_get_height (picture));
+  cairo_surface_flush (surface);
+  gdk_texture_download (picture, cairo_image_surface_get_data (surface), cairo_image_surface_get_stride (surface));
+  cairo_surface_mark_dirty (surface);
+  return level_new (surface);
 }
 
 /* The next level: each pixel the mean of a 2 x 2 block (premultiplied, so colours mix by coverage); an odd
  * last row or column is its own neighbour. */
-static GdkTexture *
-halve (GdkTexture *level)
+static Level *
+halve (const Level *level)
 {
-  int width = gdk_texture_get_width (level), height = gdk_texture_get_height (level);
+  cairo_surface_t *from = level->surface;
+  int width = cairo_image_surface_get_width (from), height = cairo_image_surface_get_height (from);
   int out_width = (width + 1) / 2, out_height = (height + 1) / 2;
-  gsize stride = (gsize) width * 4, out_stride = (gsize) out_width * 4;
-  g_autofree guint8 *src = g_malloc (stride * height);
-  guint8 *dst = g_malloc (out_stride * out_height);
+  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, out_width, out_height);
+  gsize stride = cairo_image_surface_get_stride (from), out_stride = cairo_image_surface_get_stride (surface);
+  const guint8 *src = cairo_image_surface_get_data (from);
+  guint8 *dst = cairo_image_surface_get_data (surface);
 
-  gdk_texture_download (level, src, stride);
+  cairo_surface_flush (surface);
   for (int y = 0; y < out_height; y++)
     {
       const guint8 *row0 = src + (gsize) (2 * y) * stride;
@@ -47,8 +87,8 @@ halve (GdkTexture *level)
             out[4 * x + c] = (guint8) ((row0[x0 + c] + row0[x1 + c] + row1[x0 + c] + row1[x1 + c] + 2) / 4);
         }
     }
-  g_autoptr (GBytes) bytes = g_bytes_new_take (dst, out_stride * out_height);
-  return gdk_memory_texture_new (out_width, out_height, GDK_MEMORY_DEFAULT, bytes, out_stride);
+  cairo_surface_mark_dirty (surface);
+  return level_new (surface);
 }
 
 IbTexturePyramid *
@@ -59,7 +99,7 @@ ib_texture_pyramid_new (GdkTexture *picture)
   IbTexturePyramid *self = g_new0 (IbTexturePyramid, 1);
   int side = MAX (gdk_texture_get_width (picture), gdk_texture_get_height (picture));
 
-  self->levels = g_ptr_array_new_with_free_func (g_object_unref);
+  self->levels = g_ptr_array_new_with_free_func ((GDestroyNotify) level_free);
   g_ptr_array_add (self->levels, native_copy (picture));
   self->n_levels = 1;
   while (side > 1)
@@ -79,16 +119,39 @@ ib_texture_pyramid_free (IbTexturePyramid *self)
   g_free (self);
 }
 
+static Level *
+get_level (IbTexturePyramid *self,
+           guint             level)
+{
+  level = MIN (level, self->n_levels - 1);
+  while (self->levels->len <= level)
+    g_ptr_array_add (self->levels, halve (g_ptr_array_index (self->levels, self->levels->len - 1)));
+  return g_ptr_array_index (self->levels, level);
+}
+
 GdkTexture *
 ib_texture_pyramid_get_level (IbTexturePyramid *self,
                               guint             level)
 {
   g_return_val_if_fail (self != NULL, NULL);
+  return get_level (self, level)->texture;
+}
 
-  level = MIN (level, self->n_levels - 1);
-  while (self->levels->len <= level)
-    g_ptr_array_add (self->levels, halve (g_ptr_array_index (self->levels, self->levels->len - 1)));
-  return g_ptr_array_index (self->levels, level);
+cairo_surface_t *
+ib_texture_pyramid_get_surface (IbTexturePyramid *self,
+                                guint             level)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return get_level (self, level)->surface;
+}
+
+guint
+ib_texture_pyramid_level_for_zoom (double zoom)
+{
+  g_return_val_if_fail (zoom > 0, 0);
+
+  /* The largest n with 2^-n >= zoom; the epsilon keeps zoom 0.5 exactly on level 1. */
+  return zoom >= 1 ? 0 : (guint) floor (-log2 (zoom) + 1e-9);
 }
 
 GdkTexture *
@@ -98,9 +161,7 @@ ib_texture_pyramid_for_zoom (IbTexturePyramid *self,
   g_return_val_if_fail (self != NULL, NULL);
   g_return_val_if_fail (zoom > 0, NULL);
 
-  /* The largest n with 2^-n >= zoom; the epsilon keeps zoom 0.5 exactly on level 1. */
-  guint level = zoom >= 1 ? 0 : (guint) floor (-log2 (zoom) + 1e-9);
-  return ib_texture_pyramid_get_level (self, level);
+  return ib_texture_pyramid_get_level (self, ib_texture_pyramid_level_for_zoom (zoom));
 }
 
 GdkTexture *

@@ -3,7 +3,9 @@
  * GTK's cairo renderer (software rendering: no GPU, remote displays) converts the whole texture it draws and
  * filters it down to the view on every frame, so a 2048 x 2048 picture fitted to a window cost about 35 ms a
  * frame of painting. Drawn from the level just above the zoom (never shrunk by more than 2x), in the
- * renderer's own pixel format, it costs a fraction of that; the GL renderer gains a filtered picture. */
+ * renderer's own pixel format, it costs a fraction of that; the GL renderer gains a filtered picture. Each
+ * level is also a cairo image surface sharing the texture's memory, which the canvas paints itself under the
+ * cairo renderer (see ib-canvas.c). */
 #pragma once
 
 #include <gtk/gtk.h>
@@ -17,14 +19,25 @@ typedef struct _IbTexturePyramid IbTexturePyramid;
 IbTexturePyramid *ib_texture_pyramid_new        (GdkTexture       *picture);
 void              ib_texture_pyramid_free       (IbTexturePyramid *self);
 
-/* The smallest level whose scale (1, 1/2, 1/4, ...) is at least zoom; level 0 for zoom >= 1. Borrowed. Draw
- * it over the picture's bounds at that zoom. */
+/* The level n to draw at zoom: the smallest scale 2^-n at least zoom (0 for zoom >= 1), so that drawing it
+ * shrinks by at most half. Anything drawn at a zoom (the mask overlay too) is cheapest from its level n. */
+guint             ib_texture_pyramid_level_for_zoom (double        zoom);
+
+/* That level of the pyramid. Borrowed. Draw it over the picture's bounds at that zoom. */
 GdkTexture       *ib_texture_pyramid_for_zoom   (IbTexturePyramid *self,
                                                  double            zoom);
 
-/* Level n (clamped to the last, a 1 x 1 picture), borrowed; for the tests. */
+/* Level n (clamped to the last, a 1 x 1 picture), borrowed: as a texture, and as the cairo image surface
+ * (ARGB32) whose memory the texture reads. */
 GdkTexture       *ib_texture_pyramid_get_level  (IbTexturePyramid *self,
                                                  guint             level);
+cairo_surface_t  *ib_texture_pyramid_get_surface (IbTexturePyramid *self,
+                                                  guint             level);
+
+/* A texture (GDK_MEMORY_DEFAULT) that reads the pixels of surface, a filled ARGB32 image surface that must not
+ * change afterwards: the canvas paints the surface itself under GTK's cairo renderer and the texture under the
+ * others, with one copy of the pixels. */
+GdkTexture       *ib_texture_new_for_surface    (cairo_surface_t  *surface);
 
 /* A thumbnail of picture for widgets at most max_side pixels across (GtkPicture in a strip or a gallery): the
  * smallest level whose larger side is still at least max_side, as a new reference; the picture itself when

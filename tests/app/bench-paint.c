@@ -4,11 +4,12 @@
  *
  * The editor opens a 2048 x 2048 picture (fitted to the window) on the bundled model (or
  * $IMAGEBART_BENCH_MODEL) and a brush stroke is fed pointer positions at 120 Hz along a circle, as a stylus
- * would, for a few seconds twice: with no job, then while jobs run back to back on the CPU engine with every
- * core (the editor's defaults). Printed for each phase: the intervals between the canvas's frames (a frame
+ * would, for a few seconds twice: with no job, then while jobs run back to back on the CPU engine with the
+ * editor's default threads (every core; $IMAGEBART_BENCH_THREADS sets another number). Printed for each phase: the intervals between the canvas's frames (a frame
  * longer than 33 ms at 60 Hz is at least one dropped frame) and the time the UI thread spends on each
  * pointer position (the mask update and the redraw it queues). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ib-application.h"
@@ -25,6 +26,10 @@ typedef struct
   IbCanvas *canvas;
   GArray *frame_times;      /* gint64 µs, at each paint of the canvas's frame clock */
   GArray *event_costs;      /* gint64 µs spent in each extend_stroke */
+  GArray *layout_costs;     /* gint64 µs per frame that needed a layout, from before-paint to its end */
+  GArray *paint_costs;      /* gint64 µs per frame in GTK's paint (snapshot and rendering) */
+  gint64 frame_start;
+  gint64 layout_end;
   gint64 phase_start;
   double angle;
   int n_jobs_done;
@@ -38,6 +43,31 @@ after_paint_cb (GdkFrameClock *clock,
 {
   gint64 now = g_get_monotonic_time ();
   g_array_append_val (bench->frame_times, now);
+}
+
+/* Connected after GTK's own handlers, so each runs when GTK's work of that phase is done. */
+static void
+before_paint_cb (GdkFrameClock *clock,
+                 Bench         *bench)
+{
+  bench->frame_start = bench->layout_end = g_get_monotonic_time ();
+}
+
+static void
+layout_cb (GdkFrameClock *clock,
+           Bench         *bench)
+{
+  bench->layout_end = g_get_monotonic_time ();
+  gint64 cost = bench->layout_end - bench->frame_start;
+  g_array_append_val (bench->layout_costs, cost);
+}
+
+static void
+paint_cb (GdkFrameClock *clock,
+          Bench         *bench)
+{
+  gint64 cost = g_get_monotonic_time () - bench->layout_end;
+  g_array_append_val (bench->paint_costs, cost);
 }
 
 static gboolean
@@ -89,12 +119,17 @@ report (const char *phase,
     }
   g_array_sort (intervals, compare_gint64);
   g_array_sort (bench->event_costs, compare_gint64);
+  g_array_sort (bench->layout_costs, compare_gint64);
+  g_array_sort (bench->paint_costs, compare_gint64);
   g_print ("%-12s frames %4u (%.1f per s): interval p50 %.1f ms, p95 %.1f ms, max %.1f ms, %u over 33 ms | "
            "pointer events %4u: UI-thread cost p50 %.2f ms, p95 %.2f ms, max %.2f ms | jobs done %d\n",
            phase, bench->frame_times->len, bench->frame_times->len / (double) PHASE_SECONDS,
            percentile_ms (intervals, 0.5), percentile_ms (intervals, 0.95), percentile_ms (intervals, 1.0),
            n_long, bench->event_costs->len, percentile_ms (bench->event_costs, 0.5),
            percentile_ms (bench->event_costs, 0.95), percentile_ms (bench->event_costs, 1.0), bench->n_jobs_done);
+  g_print ("%-12s per frame: layout p50 %.1f ms, p95 %.1f ms | paint (snapshot + render) p50 %.1f ms, p95 %.1f ms\n",
+           "", percentile_ms (bench->layout_costs, 0.5), percentile_ms (bench->layout_costs, 0.95),
+           percentile_ms (bench->paint_costs, 0.5), percentile_ms (bench->paint_costs, 0.95));
 }
 
 static void
@@ -105,6 +140,8 @@ run_phase (Bench      *bench,
 
   g_array_set_size (bench->frame_times, 0);
   g_array_set_size (bench->event_costs, 0);
+  g_array_set_size (bench->layout_costs, 0);
+  g_array_set_size (bench->paint_costs, 0);
   ib_canvas_picture_to_widget (bench->canvas, PICTURE_SIDE * 0.8, PICTURE_SIDE * 0.5, &x, &y);
   ib_canvas_begin_stroke (bench->canvas, x, y, 1.0, FALSE);
   guint pointer = g_timeout_add (1000 / POINTER_HZ, pointer_cb, bench);
@@ -147,8 +184,13 @@ bench_body (IbApplication *application,
   bench.canvas = ib_main_window_get_canvas (window);
   bench.frame_times = g_array_new (FALSE, FALSE, sizeof (gint64));
   bench.event_costs = g_array_new (FALSE, FALSE, sizeof (gint64));
+  bench.layout_costs = g_array_new (FALSE, FALSE, sizeof (gint64));
+  bench.paint_costs = g_array_new (FALSE, FALSE, sizeof (gint64));
   GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (bench.canvas));
   gulong paint_handler = g_signal_connect (clock, "after-paint", G_CALLBACK (after_paint_cb), &bench);
+  g_signal_connect (clock, "before-paint", G_CALLBACK (before_paint_cb), &bench);
+  g_signal_connect (clock, "layout", G_CALLBACK (layout_cb), &bench);
+  g_signal_connect (clock, "paint", G_CALLBACK (paint_cb), &bench);
 
   g_print ("picture %d x %d, canvas %d x %d px, model %s\n", PICTURE_SIDE, PICTURE_SIDE,
            gtk_widget_get_width (GTK_WIDGET (bench.canvas)), gtk_widget_get_height (GTK_WIDGET (bench.canvas)),
@@ -167,8 +209,11 @@ bench_body (IbApplication *application,
   g_signal_handlers_disconnect_by_data (runner, &bench);
   g_action_group_activate_action (G_ACTION_GROUP (window), "cancel", NULL);
   g_signal_handler_disconnect (clock, paint_handler);
+  g_signal_handlers_disconnect_by_data (clock, &bench);
   g_array_unref (bench.frame_times);
   g_array_unref (bench.event_costs);
+  g_array_unref (bench.layout_costs);
+  g_array_unref (bench.paint_costs);
 }
 
 int
@@ -178,7 +223,9 @@ main (int   argc,
   ib_shell_test_init (&argc, &argv);
   g_autoptr(GSettings) settings = g_settings_new ("org.imagebart.Studio");
   g_settings_set_string (settings, "engine", "cpu");
-  g_settings_set_int (settings, "threads", 0);
+  /* The editor's default (0: every core), or $IMAGEBART_BENCH_THREADS. */
+  const char *threads = g_getenv ("IMAGEBART_BENCH_THREADS");
+  g_settings_set_int (settings, "threads", threads != NULL ? atoi (threads) : 0);
   g_settings_set_int (settings, "default-variants", 4);
 
   g_autofree char *picture = ib_shell_test_write_picture (PICTURE_SIDE, PICTURE_SIDE);

@@ -448,6 +448,22 @@ render (Fixture *f,
 }
 
 static void
+assert_rgb_within (const guint8 *pixels,
+                   gsize         stride,
+                   int           x,
+                   int           y,
+                   int           r,
+                   int           g,
+                   int           b,
+                   int           tolerance)
+{
+  const guint8 *p = pixels + y * stride + x * 4;     /* B G R A in memory on little-endian */
+
+  if (ABS (p[2] - r) > tolerance || ABS (p[1] - g) > tolerance || ABS (p[0] - b) > tolerance)
+    g_error ("pixel (%d, %d): %d %d %d, expected %d %d %d", x, y, p[2], p[1], p[0], r, g, b);
+}
+
+static void
 assert_rgb (const guint8 *pixels,
             gsize         stride,
             int           x,
@@ -456,10 +472,7 @@ assert_rgb (const guint8 *pixels,
             int           g,
             int           b)
 {
-  const guint8 *p = pixels + y * stride + x * 4;     /* B G R A in memory on little-endian */
-
-  if (ABS (p[2] - r) > 3 || ABS (p[1] - g) > 3 || ABS (p[0] - b) > 3)
-    g_error ("pixel (%d, %d): %d %d %d, expected %d %d %d", x, y, p[2], p[1], p[0], r, g, b);
+  assert_rgb_within (pixels, stride, x, y, r, g, b, 3);
 }
 
 static void
@@ -473,6 +486,8 @@ test_render (Fixture       *f,
   gsize stride;
   guint builds;
 
+  /* data: as under a GPU renderer (texture nodes), else the cairo renderer's own drawing. */
+  ib_canvas_set_texture_nodes_only (f->canvas, GPOINTER_TO_INT (data));
   /* Not the brush: its outline would follow a pointer that may be over the window. */
   ib_canvas_set_tool (f->canvas, IB_CANVAS_TOOL_RECTANGLE);
   set_view (f, 2.5, 300, 200);
@@ -573,6 +588,69 @@ test_render (Fixture       *f,
   g_assert_cmpuint (ib_canvas_get_n_tile_builds (f->canvas), ==, builds + 1);
 }
 
+/* A picture of 4 x 4 picture-pixel squares, red where (x / 4 + y / 4) is even, else blue. */
+static GdkTexture *
+checker_picture (void)
+{
+  gsize size = (gsize) PIC_W * PIC_H * 4;
+  guint8 *rgba = g_malloc (size);
+
+  for (int y = 0; y < PIC_H; y++)
+    for (int x = 0; x < PIC_W; x++)
+      {
+        guint8 *p = rgba + ((gsize) y * PIC_W + x) * 4;
+        gboolean red = (x / 4 + y / 4) % 2 == 0;
+        p[0] = red ? 255 : 0;
+        p[1] = 0;
+        p[2] = red ? 0 : 255;
+        p[3] = 255;
+      }
+  g_autoptr(GBytes) bytes = g_bytes_new_take (rgba, size);
+  return gdk_memory_texture_new (PIC_W, PIC_H, GDK_MEMORY_R8G8B8A8, bytes, (gsize) PIC_W * 4);
+}
+
+/* The picture where the mapping puts it, drawn by cairo nodes (the cairo renderer's path) and by texture nodes
+ * (the GPU renderers'): magnified, each picture pixel a square (crisp on the cairo path: nearest filtering from
+ * zoom 2); zoomed out to a quarter, 4 x 4 squares fall on single view pixels of their colour (a pyramid level). */
+static void
+test_render_picture (Fixture       *f,
+                     gconstpointer  data)
+{
+  g_autoptr(GdkTexture) picture = checker_picture ();
+  gsize stride;
+
+  ib_canvas_set_picture (f->canvas, picture);
+  ib_canvas_set_texture_nodes_only (f->canvas, GPOINTER_TO_INT (data));
+  ib_canvas_set_tool (f->canvas, IB_CANVAS_TOOL_RECTANGLE);
+
+  set_view (f, 8, 800, 600);
+  g_autofree guint8 *magnified = render (f, &stride);
+  for (int px = 100; px < 140; px += 3)
+    {
+      double x, y;
+      gboolean red = (px / 4 + 75 / 4) % 2 == 0;
+      /* A quarter into the pixel's square nearest filtering gives its colour, linear a quarter of the
+       * neighbour's; near its centre linear is off by a little (a view pixel's centre is never exactly it). */
+      gboolean nearest = data == NULL;
+      ib_canvas_picture_to_widget (f->canvas, px + (nearest ? 0.25 : 0.5), 75.5, &x, &y);
+      if (x >= 1 && x < VIEW_W - 1)
+        assert_rgb_within (magnified, stride, (int) x, (int) y, red ? 255 : 0, 0, red ? 0 : 255, nearest ? 3 : 48);
+    }
+
+  set_view (f, 0.25, 0, 0);
+  g_autofree guint8 *reduced = render (f, &stride);
+  for (int px = 2; px < PIC_W; px += 40)
+    for (int py = 2; py < PIC_H; py += 40)
+      {
+        double x, y;
+        gboolean red = (px / 4 + py / 4) % 2 == 0;
+        ib_canvas_picture_to_widget (f->canvas, (px / 4) * 4 + 2, (py / 4) * 4 + 2, &x, &y);
+        /* Only where the square's view pixel holds nothing else. */
+        if (fabs (x - floor (x) - 0.5) < 0.2 && fabs (y - floor (y) - 0.5) < 0.2)
+          assert_rgb (reduced, stride, (int) x, (int) y, red ? 255 : 0, 0, red ? 0 : 255);
+      }
+}
+
 /* The grid is the edit job's work window and token mask for the canvas's mask. */
 static void
 test_token_grid (Fixture       *f,
@@ -664,6 +742,11 @@ main (int   argc,
   g_test_add ("/app/canvas/zoom-at", Fixture, NULL, fixture_setup, test_zoom_at, fixture_teardown);
   g_test_add ("/app/canvas/actions", Fixture, NULL, fixture_setup, test_actions, fixture_teardown);
   g_test_add ("/app/canvas/render", Fixture, NULL, fixture_setup, test_render, fixture_teardown);
+  g_test_add ("/app/canvas/render-textures", Fixture, GINT_TO_POINTER (TRUE), fixture_setup, test_render,
+              fixture_teardown);
+  g_test_add ("/app/canvas/render-picture", Fixture, NULL, fixture_setup, test_render_picture, fixture_teardown);
+  g_test_add ("/app/canvas/render-picture-textures", Fixture, GINT_TO_POINTER (TRUE), fixture_setup,
+              test_render_picture, fixture_teardown);
   g_test_add ("/app/canvas/token-grid", Fixture, NULL, fixture_setup, test_token_grid, fixture_teardown);
   g_test_add_func ("/app/canvas/scrolled-window", test_scrolled_window);
   return g_test_run ();
