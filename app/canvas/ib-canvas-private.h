@@ -20,10 +20,8 @@ struct _IbCanvas
   gboolean texture_nodes_only;  /* for the tests: draw as under a GPU renderer, whatever the renderer */
   IbMask *mask;
   gulong mask_changed_id;
-  GdkTexture *preview;
-  IbTexturePyramid *preview_pyramid;
-  int preview_x;
-  int preview_y;
+  IbEditImage *preview;
+  IbTexturePyramid *preview_pyramid;   /* made at the first draw */
   int native_size;
   int grid_side;
 

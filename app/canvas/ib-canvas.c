@@ -302,19 +302,30 @@ ib_canvas_get_mask (IbCanvas *self)
 }
 
 void
-ib_canvas_set_preview (IbCanvas   *self,
-                       GdkTexture *region,
-                       int         x,
-                       int         y)
+ib_canvas_set_preview (IbCanvas    *self,
+                       IbEditImage *region)
 {
   g_return_if_fail (IB_IS_CANVAS (self));
-  g_return_if_fail (region == NULL || GDK_IS_TEXTURE (region));
 
-  if (g_set_object (&self->preview, region))
-    g_clear_pointer (&self->preview_pyramid, ib_texture_pyramid_free);
-  self->preview_x = x;
-  self->preview_y = y;
+  if (region == self->preview)
+    return;
+  if (region != NULL)
+    ib_edit_image_ref (region);
+  g_clear_pointer (&self->preview, ib_edit_image_unref);
+  g_clear_pointer (&self->preview_pyramid, ib_texture_pyramid_free);
+  self->preview = region;
   gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+/* The preview's pyramid, made from its pixels at the first draw. */
+static IbTexturePyramid *
+preview_pyramid (IbCanvas *self)
+{
+  IbEditImage *p = self->preview;
+
+  if (self->preview_pyramid == NULL)
+    self->preview_pyramid = ib_texture_pyramid_new_for_rgba (p->pixels, p->width, p->height, p->stride);
+  return self->preview_pyramid;
 }
 
 void
@@ -463,20 +474,18 @@ append_picture_texture (IbCanvas    *self,
   gtk_snapshot_append_texture (snapshot, texture, &GRAPHENE_RECT_INIT (wx, wy, width * self->zoom, height * self->zoom));
 }
 
-/* The picture or a preview (which may be as large) as a texture node, from the level of its pyramid that suits
- * the zoom (see ib-texture-pyramid.h); the pyramid is made at the first draw. */
+/* The picture or a preview (which may be as large) of width x height picture pixels at (x, y) as a texture
+ * node, from the level of its pyramid that suits the zoom (see ib-texture-pyramid.h). */
 static void
-append_pyramid (IbCanvas          *self,
-                GtkSnapshot       *snapshot,
-                GdkTexture        *texture,
-                IbTexturePyramid **pyramid,
-                double             x,
-                double             y)
+append_pyramid (IbCanvas         *self,
+                GtkSnapshot      *snapshot,
+                IbTexturePyramid *pyramid,
+                double            x,
+                double            y,
+                int               width,
+                int               height)
 {
-  if (*pyramid == NULL)
-    *pyramid = ib_texture_pyramid_new (texture);
-  append_picture_texture (self, snapshot, ib_texture_pyramid_for_zoom (*pyramid, self->zoom), x, y,
-                          gdk_texture_get_width (texture), gdk_texture_get_height (texture));
+  append_picture_texture (self, snapshot, ib_texture_pyramid_for_zoom (pyramid, self->zoom), x, y, width, height);
 }
 
 void
@@ -508,18 +517,26 @@ ib_canvas_paint_surface (IbCanvas        *self,
 
 /* The picture or a preview painted from its pyramid's level for the zoom. */
 static void
-paint_pyramid (IbCanvas          *self,
-               cairo_t           *cr,
-               GdkTexture        *texture,
-               IbTexturePyramid **pyramid,
-               double             x,
-               double             y)
+paint_pyramid (IbCanvas         *self,
+               cairo_t          *cr,
+               IbTexturePyramid *pyramid,
+               double            x,
+               double            y,
+               int               width,
+               int               height)
 {
-  if (*pyramid == NULL)
-    *pyramid = ib_texture_pyramid_new (texture);
   ib_canvas_paint_surface (self, cr,
-                           ib_texture_pyramid_get_surface (*pyramid, ib_texture_pyramid_level_for_zoom (self->zoom)),
-                           x, y, gdk_texture_get_width (texture), gdk_texture_get_height (texture));
+                           ib_texture_pyramid_get_surface (pyramid, ib_texture_pyramid_level_for_zoom (self->zoom)),
+                           x, y, width, height);
+}
+
+/* The picture's pyramid, made at the first draw. */
+static IbTexturePyramid *
+picture_pyramid (IbCanvas *self)
+{
+  if (self->picture_pyramid == NULL)
+    self->picture_pyramid = ib_texture_pyramid_new (self->picture);
+  return self->picture_pyramid;
 }
 
 /* Under GTK's cairo renderer (no GPU, remote displays) the picture, preview and mask are painted in one cairo
@@ -560,9 +577,11 @@ ib_canvas_snapshot (GtkWidget   *widget,
     {
       cairo_t *cr = gtk_snapshot_append_cairo (snapshot, &view);
       if (self->picture != NULL)
-        paint_pyramid (self, cr, self->picture, &self->picture_pyramid, 0, 0);
+        paint_pyramid (self, cr, picture_pyramid (self), 0, 0, gdk_texture_get_width (self->picture),
+                       gdk_texture_get_height (self->picture));
       if (show_preview)
-        paint_pyramid (self, cr, self->preview, &self->preview_pyramid, self->preview_x, self->preview_y);
+        paint_pyramid (self, cr, preview_pyramid (self), self->preview->x, self->preview->y, self->preview->width,
+                       self->preview->height);
       if (show_mask)
         ib_canvas_snapshot_mask (self, snapshot, cr);
       cairo_destroy (cr);
@@ -570,9 +589,11 @@ ib_canvas_snapshot (GtkWidget   *widget,
   else
     {
       if (self->picture != NULL)
-        append_pyramid (self, snapshot, self->picture, &self->picture_pyramid, 0, 0);
+        append_pyramid (self, snapshot, picture_pyramid (self), 0, 0, gdk_texture_get_width (self->picture),
+                        gdk_texture_get_height (self->picture));
       if (show_preview)
-        append_pyramid (self, snapshot, self->preview, &self->preview_pyramid, self->preview_x, self->preview_y);
+        append_pyramid (self, snapshot, preview_pyramid (self), self->preview->x, self->preview->y,
+                        self->preview->width, self->preview->height);
       if (show_mask)
         ib_canvas_snapshot_mask (self, snapshot, NULL);
     }
@@ -749,7 +770,7 @@ ib_canvas_dispose (GObject *object)
   g_clear_object (&self->mask);
   g_clear_object (&self->picture);
   g_clear_pointer (&self->picture_pyramid, ib_texture_pyramid_free);
-  g_clear_object (&self->preview);
+  g_clear_pointer (&self->preview, ib_edit_image_unref);
   g_clear_pointer (&self->preview_pyramid, ib_texture_pyramid_free);
   ib_canvas_overlay_free (self);
   if (self->hadjustment != NULL)

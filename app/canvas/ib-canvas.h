@@ -20,6 +20,7 @@
 
 #include <gtk/gtk.h>
 
+#include "ib-edit-job.h"
 #include "ib-mask.h"
 
 G_BEGIN_DECLS
@@ -51,12 +52,11 @@ GdkTexture     *ib_canvas_get_picture            (IbCanvas      *canvas);
 void            ib_canvas_set_mask               (IbCanvas      *canvas,
                                                   IbMask        *mask);
 IbMask         *ib_canvas_get_mask               (IbCanvas      *canvas);
-/* The newest level's region, drawn over the picture at (x, y) in picture pixels; NULL removes it. While a
- * preview is shown the mask's tint is hidden, except during a stroke. */
+/* The newest level's region (or a whole variant), drawn over the picture at its (x, y) in picture pixels;
+ * NULL removes it. Referenced, not copied. While a preview is shown the mask's tint is hidden, except during a
+ * stroke. */
 void            ib_canvas_set_preview            (IbCanvas      *canvas,
-                                                  GdkTexture    *region,
-                                                  int            x,
-                                                  int            y);
+                                                  IbEditImage   *region);
 /* The model's native resolution and token grid side, for the token grid overlay; 0 hides it. */
 void            ib_canvas_set_model_geometry     (IbCanvas      *canvas,
                                                   int            native_size,

@@ -17,6 +17,14 @@ typedef struct _IbTexturePyramid IbTexturePyramid;
 /* Level 0 is the picture itself in GDK_MEMORY_DEFAULT (premultiplied, native-endian ARGB); each further level
  * halves both sides (rounding up) by averaging 2 x 2 pixels. Levels are made when first asked for. */
 IbTexturePyramid *ib_texture_pyramid_new        (GdkTexture       *picture);
+/* The same from straight-alpha RGBA8 pixels (an IbEditImage's), which must stay as they are while the pyramid
+ * lives: each level is made from them when first asked for, in one pass, premultiplied by a loop of our own
+ * (GTK 4.8 converts a texture's pixels through floats), each texel the mean of its 2^n x 2^n block. A preview
+ * then costs the canvas one pass over its pixels for the level it shows, not a conversion and a halving. */
+IbTexturePyramid *ib_texture_pyramid_new_for_rgba (const guint8   *rgba,
+                                                   int             width,
+                                                   int             height,
+                                                   gsize           stride);
 void              ib_texture_pyramid_free       (IbTexturePyramid *self);
 
 /* The level n to draw at zoom: the smallest scale 2^-n at least zoom (0 for zoom >= 1), so that drawing it
@@ -39,10 +47,14 @@ cairo_surface_t  *ib_texture_pyramid_get_surface (IbTexturePyramid *self,
  * others, with one copy of the pixels. */
 GdkTexture       *ib_texture_new_for_surface    (cairo_surface_t  *surface);
 
-/* A thumbnail of picture for widgets at most max_side pixels across (GtkPicture in a strip or a gallery): the
- * smallest level whose larger side is still at least max_side, as a new reference; the picture itself when
- * it is that small already. The renderer then never filters the whole picture down on each frame. */
-GdkTexture       *ib_texture_thumbnail          (GdkTexture       *picture,
+/* A thumbnail of straight-alpha RGBA8 pixels (an IbEditImage's) for widgets at most max_side pixels across
+ * (GtkPicture in a strip or a gallery): the smallest level whose larger side is still at least max_side (level
+ * 0 when the pixels are that small already), made in one pass, as a new texture. The renderer then never
+ * filters the whole picture down on each frame. */
+GdkTexture       *ib_texture_thumbnail_for_rgba (const guint8     *rgba,
+                                                 int               width,
+                                                 int               height,
+                                                 gsize             stride,
                                                  int               max_side);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbTexturePyramid, ib_texture_pyramid_free)

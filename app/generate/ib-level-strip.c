@@ -79,9 +79,10 @@ cell_update (IbLevelStrip *self,
              Cell         *cell)
 {
   IbEditImage *preview = cell_preview (self, cell);
-  g_autoptr (GdkTexture) full = preview != NULL ? ib_edit_image_to_texture (preview) : NULL;
   /* Twice the thumbnail's size: sharp on a scale-2 display. */
-  g_autoptr (GdkTexture) texture = full != NULL ? ib_texture_thumbnail (full, 2 * THUMBNAIL_SIZE) : NULL;
+  g_autoptr (GdkTexture) texture = preview == NULL ? NULL
+    : ib_texture_thumbnail_for_rgba (preview->pixels, preview->width, preview->height, preview->stride,
+                                     2 * THUMBNAIL_SIZE);
 
   gtk_picture_set_paintable (GTK_PICTURE (cell->picture), GDK_PAINTABLE (texture));
   gtk_widget_set_sensitive (cell->button, cell->previews != NULL);

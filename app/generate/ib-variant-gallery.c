@@ -118,9 +118,10 @@ ib_variant_gallery_set_images (IbVariantGallery *self,
   self->updating = TRUE;
   for (guint v = 0; images != NULL && v < images->len; v++)
     {
-      g_autoptr (GdkTexture) full = ib_edit_image_to_texture (g_ptr_array_index (images, v));
+      IbEditImage *image = g_ptr_array_index (images, v);
       /* Twice the thumbnail's size: sharp on a scale-2 display. */
-      g_autoptr (GdkTexture) texture = ib_texture_thumbnail (full, 2 * THUMBNAIL_SIZE);
+      g_autoptr (GdkTexture) texture = ib_texture_thumbnail_for_rgba (image->pixels, image->width, image->height,
+                                                                      image->stride, 2 * THUMBNAIL_SIZE);
       g_autofree char *name = g_strdup_printf ("variant-%u", v);
       g_autofree char *tooltip = g_strdup_printf (_("Variant %u"), v + 1);
       GtkWidget *picture = gtk_picture_new_for_paintable (GDK_PAINTABLE (texture));

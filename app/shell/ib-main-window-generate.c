@@ -16,9 +16,7 @@ static void
 show_variant (IbMainWindow *self,
               IbEditImage  *image)
 {
-  g_autoptr(GdkTexture) texture = ib_edit_image_to_texture (image);
-
-  ib_canvas_set_preview (self->canvas, texture, image->x, image->y);
+  ib_canvas_set_preview (self->canvas, image);
 }
 
 static void
@@ -35,7 +33,7 @@ ib_main_window_clear_results (IbMainWindow *self)
   g_clear_pointer (&self->result, ib_edit_result_unref);
   self->selected_variant = 0;
   if (self->canvas != NULL)
-    ib_canvas_set_preview (self->canvas, NULL, 0, 0);
+    ib_canvas_set_preview (self->canvas, NULL);
   if (self->runner == NULL)
     return;                              /* disposing */
   if (!ib_job_runner_get_running (self->runner))
@@ -271,7 +269,7 @@ start (IbMainWindow        *self,
 
   /* The running job's previews replace these. */
   g_clear_pointer (&self->result, ib_edit_result_unref);
-  ib_canvas_set_preview (self->canvas, NULL, 0, 0);
+  ib_canvas_set_preview (self->canvas, NULL);
   if (!ib_job_runner_start (self->runner, ib_loaded_model_get_file (self->model), request, &error))
     {
       ib_main_window_show_error (self, _("Nothing Was Generated"), error->message);

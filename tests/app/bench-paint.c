@@ -30,6 +30,8 @@ typedef struct
   GArray *paint_costs;      /* gint64 µs per frame in GTK's paint (snapshot and rendering) */
   gint64 frame_start;
   gint64 layout_end;
+  GString *since_frame;     /* the runner's events and generate calls since the last frame */
+  GString *long_frames;     /* for each frame over 33 ms: its interval and what happened in it */
   gint64 phase_start;
   double angle;
   int n_jobs_done;
@@ -42,7 +44,53 @@ after_paint_cb (GdkFrameClock *clock,
                 Bench         *bench)
 {
   gint64 now = g_get_monotonic_time ();
+  if (bench->frame_times->len > 0)
+    {
+      gint64 interval = now - g_array_index (bench->frame_times, gint64, bench->frame_times->len - 1);
+      if (interval > 33333)
+        g_string_append_printf (bench->long_frames, "  %.0f ms:%s\n", interval / 1000.0,
+                                bench->since_frame->len > 0 ? bench->since_frame->str : " (no job event)");
+    }
+  g_string_truncate (bench->since_frame, 0);
   g_array_append_val (bench->frame_times, now);
+}
+
+static void
+note (Bench      *bench,
+      const char *what)
+{
+  g_string_append_printf (bench->since_frame, " %s", what);
+}
+
+/* When the running emission of the runner's level-finished began: an emission hook runs before every handler,
+ * and the bench's own handler, connected last, after the window's. */
+static gint64 emission_start;
+
+static gboolean
+emission_hook (GSignalInvocationHint *hint,
+               guint                  n_params,
+               const GValue          *params,
+               gpointer               data)
+{
+  emission_start = g_get_monotonic_time ();
+  return TRUE;
+}
+
+static void
+note_level_finished_cb (IbJobRunner *runner,
+                        int          level,
+                        GPtrArray   *previews,
+                        Bench       *bench)
+{
+  g_autofree char *text = g_strdup_printf ("level-finished (its handlers %.1f ms)",
+                                           (g_get_monotonic_time () - emission_start) / 1000.0);
+  note (bench, text);
+}
+
+static void
+note_started_cb (Bench *bench)
+{
+  note (bench, "started");
 }
 
 /* Connected after GTK's own handlers, so each runs when GTK's work of that phase is done. */
@@ -127,6 +175,8 @@ report (const char *phase,
            percentile_ms (intervals, 0.5), percentile_ms (intervals, 0.95), percentile_ms (intervals, 1.0),
            n_long, bench->event_costs->len, percentile_ms (bench->event_costs, 0.5),
            percentile_ms (bench->event_costs, 0.95), percentile_ms (bench->event_costs, 1.0), bench->n_jobs_done);
+  if (bench->long_frames->len > 0)
+    g_print ("%-12s frames over 33 ms, with the job events before them:\n%s", "", bench->long_frames->str);
   g_print ("%-12s per frame: layout p50 %.1f ms, p95 %.1f ms | paint (snapshot + render) p50 %.1f ms, p95 %.1f ms\n",
            "", percentile_ms (bench->layout_costs, 0.5), percentile_ms (bench->layout_costs, 0.95),
            percentile_ms (bench->paint_costs, 0.5), percentile_ms (bench->paint_costs, 0.95));
@@ -142,6 +192,7 @@ run_phase (Bench      *bench,
   g_array_set_size (bench->event_costs, 0);
   g_array_set_size (bench->layout_costs, 0);
   g_array_set_size (bench->paint_costs, 0);
+  g_string_truncate (bench->long_frames, 0);
   ib_canvas_picture_to_widget (bench->canvas, PICTURE_SIDE * 0.8, PICTURE_SIDE * 0.5, &x, &y);
   ib_canvas_begin_stroke (bench->canvas, x, y, 1.0, FALSE);
   guint pointer = g_timeout_add (1000 / POINTER_HZ, pointer_cb, bench);
@@ -156,7 +207,10 @@ generate_again_cb (gpointer user_data)
 {
   Bench *bench = user_data;
   if (bench->keep_generating)
-    g_action_group_activate_action (G_ACTION_GROUP (bench->window), "generate", NULL);
+    {
+      g_action_group_activate_action (G_ACTION_GROUP (bench->window), "generate", NULL);
+      note (bench, "generate");
+    }
   return G_SOURCE_REMOVE;
 }
 
@@ -166,6 +220,7 @@ job_ended_cb (IbJobRunner *runner,
               Bench       *bench)
 {
   bench->n_jobs_done++;
+  note (bench, "done");
   g_idle_add (generate_again_cb, bench);
 }
 
@@ -186,6 +241,8 @@ bench_body (IbApplication *application,
   bench.event_costs = g_array_new (FALSE, FALSE, sizeof (gint64));
   bench.layout_costs = g_array_new (FALSE, FALSE, sizeof (gint64));
   bench.paint_costs = g_array_new (FALSE, FALSE, sizeof (gint64));
+  bench.since_frame = g_string_new (NULL);
+  bench.long_frames = g_string_new (NULL);
   GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (bench.canvas));
   gulong paint_handler = g_signal_connect (clock, "after-paint", G_CALLBACK (after_paint_cb), &bench);
   g_signal_connect (clock, "before-paint", G_CALLBACK (before_paint_cb), &bench);
@@ -199,6 +256,9 @@ bench_body (IbApplication *application,
 
   /* Something masked for the jobs to re-make: the stroke above. */
   g_signal_connect (runner, "done", G_CALLBACK (job_ended_cb), &bench);
+  g_signal_connect (runner, "level-finished", G_CALLBACK (note_level_finished_cb), &bench);
+  g_signal_add_emission_hook (g_signal_lookup ("level-finished", IB_TYPE_JOB_RUNNER), 0, emission_hook, NULL, NULL);
+  g_signal_connect_swapped (runner, "started", G_CALLBACK (note_started_cb), &bench);
   g_signal_connect (runner, "failed", G_CALLBACK (job_ended_cb), &bench);
   bench.keep_generating = TRUE;
   g_action_group_activate_action (G_ACTION_GROUP (window), "generate", NULL);
@@ -214,6 +274,8 @@ bench_body (IbApplication *application,
   g_array_unref (bench.event_costs);
   g_array_unref (bench.layout_costs);
   g_array_unref (bench.paint_costs);
+  g_string_free (bench.since_frame, TRUE);
+  g_string_free (bench.long_frames, TRUE);
 }
 
 int

@@ -532,20 +532,23 @@ test_render (Fixture       *f,
 
   /* A preview over the masked region is shown as it is, without the tint. */
   {
-    g_autofree guint8 *preview_pixels = g_malloc (50 * 40 * 4), *with_preview = NULL;
-    for (int i = 0; i < 50 * 40; i++)
-      {
-        preview_pixels[i * 4 + 0] = 20;
-        preview_pixels[i * 4 + 1] = 200;
-        preview_pixels[i * 4 + 2] = 60;
-        preview_pixels[i * 4 + 3] = 255;
-      }
-    g_autoptr (GBytes) bytes = g_bytes_new_take (g_steal_pointer (&preview_pixels), 50 * 40 * 4);
-    g_autoptr (GdkTexture) preview = gdk_memory_texture_new (50, 40, GDK_MEMORY_R8G8B8A8, bytes, 50 * 4);
-    ib_canvas_set_preview (f->canvas, preview, 150, 100);
+    g_autofree guint8 *with_preview = NULL;
+    IbEditImage *preview = ib_edit_image_new (150, 100, 50, 40);
+    for (int y = 0; y < 40; y++)
+      for (int x = 0; x < 50; x++)
+        {
+          guint8 *p = preview->pixels + y * preview->stride + x * 4;
+          p[0] = 20;
+          p[1] = 200;
+          p[2] = 60;
+          p[3] = 255;
+        }
+    ib_canvas_set_preview (f->canvas, preview);
+    ib_edit_image_unref (preview);              /* the canvas keeps its own reference */
     with_preview = render (f, &stride);
     assert_rgb (with_preview, stride, (int) x0 + 2, (int) y0 + 2, 20, 200, 60);
-    ib_canvas_set_preview (f->canvas, NULL, 0, 0);
+    assert_rgb (with_preview, stride, (int) x1 - 2, (int) y1 - 2, 20, 200, 60);
+    ib_canvas_set_preview (f->canvas, NULL);
   }
 
   /* The token grid tints the cells the job will redo (the mask's tint under it), not the others. */

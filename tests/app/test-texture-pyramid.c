@@ -1,5 +1,6 @@
 /* test-texture-pyramid.c: the canvas's picture pyramid: level sizes down to 1 x 1, each pixel the mean of
- * its 2 x 2 block (odd edges their own neighbours), premultiplied, and the level chosen for a zoom. */
+ * its 2 x 2 block (odd edges their own neighbours), premultiplied (from a texture or from straight RGBA
+ * pixels), the level chosen for a zoom, and thumbnails. */
 #include <gtk/gtk.h>
 #include <math.h>
 
@@ -17,16 +18,28 @@ picture_pixel (int     x,
   rgba[3] = (x + y) % 3 == 0 ? 255 : 128;
 }
 
+/* The test picture's straight RGBA rows, stride bytes apart (a little more than a row). */
+static guint8 *
+make_pixels (int    width,
+             int    height,
+             gsize *stride)
+{
+  *stride = (gsize) width * 4 + 12;
+  guint8 *pixels = g_malloc0 (*stride * height);
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      picture_pixel (x, y, pixels + y * *stride + (gsize) x * 4);
+  return pixels;
+}
+
 static GdkTexture *
 make_picture (int width,
               int height)
 {
-  guint8 *pixels = g_malloc ((gsize) width * height * 4);
-  for (int y = 0; y < height; y++)
-    for (int x = 0; x < width; x++)
-      picture_pixel (x, y, pixels + ((gsize) y * width + x) * 4);
-  g_autoptr (GBytes) bytes = g_bytes_new_take (pixels, (gsize) width * height * 4);
-  return gdk_memory_texture_new (width, height, GDK_MEMORY_R8G8B8A8, bytes, (gsize) width * 4);
+  gsize stride;
+  guint8 *pixels = make_pixels (width, height, &stride);
+  g_autoptr (GBytes) bytes = g_bytes_new_take (pixels, stride * height);
+  return gdk_memory_texture_new (width, height, GDK_MEMORY_R8G8B8A8, bytes, stride);
 }
 
 /* A texture's pixels as premultiplied RGBA floats in 0..255. */
@@ -48,12 +61,46 @@ premultiplied (GdkTexture *texture)
   return out;
 }
 
+/* Each texel of texture is the mean of its block x block block of original (premultiplied floats of a width x
+ * height picture), clipped at the edges; every 5th column and 7th row is checked. */
 static void
-test_levels (void)
+assert_block_means (GdkTexture  *texture,
+                    const float *original,
+                    int          width,
+                    int          height,
+                    int          block,
+                    const char  *what)
+{
+  int w = gdk_texture_get_width (texture), h = gdk_texture_get_height (texture);
+  g_autofree float *here = premultiplied (texture);
+
+  g_assert_cmpint (w, ==, (width + block - 1) / block);
+  g_assert_cmpint (h, ==, (height + block - 1) / block);
+  for (int y = 0; y < h; y += 7)
+    for (int x = 0; x < w; x += 5)
+      for (int c = 0; c < 4; c++)
+        {
+          double sum = 0;
+          int n = 0;
+          for (int yy = y * block; yy < MIN ((y + 1) * block, height); yy++)
+            for (int xx = x * block; xx < MIN ((x + 1) * block, width); xx++, n++)
+              sum += original[((gsize) yy * width + xx) * 4 + c];
+          if (fabs (here[((gsize) y * w + x) * 4 + c] - sum / n) > 1.0)
+            g_error ("%s: pixel (%d, %d) channel %d: %g, expected %g", what, x, y, c, here[((gsize) y * w + x) * 4 + c],
+                     sum / n);
+        }
+}
+
+/* data: the pyramid made from the pixels (ib_texture_pyramid_new_for_rgba), else from a texture. */
+static void
+test_levels (gconstpointer data)
 {
   const int width = 37, height = 20;
+  gsize stride;
+  g_autofree guint8 *pixels = make_pixels (width, height, &stride);
   g_autoptr (GdkTexture) picture = make_picture (width, height);
-  g_autoptr (IbTexturePyramid) pyramid = ib_texture_pyramid_new (picture);
+  g_autoptr (IbTexturePyramid) pyramid = data != NULL ? ib_texture_pyramid_new_for_rgba (pixels, width, height, stride)
+                                                      : ib_texture_pyramid_new (picture);
   const int sizes[][2] = { { 37, 20 }, { 19, 10 }, { 10, 5 }, { 5, 3 }, { 3, 2 }, { 2, 1 }, { 1, 1 } };
 
   for (guint level = 0; level < G_N_ELEMENTS (sizes); level++)
@@ -70,6 +117,14 @@ test_levels (void)
   g_autofree float *level0 = premultiplied (ib_texture_pyramid_get_level (pyramid, 0));
   for (int i = 0; i < width * height * 4; i++)
     g_assert_cmpfloat (fabsf (original[i] - level0[i]), <=, 0.5f);
+  /* From the pixels, each level is made from them: the mean of its 2^n x 2^n block. */
+  if (data != NULL)
+    {
+      for (guint level = 1; level < G_N_ELEMENTS (sizes); level++)
+        assert_block_means (ib_texture_pyramid_get_level (pyramid, level), original, width, height, 1 << level,
+                            "level from the pixels");
+      return;
+    }
   for (guint level = 1; level < G_N_ELEMENTS (sizes); level++)
     {
       g_autofree float *above = premultiplied (ib_texture_pyramid_get_level (pyramid, level - 1));
@@ -104,18 +159,26 @@ test_for_zoom (void)
                      cases[i].width);
 }
 
-/* Thumbnails: the smallest level still as large as asked for; small pictures as they are. */
+/* Thumbnails: the smallest level still as large as asked for (small pictures as they are), each texel the mean
+ * of its block of the picture. */
 static void
 test_thumbnail (void)
 {
-  g_autoptr (GdkTexture) picture = make_picture (300, 200);
-  const struct { int max_side; int width; } cases[] = { { 400, 300 }, { 300, 300 }, { 150, 150 }, { 144, 150 },
-                                                         { 100, 150 }, { 75, 75 }, { 1, 1 } };
+  const int width = 300, height = 200;
+  gsize stride;
+  g_autofree guint8 *pixels = make_pixels (width, height, &stride);
+  g_autoptr (GdkTexture) picture = make_picture (width, height);
+  g_autofree float *original = premultiplied (picture);
+  const struct { int max_side; int width; int block; } cases[] = {
+    { 400, 300, 1 }, { 300, 300, 1 }, { 150, 150, 2 }, { 144, 150, 2 }, { 100, 150, 2 }, { 75, 75, 4 }, { 1, 1, 512 },
+  };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      g_autoptr (GdkTexture) thumbnail = ib_texture_thumbnail (picture, cases[i].max_side);
+      g_autoptr (GdkTexture) thumbnail = ib_texture_thumbnail_for_rgba (pixels, width, height, stride,
+                                                                         cases[i].max_side);
       g_assert_cmpint (gdk_texture_get_width (thumbnail), ==, cases[i].width);
+      assert_block_means (thumbnail, original, width, height, cases[i].block, "thumbnail");
     }
 }
 
@@ -124,7 +187,8 @@ main (int   argc,
       char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/app/canvas/pyramid/levels", test_levels);
+  g_test_add_data_func ("/app/canvas/pyramid/levels", NULL, test_levels);
+  g_test_add_data_func ("/app/canvas/pyramid/levels-from-pixels", GINT_TO_POINTER (TRUE), test_levels);
   g_test_add_func ("/app/canvas/pyramid/for-zoom", test_for_zoom);
   g_test_add_func ("/app/canvas/pyramid/thumbnail", test_thumbnail);
   return g_test_run ();
