@@ -257,8 +257,8 @@ ib_texture_pyramid_for_zoom (IbTexturePyramid *self,
   return ib_texture_pyramid_get_level (self, ib_texture_pyramid_level_for_zoom (zoom));
 }
 
-GdkTexture *
-ib_texture_thumbnail_for_rgba (const guint8 *rgba,
+cairo_surface_t *
+ib_thumbnail_surface_for_rgba (const guint8 *rgba,
                                int           width,
                                int           height,
                                gsize         stride,
@@ -275,8 +275,18 @@ ib_texture_thumbnail_for_rgba (const guint8 *rgba,
       level++;
     }
   /* Straight to that level in one pass over the pixels: no level above it is needed. */
-  cairo_surface_t *surface = premultiply_rgba (rgba, width, height, stride, level);
-  GdkTexture *texture = ib_texture_new_for_surface (surface);
+  return premultiply_rgba (rgba, width, height, stride, level);
+}
+
+GdkTexture *
+ib_texture_thumbnail_for_rgba (const guint8 *rgba,
+                               int           width,
+                               int           height,
+                               gsize         stride,
+                               int           max_side)
+{
+  cairo_surface_t *surface = ib_thumbnail_surface_for_rgba (rgba, width, height, stride, max_side);
+  GdkTexture *texture = surface != NULL ? ib_texture_new_for_surface (surface) : NULL;
   cairo_surface_destroy (surface);
   return texture;
 }

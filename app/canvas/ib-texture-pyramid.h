@@ -56,6 +56,13 @@ GdkTexture       *ib_texture_thumbnail_for_rgba (const guint8     *rgba,
                                                  int               height,
                                                  gsize             stride,
                                                  int               max_side);
+/* Its pixels, as a new ARGB32 image surface: only cairo and our own loop, so any thread may make them (the job
+ * runner's worker does, ib-job-runner.h), and ib_texture_new_for_surface turns them into the texture. */
+cairo_surface_t  *ib_thumbnail_surface_for_rgba (const guint8     *rgba,
+                                                 int               width,
+                                                 int               height,
+                                                 gsize             stride,
+                                                 int               max_side);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbTexturePyramid, ib_texture_pyramid_free)
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ib-generate-error.h"
+#include "ib-texture-pyramid.h"
 
 /* At most about 15 progress updates a second. */
 #define PROGRESS_INTERVAL_US (G_USEC_PER_SEC / 15)
@@ -77,6 +78,7 @@ struct _IbJobRunner
   int n_tokens;
   LevelTokens levels[IB_MAX_LEVELS + 1]; /* [t]: x_t */
   int resume_variant;           /* set by fill_resume for the next start, else -1 */
+  GPtrArray *thumbnails;        /* GdkTexture per preview, during a level-finished emission */
 };
 
 G_DEFINE_FINAL_TYPE (IbJobRunner, ib_job_runner, G_TYPE_OBJECT)
@@ -117,6 +119,7 @@ typedef struct
   int n_done;                   /* over all passes of the level */
   int n_total;
   GPtrArray *previews;          /* IbEditImage */
+  GPtrArray *thumbnails;        /* cairo_surface_t per preview, made by the worker */
   int n_variants;
   int n_tokens;
   int32_t *tokens;              /* LEVEL_FINISHED: x_{level-1} of every variant */
@@ -130,6 +133,7 @@ delivery_free (gpointer data)
   Delivery *delivery = data;
   run_unref (delivery->run);
   g_clear_pointer (&delivery->previews, g_ptr_array_unref);
+  g_clear_pointer (&delivery->thumbnails, g_ptr_array_unref);
   g_free (delivery->tokens);
   g_clear_pointer (&delivery->result, ib_edit_result_unref);
   g_clear_error (&delivery->error);
@@ -158,8 +162,16 @@ post (Run               *run,
   if (event->kind == IB_EDIT_EVENT_LEVEL_FINISHED)
     {
       delivery->previews = g_ptr_array_new_with_free_func ((GDestroyNotify) ib_edit_image_unref);
+      /* The thumbnails too, here: a pass over each preview's pixels that would otherwise hold up a frame. */
+      delivery->thumbnails = g_ptr_array_new_with_free_func ((GDestroyNotify) cairo_surface_destroy);
       for (int v = 0; event->previews != NULL && v < event->n_variants; v++)
-        g_ptr_array_add (delivery->previews, ib_edit_image_ref (event->previews[v]));
+        {
+          IbEditImage *preview = event->previews[v];
+          g_ptr_array_add (delivery->previews, ib_edit_image_ref (preview));
+          g_ptr_array_add (delivery->thumbnails,
+                           ib_thumbnail_surface_for_rgba (preview->pixels, preview->width, preview->height,
+                                                          preview->stride, IB_JOB_RUNNER_THUMBNAIL_SIDE));
+        }
       if (event->tokens != NULL)
         {
           delivery->n_tokens = event->n_tokens;
@@ -320,7 +332,11 @@ deliver_cb (gpointer data)
           x->n_variants = delivery->n_variants;
           x->tokens = g_steal_pointer (&delivery->tokens);
         }
+      self->thumbnails = g_ptr_array_new_with_free_func (g_object_unref);
+      for (guint v = 0; v < delivery->thumbnails->len; v++)
+        g_ptr_array_add (self->thumbnails, ib_texture_new_for_surface (g_ptr_array_index (delivery->thumbnails, v)));
       g_signal_emit (self, signals[SIGNAL_LEVEL_FINISHED], 0, delivery->level, delivery->previews);
+      g_clear_pointer (&self->thumbnails, g_ptr_array_unref);
       break;
     case IB_EDIT_EVENT_DONE:
       {
@@ -433,6 +449,13 @@ ib_job_runner_stop (IbJobRunner *self)
   ib_job_runner_cancel (self);
   if (self->worker != NULL)
     worker_wait_idle (self->worker);
+}
+
+GPtrArray *
+ib_job_runner_get_thumbnails (IbJobRunner *self)
+{
+  g_return_val_if_fail (IB_IS_JOB_RUNNER (self), NULL);
+  return self->thumbnails;
 }
 
 gboolean

@@ -51,6 +51,13 @@ void         ib_job_runner_stop         (IbJobRunner         *self);
 
 gboolean     ib_job_runner_get_running  (IbJobRunner         *self);
 
+/* Thumbnails of the previews, made by the worker (ib-texture-pyramid.h: at least this many pixels across, twice
+ * the variant gallery's 96 so that they are sharp on a scale-2 display). */
+#define IB_JOB_RUNNER_THUMBNAIL_SIDE 192
+
+/* During the emission of "level-finished": a GdkTexture per preview (borrowed), its thumbnail; else NULL. */
+GPtrArray   *ib_job_runner_get_thumbnails (IbJobRunner       *self);
+
 /* "Resample from here": sets up request (filled by the panel for the same picture, mask and model) to run
  * again from level (1 .. the last job's start level) with the tokens that variant of the last job had there,
  * keeping the coarser levels. At the start level there is nothing to keep and no tokens are set; the start

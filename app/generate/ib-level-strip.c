@@ -17,6 +17,7 @@ typedef struct
   GtkWidget *progress;
   GtkWidget *resample;
   GPtrArray *previews;          /* IbEditImage per variant; NULL until the level finishes */
+  GPtrArray *thumbnails;        /* GdkTexture per variant made by the runner's worker, or NULL */
 } Cell;
 
 struct _IbLevelStrip
@@ -47,6 +48,7 @@ cell_free (gpointer data)
 {
   Cell *cell = data;
   g_clear_pointer (&cell->previews, g_ptr_array_unref);
+  g_clear_pointer (&cell->thumbnails, g_ptr_array_unref);
   g_free (cell);
 }
 
@@ -79,8 +81,12 @@ cell_update (IbLevelStrip *self,
              Cell         *cell)
 {
   IbEditImage *preview = cell_preview (self, cell);
-  /* Twice the thumbnail's size: sharp on a scale-2 display. */
+  guint variant = cell->previews != NULL && cell->previews->len > 0
+                  ? MIN ((guint) self->variant, cell->previews->len - 1) : 0;
+  /* The runner's thumbnail when there is one; else twice the thumbnail's size: sharp on a scale-2 display. */
   g_autoptr (GdkTexture) texture = preview == NULL ? NULL
+    : cell->thumbnails != NULL && variant < cell->thumbnails->len
+    ? g_object_ref (g_ptr_array_index (cell->thumbnails, variant))
     : ib_texture_thumbnail_for_rgba (preview->pixels, preview->width, preview->height, preview->stride,
                                      2 * THUMBNAIL_SIZE);
 
@@ -199,6 +205,7 @@ ib_level_strip_begin (IbLevelStrip *self,
     {
       Cell *cell = g_ptr_array_index (self->cells, i);
       gtk_widget_set_visible (cell->progress, FALSE);
+      g_clear_pointer (&cell->thumbnails, g_ptr_array_unref);
       if (cell->level > top_level && cell->previews != NULL && cell->previews->len > 0)
         {
           /* Every new variant grows from the one that was resampled. */
@@ -247,6 +254,24 @@ ib_level_strip_progress (IbLevelStrip *self,
   gtk_widget_set_visible (cell->progress, TRUE);
 }
 
+/* thumbnails: NULL, or a GdkTexture per preview already made (the runner's). */
+static void
+level_finished (IbLevelStrip *self,
+                int           level,
+                GPtrArray    *previews,
+                GPtrArray    *thumbnails)
+{
+  Cell *cell = find_cell (self, level);
+  if (cell == NULL)
+    return;
+  g_clear_pointer (&cell->previews, g_ptr_array_unref);
+  g_clear_pointer (&cell->thumbnails, g_ptr_array_unref);
+  cell->previews = g_ptr_array_ref (previews);
+  cell->thumbnails = thumbnails != NULL ? g_ptr_array_ref (thumbnails) : NULL;
+  gtk_widget_set_visible (cell->progress, FALSE);
+  cell_update (self, cell);
+}
+
 void
 ib_level_strip_level_finished (IbLevelStrip *self,
                                int           level,
@@ -254,13 +279,7 @@ ib_level_strip_level_finished (IbLevelStrip *self,
 {
   g_return_if_fail (IB_IS_LEVEL_STRIP (self));
   g_return_if_fail (previews != NULL);
-  Cell *cell = find_cell (self, level);
-  if (cell == NULL)
-    return;
-  g_clear_pointer (&cell->previews, g_ptr_array_unref);
-  cell->previews = g_ptr_array_ref (previews);
-  gtk_widget_set_visible (cell->progress, FALSE);
-  cell_update (self, cell);
+  level_finished (self, level, previews, NULL);
 }
 
 void
@@ -327,7 +346,7 @@ runner_level_finished_cb (IbJobRunner  *runner,
                           GPtrArray    *previews,
                           IbLevelStrip *self)
 {
-  ib_level_strip_level_finished (self, level, previews);
+  level_finished (self, level, previews, ib_job_runner_get_thumbnails (runner));
 }
 
 static void

@@ -105,13 +105,13 @@ remove_children (IbVariantGallery *self)
   self->updating = FALSE;
 }
 
-void
-ib_variant_gallery_set_images (IbVariantGallery *self,
-                               GPtrArray        *images,
-                               gboolean          final)
+/* thumbnails: NULL, or a GdkTexture per image already made (the runner's). */
+static void
+show_images (IbVariantGallery *self,
+             GPtrArray        *images,
+             GPtrArray        *thumbnails,
+             gboolean          final)
 {
-  g_return_if_fail (IB_IS_VARIANT_GALLERY (self));
-
   int keep = self->selected;
   remove_children (self);
   self->final = final && images != NULL && images->len > 0;
@@ -120,8 +120,10 @@ ib_variant_gallery_set_images (IbVariantGallery *self,
     {
       IbEditImage *image = g_ptr_array_index (images, v);
       /* Twice the thumbnail's size: sharp on a scale-2 display. */
-      g_autoptr (GdkTexture) texture = ib_texture_thumbnail_for_rgba (image->pixels, image->width, image->height,
-                                                                      image->stride, 2 * THUMBNAIL_SIZE);
+      g_autoptr (GdkTexture) texture = thumbnails != NULL && v < thumbnails->len
+        ? g_object_ref (g_ptr_array_index (thumbnails, v))
+        : ib_texture_thumbnail_for_rgba (image->pixels, image->width, image->height, image->stride,
+                                         2 * THUMBNAIL_SIZE);
       g_autofree char *name = g_strdup_printf ("variant-%u", v);
       g_autofree char *tooltip = g_strdup_printf (_("Variant %u"), v + 1);
       GtkWidget *picture = gtk_picture_new_for_paintable (GDK_PAINTABLE (texture));
@@ -141,6 +143,15 @@ ib_variant_gallery_set_images (IbVariantGallery *self,
   select_variant (self, keep >= 0 ? keep : 0);
   if (self->selected < 0)
     update_actions (self);
+}
+
+void
+ib_variant_gallery_set_images (IbVariantGallery *self,
+                               GPtrArray        *images,
+                               gboolean          final)
+{
+  g_return_if_fail (IB_IS_VARIANT_GALLERY (self));
+  show_images (self, images, NULL, final);
 }
 
 int
@@ -215,7 +226,7 @@ runner_level_finished_cb (IbJobRunner      *runner,
                           IbVariantGallery *self)
 {
   if (previews->len > 0)
-    ib_variant_gallery_set_images (self, previews, FALSE);
+    show_images (self, previews, ib_job_runner_get_thumbnails (runner), FALSE);
 }
 
 /* Final only once the result exists: the window accepts from it. */

@@ -152,8 +152,25 @@ level_finished_cb (IbJobRunner *runner,
                    Recorder    *recorder)
 {
   record (recorder, LEVEL_FINISHED, level, previews->len, 0);
+  /* With each preview its thumbnail, made by the worker: the preview at a size at least 192 across (or the
+   * preview itself, smaller), as opaque as the preview where it is opaque. */
+  GPtrArray *thumbnails = ib_job_runner_get_thumbnails (runner);
+  g_assert_nonnull (thumbnails);
+  g_assert_cmpuint (thumbnails->len, ==, previews->len);
   for (guint v = 0; v < previews->len; v++)
-    g_assert_nonnull (g_ptr_array_index (previews, v));
+    {
+      IbEditImage *preview = g_ptr_array_index (previews, v);
+      GdkTexture *thumbnail = g_ptr_array_index (thumbnails, v);
+      int side = MAX (preview->width, preview->height);
+      int thumb_side = MAX (gdk_texture_get_width (thumbnail), gdk_texture_get_height (thumbnail));
+      g_assert_cmpint (thumb_side, <=, side);
+      g_assert_cmpint (thumb_side, >=, MIN (side, IB_JOB_RUNNER_THUMBNAIL_SIDE));
+      gsize stride = 4 * (gsize) gdk_texture_get_width (thumbnail);
+      g_autofree guint8 *pixels = g_malloc (stride * gdk_texture_get_height (thumbnail));
+      gdk_texture_download (thumbnail, pixels, stride);
+      if (preview->pixels[3] == 255)
+        g_assert_cmpint (pixels[3], >=, 250);     /* the first pixel's alpha */
+    }
 }
 
 static void
@@ -162,6 +179,7 @@ done_cb (IbJobRunner  *runner,
          Recorder     *recorder)
 {
   g_assert_false (ib_job_runner_get_running (runner));
+  g_assert_null (ib_job_runner_get_thumbnails (runner));      /* only during level-finished */
   record (recorder, DONE, result->n_variants, 0, 0);
   g_clear_pointer (&recorder->result, ib_edit_result_unref);
   recorder->result = ib_edit_result_ref (result);
