@@ -271,7 +271,8 @@ def eval_text(engine, judge, classes, cases, guidance):
 
 def judge_key(args, sizes, vqgan):
     """What a judge depends on: the VQGAN's weights (a share of its crops go through them), data, seed, sizes."""
-    digest = hashlib.sha256(json.dumps([args.seed, sizes, args.synthetic_data, args.cache]).encode())
+    judge_sizes = {k: v for k, v in sizes.items() if k.startswith("judge_")}
+    digest = hashlib.sha256(json.dumps([args.seed, judge_sizes, args.synthetic_data, args.cache]).encode())
     for name, tensor in sorted(vqgan.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -312,12 +313,16 @@ def main(argv=None):
                    help="torch threads of the judge and the twin (more than 1 only helps on an idle machine)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--keep-work", action="store_true", help="keep every picture, mask and result in OUT/work")
+    p.add_argument("--text-cases", type=int, help="held-out scenes of the text-guided replacement (default 64; "
+                                                  "more narrow the intervals: each costs 3 engine calls a guidance)")
     p.add_argument("--judge-cache", help="keep the trained judge in this file and reuse it while the model's VQGAN, "
                                          "the data, the seed and the sizes stay the same (a judge takes minutes)")
     p.add_argument("--guidance", help="comma-separated guidance values for the text-guided replacement (default: "
                                       "the model's, and 1 when that is not 1); the first is the main result")
     args = p.parse_args(argv)
-    sizes = SIZES["quick" if args.quick else "full"]
+    sizes = dict(SIZES["quick" if args.quick else "full"])
+    if args.text_cases:
+        sizes["text_cases"] = args.text_cases
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     t0 = time.time()
