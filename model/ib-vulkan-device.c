@@ -744,7 +744,12 @@ create_batch_objects (IbVkDevice *d,
       !ib_vk_check (d, d->vk.vkCreateFence (d->device, &fence, NULL, &d->fence), "vkCreateFence", error))
     return FALSE;
   d->staging = ib_vk_buffer_new (d, MIN ((guint64) STAGING_BYTES, d->limits.max_allocation), TRUE, error);
-  return d->staging != NULL;
+  if (d->staging == NULL)
+    return FALSE;
+  d->attention_unsplit = g_strcmp0 (g_getenv ("IMAGEBART_VK_SPLIT_ATTENTION"), "0") == 0;
+  /* Made here, not on first use: a buffer allocated while a batch records could fail halfway through it. */
+  d->attention_partials = ib_vk_buffer_new (d, IB_VK_ATTENTION_PARTIALS_BYTES, FALSE, error);
+  return d->attention_partials != NULL;
 }
 
 IbVkDevice *
@@ -822,6 +827,7 @@ ib_vk_device_free (IbVkDevice *d)
       for (guint i = 0; i < d->descriptor_pools->len; i++)
         d->vk.vkDestroyDescriptorPool (d->device, g_ptr_array_index (d->descriptor_pools, i), NULL);
       g_clear_pointer (&d->staging, ib_vk_buffer_free);
+      g_clear_pointer (&d->attention_partials, ib_vk_buffer_free);
       if (d->fence != VK_NULL_HANDLE)
         d->vk.vkDestroyFence (d->device, d->fence, NULL);
       if (d->command_pool != VK_NULL_HANDLE)

@@ -392,6 +392,27 @@ ib_vk_transpose (IbVkDevice     *d,
   return n == 0 || ib_vk_dispatch (d, "transpose", spec, 1, bindings, 2, 1u << 1, push, sizeof push, groups, error);
 }
 
+/* Split-K attention: how many workgroups share each (row, head)'s keys. A decoding step has one query row, so
+ * one workgroup per head would leave most of a GPU idle while each walks every key; splitting the keys fills it.
+ * Rows enough to fill the device on their own, or few keys, stay whole. The partial states must fit the scratch. */
+#define ATTENTION_FILL_GROUPS 512       /* workgroups that keep a large GPU busy */
+#define ATTENTION_MIN_SPLIT_KEYS 16     /* fewer keys per split and the merge costs more than it saves */
+#define ATTENTION_MAX_SPLITS 64
+
+static uint32_t
+attention_splits (IbVkDevice               *d,
+                  const IbVkAttentionShape *s)
+{
+  guint64 row_heads = (guint64) s->n_q * s->heads;
+  if (d->attention_unsplit || row_heads >= ATTENTION_FILL_GROUPS / 2)
+    return 1;
+  guint64 splits = MIN (((guint64) s->n_kv + ATTENTION_MIN_SPLIT_KEYS - 1) / ATTENTION_MIN_SPLIT_KEYS,
+                        (ATTENTION_FILL_GROUPS + row_heads - 1) / row_heads);
+  splits = MIN (splits, ATTENTION_MAX_SPLITS);
+  splits = MIN (splits, IB_VK_ATTENTION_PARTIALS_BYTES / (row_heads * (s->dim_head + 2) * 4));
+  return (uint32_t) MAX (splits, 1);
+}
+
 gboolean
 ib_vk_attention (IbVkDevice               *d,
                  const IbVkView           *out,
@@ -432,26 +453,45 @@ ib_vk_attention (IbVkDevice               *d,
                    s->n_q, s->heads);
       return FALSE;
     }
+  uint32_t splits = attention_splits (d, s);
+  uint32_t keys_per_split = splits > 1 ? (uint32_t) ((s->n_kv + splits - 1) / splits) : (uint32_t) MAX (s->n_kv, 1);
   struct
   {
     uint32_t n_q, n_kv, q_stride, kv_stride, out_stride, dim_head;
     uint32_t q_base, k_base, v_base;
     uint32_t causal, q_offset, n_unmasked;
+    uint32_t keys_per_split;
     float scale;
   } push = {
     (uint32_t) s->n_q, (uint32_t) s->n_kv, (uint32_t) s->q_stride, (uint32_t) s->kv_stride, (uint32_t) width,
     (uint32_t) s->dim_head, (uint32_t) s->q_base, (uint32_t) s->k_base, (uint32_t) s->v_base, s->causal ? 1u : 0u,
-    (uint32_t) s->q_offset, (uint32_t) MAX (s->n_unmasked, 0), 1.0f / sqrtf ((float) s->dim_head),
+    (uint32_t) s->q_offset, (uint32_t) MAX (s->n_unmasked, 0), keys_per_split, 1.0f / sqrtf ((float) s->dim_head),
   };
-  uint32_t spec[] = { threads, max_kv, max_dh };
-  uint32_t groups[3] = { (uint32_t) s->n_q, (uint32_t) s->heads, 1 };
-  const IbVkView *bindings[] = { q, k, v, out };
+  uint32_t spec[] = { threads, max_kv, max_dh, splits > 1 };
+  uint32_t groups[3] = { (uint32_t) s->n_q, (uint32_t) s->heads, splits };
+  IbVkView partials = {
+    .buffer = d->attention_partials, .offset = 0, .size = (guint64) s->n_q * s->heads * splits * (s->dim_head + 2) * 4,
+  };
+  const IbVkView *bindings[] = { q, k, v, splits > 1 ? &partials : out };
   /* Scores and the weighted sum: the keys each row sees, as the shader counts them. */
   double pairs = 0.0;
   for (int r = 0; r < s->n_q; r++)
     pairs += s->causal ? MIN (MAX (s->q_offset + r + 1, s->n_unmasked), s->n_kv) : s->n_kv;
   ib_vk_profile_work (d, 4.0 * pairs * width, 0.0);
-  return ib_vk_dispatch (d, "attention", spec, 3, bindings, 4, 1u << 3, &push, sizeof push, groups, error);
+  if (!ib_vk_dispatch (d, "attention", spec, 4, bindings, 4, 1u << 3, &push, sizeof push, groups, error))
+    return FALSE;
+  if (splits == 1)
+    return TRUE;
+
+  struct
+  {
+    uint32_t splits, dim_head, out_stride;
+  } merge = { splits, (uint32_t) s->dim_head, (uint32_t) width };
+  uint32_t merge_spec[] = { threads };
+  uint32_t merge_groups[3] = { (uint32_t) s->n_q, (uint32_t) s->heads, 1 };
+  const IbVkView *merge_bindings[] = { &partials, out };
+  return ib_vk_dispatch (d, "attention_combine", merge_spec, 1, merge_bindings, 2, 1u << 1, &merge, sizeof merge,
+                         merge_groups, error);
 }
 
 gboolean

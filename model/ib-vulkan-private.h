@@ -113,6 +113,8 @@ typedef struct
   gboolean float64;                 /* shaderFloat64 */
 } IbVkLimits;
 
+#define IB_VK_ATTENTION_PARTIALS_BYTES (4u << 20)
+
 typedef struct _IbVkPipeline IbVkPipeline;
 typedef struct _IbVkProfile IbVkProfile;
 
@@ -167,6 +169,11 @@ struct _IbVkDevice
   /* Staging for transfers: host-visible, reused; uploads of one batch are packed into it. */
   IbVkBuffer *staging;
   guint64 staging_used;
+
+  /* Scratch of split-K attention (ib_vk_attention): the partial softmax states of a decoding step's splits. */
+  IbVkBuffer *attention_partials;
+  /* IMAGEBART_VK_SPLIT_ATTENTION=0: every row's keys in one workgroup, for benchmarks against split-K. */
+  gboolean attention_unsplit;
 
   /* A device loss or failed submission; every later call fails with it. */
   GError *failure;

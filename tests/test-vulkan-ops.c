@@ -333,6 +333,10 @@ static const AttentionCase attention_cases[] = {
   { 3, 5000, 1, 64, FALSE, 0, FALSE },  /* more keys than shared memory holds: the softmax block by block */
   { 2, 4300, 2, 32, TRUE, 4298, FALSE },/* a KV-cache step past 4096 positions (a second block of 203 keys) */
   { 2, 8200, 1, 96, FALSE, 0, FALSE },  /* three blocks, the last of 8 keys */
+  /* Few rows split their keys over several workgroups (split-K); these pin down where that changes. */
+  { 2, 600, 2, 32, TRUE, 10, FALSE },   /* causal rows that see 11 and 12 of 600 keys: most splits empty */
+  { 100, 40, 2, 32, FALSE, 0, FALSE },  /* 200 row-heads: still split, in 3 */
+  { 300, 4200, 2, 32, FALSE, 0, FALSE },/* 600 row-heads fill a GPU unsplit: two blocks a row */
 };
 
 /* The reference of a causal case with unmasked positions: each row on its own over the keys it sees. */
