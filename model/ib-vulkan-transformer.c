@@ -436,6 +436,29 @@ copy_floats (IbVkDevice     *d,
   return TRUE;
 }
 
+/* The self-attention keys or values of positions first_pos..first_pos + n - 1: h (the normed rows) through
+ * the projection, written straight into the layer's cache where the device lets a view start there, else
+ * through decoder->kv and a copy (a transfer and a barrier more per layer and step). */
+static gboolean
+project_into_cache (IbVkDecoder      *decoder,
+                    const IbVkView   *cache,
+                    int               first_pos,
+                    int               n,
+                    const IbVkTensor *weight,
+                    const IbVkTensor *bias,
+                    GError          **error)
+{
+  IbVkDevice *d = decoder->stage->device;
+  guint64 first = (guint64) first_pos * decoder->stage->dec_inner, count = (guint64) n * decoder->stage->dec_inner;
+  IbVkView rows = { cache->buffer, cache->offset + first * 4, count * 4 };
+
+  g_assert ((first + count) * 4 <= cache->size);
+  if (rows.offset % d->limits.offset_alignment == 0)
+    return ib_vk_linear (d, &rows, &decoder->h, n, weight, bias, FALSE, IB_VK_LINEAR_AUTO, error);
+  return ib_vk_linear (d, &decoder->kv, &decoder->h, n, weight, bias, FALSE, IB_VK_LINEAR_AUTO, error) &&
+         copy_floats (d, cache, first, &decoder->kv, 0, count, error);
+}
+
 /* x += FF(LN(x)) over n rows. */
 static gboolean
 feed_forward (IbVkStage           *s,
@@ -613,12 +636,8 @@ record_decoder (IbVkDecoder *decoder,
       };
 
       if (!ib_vk_layer_norm (d, h, x, n, dim, sa->norm_weight, sa->norm_bias, LAYER_NORM_EPS, error) ||
-          !ib_vk_linear (d, &decoder->kv, h, n, sa->to_k, sa->to_k_bias, FALSE, IB_VK_LINEAR_AUTO, error) ||
-          !copy_floats (d, &decoder->self_k[l], (guint64) first_pos * inner, &decoder->kv, 0, (guint64) n * inner,
-                        error) ||
-          !ib_vk_linear (d, &decoder->kv, h, n, sa->to_v, sa->to_v_bias, FALSE, IB_VK_LINEAR_AUTO, error) ||
-          !copy_floats (d, &decoder->self_v[l], (guint64) first_pos * inner, &decoder->kv, 0, (guint64) n * inner,
-                        error))
+          !project_into_cache (decoder, &decoder->self_k[l], first_pos, n, sa->to_k, sa->to_k_bias, error) ||
+          !project_into_cache (decoder, &decoder->self_v[l], first_pos, n, sa->to_v, sa->to_v_bias, error))
         return FALSE;
       if (!want_logits && l == c->dec_depth - 1)
         break;
