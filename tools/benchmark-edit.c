@@ -1,4 +1,5 @@
-/* benchmark-edit: what an edit's level costs as a function of the mask, on the CPU engine. Runs one level of a
+/* benchmark-edit: what an edit's level costs as a function of the mask, on the CPU engine or (--backend vulkan)
+ * the Vulkan engine, decoding on the device as the editor does. Runs one level of a
  * model (encoder over the whole grid, decoder with the known tokens forced) for a full mask and for masks
  * covering about 10% of the tokens at the top, in the middle and at the bottom of the grid, and prints
  * "key value" lines: seconds per level, the ratio to the full mask, and the same ratio without the encoder
@@ -13,7 +14,53 @@
 #include "ib-ops.h"
 #include "ib-rng.h"
 #include "ib-sampler.h"
+#include "ib-tokenizer.h"
 #include "ib-transformer.h"
+#include "ib-vulkan-device.h"
+#include "ib-vulkan-transformer.h"
+
+/* The level on one engine: the CPU's stage, or a Vulkan device's. */
+typedef struct
+{
+  IbStage *stage;
+  IbVkStage *vk_stage;
+  const int32_t *conditioning;  /* what the model reads before x_t: the empty prompt, class 0, or nothing */
+  int n_conditioning;
+} Engine;
+
+static gboolean
+engine_encode (Engine        *engine,
+               const int32_t *src,
+               int            n_src,
+               float         *context,
+               GError       **error)
+{
+  return engine->vk_stage != NULL ? ib_vk_stage_encode (engine->vk_stage, src, n_src, context, error)
+                                  : ib_stage_encode (engine->stage, src, n_src, context, error);
+}
+
+/* n_batch sequences of the level, in lockstep (one sequence: the single-sequence sampler). */
+static gboolean
+engine_sample (Engine                *engine,
+               const int32_t         *x_t,
+               int                    n_batch,
+               int                    n_tokens,
+               const IbLevelSampling *sampling,
+               const IbRngStream     *streams,
+               const gboolean        *known,
+               const int32_t         *x0,
+               int32_t               *x_prev,
+               GError               **error)
+{
+  if (engine->vk_stage != NULL)
+    return ib_vk_sample_level_batch (engine->vk_stage, engine->conditioning, engine->n_conditioning, x_t, n_batch,
+                                     n_tokens, sampling, streams, known, x0, 0, x_prev, NULL, NULL, NULL, error);
+  if (n_batch == 1)
+    return ib_sample_level (engine->stage, engine->conditioning, engine->n_conditioning, x_t, n_tokens, sampling,
+                            streams, known, x0, x_prev, NULL, error);
+  return ib_sample_level_batch (engine->stage, engine->conditioning, engine->n_conditioning, x_t, n_batch, n_tokens,
+                                sampling, streams, known, x0, x_prev, NULL, NULL, NULL, error);
+}
 
 static double
 now (void)
@@ -41,7 +88,8 @@ block_mask (int       height,
 }
 
 static double
-time_level (IbStage         *stage,
+time_level (Engine          *engine,
+            const IbLevelConfig *l,
             const int32_t   *x_t,
             const gboolean  *unknown,
             const int32_t   *x0,
@@ -49,7 +97,6 @@ time_level (IbStage         *stage,
             int              repeats,
             GError         **error)
 {
-  const IbLevelConfig *l = ib_stage_get_config (stage);
   IbLevelSampling sampling = { .top_k = l->top_k, .temperature = (float) l->temperature };
   IbRngStream stream = { .seed = 3, .level = (uint32_t) l->t };
   g_autofree gboolean *known = g_new (gboolean, n_tokens);
@@ -60,7 +107,7 @@ time_level (IbStage         *stage,
   for (int round = 0; round < repeats; round++)
     {
       double start = now ();
-      if (!ib_sample_level (stage, NULL, 0, x_t, n_tokens, &sampling, &stream, known, x0, x_prev, NULL, error))
+      if (!engine_sample (engine, x_t, 1, n_tokens, &sampling, &stream, known, x0, x_prev, error))
         return -1;
       best = MIN (best, now () - start);
     }
@@ -73,7 +120,11 @@ main (int    argc,
 {
   int level = 1, threads = 0, repeats = 1, variants = 0;
   double fraction = 0.1;
+  g_autofree char *backend = NULL, *device_name = NULL;
   GOptionEntry entries[] = {
+    { "backend", 0, 0, G_OPTION_ARG_STRING, &backend, "cpu (default) or vulkan", "ENGINE" },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device_name, "Vulkan device, by index or name (default: the best)",
+      "DEVICE" },
     { "level", 0, 0, G_OPTION_ARG_INT, &level, "Level to run (default 1)", "T" },
     { "fraction", 0, 0, G_OPTION_ARG_DOUBLE, &fraction, "Share of tokens under the small mask (default 0.1)", "F" },
     { "repeats", 0, 0, G_OPTION_ARG_INT, &repeats, "Runs per mask, the best counts (default 1)", "R" },
@@ -85,7 +136,9 @@ main (int    argc,
   g_autoptr (GOptionContext) context = g_option_context_new ("MODEL - time an edit's level against its mask");
   g_autoptr (GError) error = NULL;
   g_option_context_add_main_entries (context, entries, NULL);
-  if (!g_option_context_parse (context, &argc, &argv, &error) || argc != 2 || fraction <= 0 || fraction > 1)
+  gboolean parsed = g_option_context_parse (context, &argc, &argv, &error);
+  gboolean vulkan = g_strcmp0 (backend, "vulkan") == 0;
+  if (!parsed || argc != 2 || fraction <= 0 || fraction > 1 || (backend != NULL && !vulkan && strcmp (backend, "cpu") != 0))
     {
       fprintf (stderr, "%s\n", error ? error->message : "usage: benchmark-edit [OPTIONS] MODEL");
       return 2;
@@ -93,14 +146,34 @@ main (int    argc,
   ib_set_num_threads (threads);
 
   g_autoptr (IbModelFile) file = ib_model_file_open (argv[1], &error);
-  g_autoptr (IbStage) stage = file ? ib_stage_new (file, level, &error) : NULL;
-  if (stage == NULL)
+  g_autoptr (IbVkDevice) device = NULL;
+  g_autoptr (IbStage) stage = NULL;
+  g_autoptr (IbVkStage) vk_stage = NULL;
+  if (file != NULL && vulkan)
+    {
+      IbVkDeviceOptions options = { .selector = device_name };
+      device = ib_vk_device_new (&options, &error);
+      vk_stage = device ? ib_vk_stage_new (device, file, level, &error) : NULL;
+    }
+  else if (file != NULL)
+    stage = ib_stage_new (file, level, &error);
+  if (stage == NULL && vk_stage == NULL)
     {
       fprintf (stderr, "%s\n", error->message);
       return 1;
     }
   const IbModelConfig *config = ib_model_file_get_config (file);
-  const IbLevelConfig *l = ib_stage_get_config (stage);
+  /* A prompted model gets the empty prompt (all padding), a class model class 0: an edit's usual input. */
+  const IbConditioning *c = &config->conditioning;
+  int n_conditioning = c->kind == IB_CONDITIONING_TEXT ? c->text_length : c->kind == IB_CONDITIONING_CLASS ? 1 : 0;
+  g_autofree int32_t *conditioning = g_new (int32_t, MAX (n_conditioning, 1));
+  for (int i = 0; i < n_conditioning; i++)
+    conditioning[i] = c->token_offset + (c->kind == IB_CONDITIONING_TEXT ? IB_TOKENIZER_PAD : 0);
+  Engine engine = { stage, vk_stage, conditioning, n_conditioning };
+  const IbLevelConfig *l = vk_stage ? ib_vk_stage_get_config (vk_stage) : ib_stage_get_config (stage);
+  if (device != NULL)
+    printf ("device_name %s (%s)\n", ib_vk_device_get_name (device),
+            ib_vk_device_kind_name (ib_vk_device_get_kind (device)));
   int h = config->token_height, w = config->token_width, n = h * w;
   printf ("threads %d\n", ib_get_num_threads ());
   printf ("level %d\nvariant %s\ndim %d\nenc_depth %d\ndec_depth %d\ntokens %d\n", level, ib_variant_name (l->variant),
@@ -138,22 +211,24 @@ main (int    argc,
         n_unknown[m] = block_mask (h, w, fraction, (int) lround (where[m] * (h - side)), masks[m]);
     }
 
-  g_autofree int32_t *src = g_new (int32_t, 1 + n);
-  g_autofree float *encoded = g_new (float, (gsize) (1 + n) * l->dim);
+  int n_src = 1 + n_conditioning + n;
+  g_autofree int32_t *src = g_new (int32_t, n_src);
+  g_autofree float *encoded = g_new (float, (gsize) n_src * l->dim);
   src[0] = level;
-  memcpy (src + 1, x_t, n * sizeof (int32_t));
+  memcpy (src + 1, conditioning, n_conditioning * sizeof (int32_t));
+  memcpy (src + 1 + n_conditioning, x_t, n * sizeof (int32_t));
   for (int round = 0; round < MAX (repeats, 1); round++)
     {
       /* The encoder alone: what every mask pays in full. */
       if (l->variant != IB_VARIANT_GPT)
         {
           double start = now ();
-          if (!ib_stage_encode (stage, src, 1 + n, encoded, &error))
+          if (!engine_encode (&engine, src, n_src, encoded, &error))
             break;
           encoder = MIN (encoder, now () - start);
         }
       for (int m = 0; m < N_MASKS && error == NULL; m++)
-        best[m] = MIN (best[m], time_level (stage, x_t, masks[m], x0, n, 1, &error));
+        best[m] = MIN (best[m], time_level (&engine, l, x_t, masks[m], x0, n, 1, &error));
       if (error != NULL)
         break;
     }
@@ -163,11 +238,11 @@ main (int    argc,
       return 1;
     }
 
-  printf ("encoder_seconds %.3f\n", encoder);
+  printf ("encoder_seconds %.5f\n", encoder);
   for (int m = 0; m < N_MASKS; m++)
     {
       printf ("%s_mask_tokens %d\n", names[m], n_unknown[m]);
-      printf ("%s_mask_seconds %.3f\n", names[m], best[m]);
+      printf ("%s_mask_seconds %.5f\n", names[m], best[m]);
       if (m == 0)
         continue;
       printf ("%s_mask_ratio %.3f\n", names[m], best[m] / best[0]);
@@ -193,14 +268,13 @@ main (int    argc,
       for (int round = 0; round < MAX (repeats, 1) && error == NULL; round++)
         {
           double start = now ();
-          if (!ib_sample_level_batch (stage, NULL, 0, x_ts, variants, n, &sampling, streams, known, x0, x_prev, NULL,
-                                      NULL, NULL, &error))
+          if (!engine_sample (&engine, x_ts, variants, n, &sampling, streams, known, x0, x_prev, &error))
             break;
           lockstep = MIN (lockstep, now () - start);
           start = now ();
           for (int v = 0; v < variants && error == NULL; v++)
-            ib_sample_level (stage, NULL, 0, x_ts + (gsize) v * n, n, &sampling, &streams[v], known, x0,
-                             x_prev + (gsize) v * n, NULL, &error);
+            engine_sample (&engine, x_ts + (gsize) v * n, 1, n, &sampling, &streams[v], known, x0,
+                           x_prev + (gsize) v * n, &error);
           one_by_one = MIN (one_by_one, now () - start);
         }
       if (error != NULL)
@@ -209,8 +283,8 @@ main (int    argc,
           return 1;
         }
       printf ("variants %d\n", variants);
-      printf ("variants_lockstep_seconds %.3f\n", lockstep);
-      printf ("variants_one_by_one_seconds %.3f\n", one_by_one);
+      printf ("variants_lockstep_seconds %.5f\n", lockstep);
+      printf ("variants_one_by_one_seconds %.5f\n", one_by_one);
       printf ("variants_speedup %.2f\n", one_by_one / lockstep);
     }
   for (int m = 0; m < N_MASKS; m++)
