@@ -1,11 +1,18 @@
 #!/bin/sh
 # tools/gpu-benchmark.sh BUNDLE.tar.xz: the Vulkan engine on a machine with a GPU, in one go, logs under $OUT:
-#   1. the GPU (nvidia-smi) and what `imagebart devices` lists;
+#   1. the GPU (nvidia-smi) and what `imagebart devices` lists (gpu.log);
 #   2. the Vulkan test programs (every kernel, the sampler, whole-network parity of logits, encode and decode
-#      against the CPU engine on small models) on the GPU, under the validation layer;
+#      against the CPU engine on small models) on the GPU, under the validation layer (tests.tap);
 #   3. the benchmark at the FFHQ size: the Vulkan engine (per-kernel times, GFLOP/s, time per level and per
-#      token step) against the PyTorch twin with a KV cache on the same card;
-#   4. the PyTorch-twin parity suites with --backend vulkan, if time is left.
+#      token step) against the PyTorch twin with a KV cache on the same card, and the engine again with the
+#      attention unsplit (IMAGEBART_VK_SPLIT_ATTENTION=0), the baseline of split-K on the same card
+#      (benchmark.txt);
+#   4. an edit's level against its mask on the GPU (benchmark-edit --backend vulkan): the FFHQ-size level and
+#      the bundled model (edit.txt);
+#   5. the PyTorch-twin parity suites with --backend vulkan, if time is left (parity.txt);
+#   and, when the bundle holds libFuzzer harnesses, FUZZ_CPUS names spare cores (e.g. 8-15) that fuzz the parsers
+#   the whole time while 1-5 run on the others (BENCH_CPUS), or FUZZ_AFTER=1 fuzzes on every core for the time
+#   left after 5 (fuzz.txt, crash inputs in fuzz-crashes.tar; FUZZ_PLAN names the harnesses, one per core).
 # BUNDLE comes from tools/gpu-bundle.sh (the programs and the libraries a bare machine lacks); .gl holds the .debs
 # of libvulkan1 and of libglvnd (libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2), without which the NVIDIA
 # driver's Vulkan ICD does not load (see the device tool's README). Run from the
@@ -17,6 +24,8 @@ gpu_name=${GPU_NAME:-NVIDIA}
 twin_device=${TWIN_DEVICE:-cuda}
 bench_args=${BENCH_ARGS:-}
 budget=${BUDGET_SECONDS:-300}
+bench_cpus=${BENCH_CPUS:-}
+fuzz_cpus=${FUZZ_CPUS:-}
 
 bundle=$1
 out=${OUT:-/tmp/gpu-benchmark}
@@ -26,6 +35,9 @@ log="$out/gpu.log"
 started=$(date +%s)
 
 say () { echo "== $* ($(( $(date +%s) - started )) s)" | tee -a "$log"; }
+left_of () { echo $(( $1 - ($(date +%s) - started) )); }
+# The measured programs run on BENCH_CPUS (when given), apart from the fuzzers' cores.
+pinned () { if [ -n "$bench_cpus" ]; then taskset -c "$bench_cpus" "$@"; else "$@"; fi; }
 
 # The Vulkan loader (tools' README: .gl holds libvulkan1's .deb), our programs and libraries.
 for f in .gl/*.deb; do [ -f "$f" ] && dpkg -x "$f" /; done
@@ -33,51 +45,130 @@ ldconfig
 tar -xJf "$bundle" -C "$root"
 export LD_LIBRARY_PATH="$root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export VK_LAYER_PATH="$root/layers"
+# The bundle's GdkPixbuf loaders, not the host's (built against another version of the library).
+sed "s|@LOADERS@|$root/lib/pixbuf-loaders|" "$root/lib/pixbuf-loaders/loaders.cache.in" > "$root/lib/pixbuf-loaders/loaders.cache"
+export GDK_PIXBUF_MODULE_FILE="$root/lib/pixbuf-loaders/loaders.cache"
+export XDG_DATA_DIRS="$root/share:${XDG_DATA_DIRS:-/usr/local/share:/usr/share}"
 export XDG_CACHE_HOME=/tmp/imagebart-cache
 cli="$root/cli/imagebart"
 
+# Fuzzing: one process per core of CPUS, each harness restarted after a crash, until SECONDS have passed.
+fuzz_pids=""
+start_fuzzers () {
+  cpus_list=$1
+  fuzz_seconds=$2
+  mkdir -p /tmp/fuzz/crashes
+  # Harnesses by need (docs/reliability.md): the editor's had the fewest runs.
+  plan=${FUZZ_PLAN:-"project-file project-file project-file image image model-header model-header model-header"}
+  cpus=$(taskset -c "$cpus_list" nproc)
+  i=0
+  for name in $plan; do
+    [ "$i" -lt "$cpus" ] || break
+    [ -x "$root/fuzz/fuzz-$name" ] || continue
+    mkdir -p "/tmp/fuzz/$name-$i/corpus"
+    (
+      end=$(( $(date +%s) + fuzz_seconds ))
+      while [ "$(date +%s)" -lt "$(( end - 5 ))" ]; do
+        # The image harness needs room past GdkPixbuf's multi-GB allocations from header fields.
+        ASAN_OPTIONS=quarantine_size_mb=32:allocator_may_return_null=1:detect_leaks=0 \
+          taskset -c "$cpus_list" "$root/fuzz/fuzz-$name" -max_total_time=$(( end - $(date +%s) )) -timeout=20 \
+          -rss_limit_mb=8192 -malloc_limit_mb=8192 -print_final_stats=1 -artifact_prefix="/tmp/fuzz/crashes/$name-$i-" \
+          "/tmp/fuzz/$name-$i/corpus" "tests/fuzz/corpus/$name" >> "/tmp/fuzz/$name-$i.log" 2>&1
+        echo "exit $?" >> "/tmp/fuzz/$name-$i.log"
+      done
+    ) &
+    fuzz_pids="$fuzz_pids $!"
+    i=$(( i + 1 ))
+  done
+  echo "fuzzing: $i processes on cpus $cpus_list for $fuzz_seconds s" >> "$log"
+}
+have_fuzzers () { ls "$root"/fuzz/fuzz-* > /dev/null 2>&1; }
+# FUZZ_CPUS: spare cores fuzz the whole run, next to the measurements.
+if [ -n "$fuzz_cpus" ] && have_fuzzers; then
+  start_fuzzers "$fuzz_cpus" $(( budget - 15 ))
+fi
+
 say "GPU"
-nvidia-smi 2>&1 | tee "$out/nvidia-smi.txt" >> "$log"
+nvidia-smi >> "$log" 2>&1
+lscpu | grep -E "Model name|^CPU\(s\)" >> "$log" 2>&1
 say "imagebart devices"
 ls /usr/local/nvidia/share/vulkan/icd.d /usr/share/vulkan/icd.d /etc/vulkan/icd.d >> "$log" 2>&1
 for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json \
            /etc/vulkan/icd.d/nvidia_icd.json; do
-  "$cli" devices > "$out/devices.txt" 2>&1 && grep -qi "$gpu_name" "$out/devices.txt" && break
+  "$cli" devices > /tmp/devices.txt 2>&1 && grep -qi "$gpu_name" /tmp/devices.txt && break
   # The driver's ICD manifest is not always where the loader looks by default on these machines.
   [ -f "$icd" ] || continue
   export VK_DRIVER_FILES=$icd
   echo "(no $gpu_name device listed; trying VK_DRIVER_FILES=$VK_DRIVER_FILES)" >> "$log"
 done
-cat "$out/devices.txt" >> "$log"
+cat /tmp/devices.txt >> "$log"
 
 say "Vulkan tests on the GPU (validation layer on)"
 export IMAGEBART_TEST_VULKAN_DEVICE=$gpu_name
-for test in ops sampler transformer vqgan image device faults; do
+for test in ${VULKAN_TESTS:-ops sampler transformer vqgan image device faults}; do
   program="$root/tests/test-vulkan-$test"
   [ -x "$program" ] || continue
-  # At most a third of the budget for the tests, so that the benchmark runs whatever happens here.
-  left=$(( budget / 3 - ($(date +%s) - started) ))
+  # At most a quarter of the budget for the tests, so that the benchmarks run whatever happens here.
+  left=$(left_of $(( budget / 4 )))
   [ "$left" -gt 5 ] || { echo "test-vulkan-$test: no time left" | tee -a "$log"; continue; }
-  OMP_NUM_THREADS=4 timeout "$left" "$program" --tap > "$out/test-$test.tap" 2>&1
-  echo "test-vulkan-$test: exit $? ($(grep -c '^ok' "$out/test-$test.tap") ok, $(grep -c '^not ok' "$out/test-$test.tap") not ok)" | tee -a "$log"
+  OMP_NUM_THREADS=4 pinned timeout "$left" "$program" --tap > "/tmp/test-$test.tap" 2>&1
+  echo "test-vulkan-$test: exit $? ($(grep -c '^ok' "/tmp/test-$test.tap") ok, $(grep -c '^not ok' "/tmp/test-$test.tap") not ok)" | tee -a "$log"
 done
-cat "$out"/test-*.tap > "$out/tests.tap" && rm -f "$out"/test-*.tap
+cat /tmp/test-*.tap > "$out/tests.tap"
 
 say "Benchmark: the Vulkan engine against the PyTorch twin with a KV cache, FFHQ size"
 # The model file (770 MB at the FFHQ size) is written here, by the twin's code: too large to carry.
-left=$(( budget - 30 - ($(date +%s) - started) ))
+model=$root/benchmark-ffhq-level.safetensors
+case $bench_args in *--small*) model=$root/benchmark-small-level.safetensors ;; esac
 # shellcheck disable=SC2086
-PYTHONUNBUFFERED=1 timeout "$left" python3 tools/benchmark --build "$root" --threads "$(nproc)" \
-  --backend vulkan --device "$gpu_name" --twin-device "$twin_device" $bench_args > "$out/benchmark.txt" 2>&1
+PYTHONUNBUFFERED=1 pinned timeout "$(left_of $(( budget * 3 / 5 )))" python3 tools/benchmark --build "$root" \
+  --model "$model" --threads 8 --backend vulkan --device "$gpu_name" --twin-device "$twin_device" $bench_args \
+  > "$out/benchmark.txt" 2>&1
 echo "benchmark: exit $?" >> "$log"
-cat "$out/benchmark.txt" >> "$log"
+grep -E "^\(a\)|^\(b\)|^\(c\)|faster|slower" "$out/benchmark.txt" >> "$log"
+if [ -f "$model" ]; then
+  say "The same level with the attention unsplit (the baseline of split-K)"
+  echo "== IMAGEBART_VK_SPLIT_ATTENTION=0 benchmark-level" >> "$out/benchmark.txt"
+  IMAGEBART_VK_SPLIT_ATTENTION=0 pinned timeout "$(left_of $(( budget * 3 / 5 + 30 )))" "$root/tools/benchmark-level" \
+    "$model" --level 1 --repeats 3 --backend vulkan --skip-machine --device "$gpu_name" >> "$out/benchmark.txt" 2>&1
+  echo "unsplit: exit $?" >> "$log"
 
-left=$(( budget - ($(date +%s) - started) ))
-[ "$left" -gt 120 ] && left=120
+  say "An edit's level against its mask on the GPU"
+  for m in "$model" data/models/default.safetensors; do
+    left=$(left_of $(( budget * 3 / 4 )))
+    [ "$left" -gt 5 ] || { echo "benchmark-edit $(basename "$m"): no time left" >> "$log"; continue; }
+    echo "== benchmark-edit --backend vulkan $(basename "$m")" >> "$out/edit.txt"
+    pinned timeout "$left" "$root/tools/benchmark-edit" "$m" --backend vulkan \
+      --device "$gpu_name" --level 1 --repeats 4 --variants 4 >> "$out/edit.txt" 2>&1
+    echo "benchmark-edit $(basename "$m"): exit $?" >> "$log"
+  done
+fi
+
+left=$(left_of $(( budget - 20 )))
 if [ "$left" -gt 30 ]; then
   say "PyTorch-twin parity suites with --backend vulkan ($left s at most)"
-  IMAGEBART_CLI="$cli" PYTHONUNBUFFERED=1 timeout "$left" python3 tests/parity/test_vulkan.py 2>&1 \
-    | tail -n 40 > "$out/parity.txt"
+  IMAGEBART_CLI="$cli" PYTHONUNBUFFERED=1 pinned timeout "$left" python3 tests/parity/test_vulkan.py -v \
+    > "$out/parity.txt" 2>&1
+  echo "parity: exit $?" >> "$log"
   tail -n 5 "$out/parity.txt" >> "$log"
+fi
+
+# FUZZ_AFTER=1: every core fuzzes the time that is left once the measurements are done.
+left=$(left_of $(( budget - 10 )))
+if [ "${FUZZ_AFTER:-0}" = 1 ] && [ -z "$fuzz_pids" ] && [ "$left" -gt 30 ] && have_fuzzers; then
+  say "Fuzzing on every core"
+  start_fuzzers "0-$(( $(nproc) - 1 ))" "$left"
+fi
+if [ -n "$fuzz_pids" ]; then
+  say "Waiting for the fuzzers"
+  # shellcheck disable=SC2086
+  wait $fuzz_pids
+  for f in /tmp/fuzz/*.log; do
+    echo "== $(basename "$f" .log)"
+    grep -E "^stat::|^#[0-9]+.*(DONE|pulse)|ERROR|SUMMARY|^exit " "$f" | tail -n 12
+  done > "$out/fuzz.txt"
+  if ls /tmp/fuzz/crashes/* > /dev/null 2>&1; then
+    tar -C /tmp/fuzz -cf "$out/fuzz-crashes.tar" crashes
+  fi
 fi
 say "done"
