@@ -445,14 +445,14 @@ run_encode (int    argc,
     goto failed;
   if (vulkan_device != NULL &&
       (!(vk_vqgan = ib_vk_vqgan_new (vulkan_device, file, &error)) ||
-       !ib_vk_vqgan_encode (vk_vqgan, image, tokens, &error)))
+       !ib_vk_vqgan_encode (vk_vqgan, image, tokens, NULL, &error)))
     {
       g_clear_pointer (&vk_vqgan, ib_vk_vqgan_free);
       if (!fall_back_to_cpu (&error))
         goto failed;
     }
   if (vulkan_device == NULL &&
-      (!(vqgan = ib_vqgan_new (file, &error)) || !ib_vqgan_encode (vqgan, image, tokens, &error)))
+      (!(vqgan = ib_vqgan_new (file, &error)) || !ib_vqgan_encode (vqgan, image, tokens, NULL, &error)))
     goto failed;
 
   for (int y = 0; y < c->token_height; y++)
@@ -515,14 +515,14 @@ run_decode (int    argc,
   image = g_new (float, 3 * (gsize) c->resolution * c->resolution);
   if (vulkan_device != NULL &&
       (!(vk_vqgan = ib_vk_vqgan_new (vulkan_device, file, &error)) ||
-       !ib_vk_vqgan_decode (vk_vqgan, tokens, image, &error)))
+       !ib_vk_vqgan_decode (vk_vqgan, tokens, image, NULL, &error)))
     {
       g_clear_pointer (&vk_vqgan, ib_vk_vqgan_free);
       if (!fall_back_to_cpu (&error))
         goto failed;
     }
   if (vulkan_device == NULL &&
-      (!(vqgan = ib_vqgan_new (file, &error)) || !ib_vqgan_decode (vqgan, tokens, image, &error)))
+      (!(vqgan = ib_vqgan_new (file, &error)) || !ib_vqgan_decode (vqgan, tokens, image, NULL, &error)))
     goto failed;
   if (!save_image (out, image, c->resolution, &error))
     goto failed;
@@ -639,7 +639,7 @@ run_sample (int    argc,
   if (vulkan_device != NULL &&
       (!ib_vk_sample_chain (vulkan_device, file, seed, tokens, NULL, &error) ||
        !(vk_vqgan = ib_vk_vqgan_new (vulkan_device, file, &error)) ||
-       !ib_vk_vqgan_decode (vk_vqgan, tokens, image, &error)))
+       !ib_vk_vqgan_decode (vk_vqgan, tokens, image, NULL, &error)))
     {
       g_clear_pointer (&vk_vqgan, ib_vk_vqgan_free);
       if (!fall_back_to_cpu (&error))
@@ -648,7 +648,7 @@ run_sample (int    argc,
   if (vulkan_device == NULL &&
       (!ib_sample_chain (file, seed, tokens, NULL, &error) ||
        !(vqgan = ib_vqgan_new (file, &error)) ||
-       !ib_vqgan_decode (vqgan, tokens, image, &error)))
+       !ib_vqgan_decode (vqgan, tokens, image, NULL, &error)))
     goto failed;
   if (!save_image (out, image, c->resolution, &error))
     goto failed;

@@ -112,20 +112,22 @@ gboolean
 ib_edit_engine_encode (IbEditEngine *engine,
                        const float  *image,
                        int32_t      *tokens,
+                       GCancellable *cancellable,
                        GError      **error)
 {
-  return engine->device != NULL ? ib_vk_vqgan_encode (engine->vk_vqgan, image, tokens, error)
-                                : ib_vqgan_encode (engine->vqgan, image, tokens, error);
+  return engine->device != NULL ? ib_vk_vqgan_encode (engine->vk_vqgan, image, tokens, cancellable, error)
+                                : ib_vqgan_encode (engine->vqgan, image, tokens, cancellable, error);
 }
 
 gboolean
 ib_edit_engine_decode (IbEditEngine  *engine,
                        const int32_t *tokens,
                        float         *image,
+                       GCancellable  *cancellable,
                        GError       **error)
 {
-  return engine->device != NULL ? ib_vk_vqgan_decode (engine->vk_vqgan, tokens, image, error)
-                                : ib_vqgan_decode (engine->vqgan, tokens, image, error);
+  return engine->device != NULL ? ib_vk_vqgan_decode (engine->vk_vqgan, tokens, image, cancellable, error)
+                                : ib_vqgan_decode (engine->vqgan, tokens, image, cancellable, error);
 }
 
 static gboolean

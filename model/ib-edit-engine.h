@@ -34,14 +34,16 @@ const char    *ib_edit_engine_get_device_name (IbEditEngine           *engine);
 /* The Vulkan device (tests read its validation messages), or NULL. */
 IbVkDevice    *ib_edit_engine_get_device     (IbEditEngine            *engine);
 
-/* As ib_vqgan_encode and ib_vqgan_decode (model/ib-vqgan.h). */
+/* As ib_vqgan_encode and ib_vqgan_decode (model/ib-vqgan.h), cancellable between blocks. */
 gboolean       ib_edit_engine_encode         (IbEditEngine            *engine,
                                               const float             *image,
                                               int32_t                 *tokens,
+                                              GCancellable            *cancellable,
                                               GError                 **error);
 gboolean       ib_edit_engine_decode         (IbEditEngine            *engine,
                                               const int32_t           *tokens,
                                               float                   *image,
+                                              GCancellable            *cancellable,
                                               GError                 **error);
 
 /* As ib_sample_level_batch (model/ib-sampler.h) at level t: n_batch sequences in lockstep, known tokens

@@ -654,10 +654,11 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Work, work_clear)
 
 /* tokens -> the mask box of the result, composited. */
 static IbEditImage *
-decode_and_composite (IbEditJob *job,
-                      Work      *work,
+decode_and_composite (IbEditJob    *job,
+                      Work         *work,
                       const int32_t *tokens,
-                      GError   **error)
+                      GCancellable *cancellable,
+                      GError      **error)
 {
   int native = work->native;
   gsize plane = (gsize) native * native;
@@ -665,7 +666,7 @@ decode_and_composite (IbEditJob *job,
   g_autofree float *hwc = g_new (float, 3 * plane);
   const IbBox *box = &work->window.mask_box;
 
-  if (!ib_edit_engine_decode (work->engine, tokens, chw, error))
+  if (!ib_edit_engine_decode (work->engine, tokens, chw, cancellable, error))
     return NULL;
   for (gsize i = 0; i < plane; i++)
     for (int c = 0; c < 3; c++)
@@ -737,10 +738,11 @@ make_recipe (IbEditJob     *job,
 }
 
 static gboolean
-prepare (IbEditJob *job,
-         Work      *work,
-         int32_t   *x0,
-         GError   **error)
+prepare (IbEditJob    *job,
+         Work         *work,
+         int32_t      *x0,
+         GCancellable *cancellable,
+         GError      **error)
 {
   const IbModelConfig *config = job->config;
   int native = config->resolution;
@@ -766,7 +768,7 @@ prepare (IbEditJob *job,
   for (gsize i = 0; i < plane; i++)
     for (int c = 0; c < 3; c++)
       chw[c * plane + i] = work->original[i * 3 + c];
-  return ib_edit_engine_encode (work->engine, chw, x0, error);
+  return ib_edit_engine_encode (work->engine, chw, x0, cancellable, error);
 }
 
 /* x_t from the tokens to resume from, whose known tokens must be the window's: else they are of another
@@ -827,7 +829,7 @@ run (IbEditJob    *job,
   IbEditImage **patches = (IbEditImage **) patch_array->pdata;
   g_autofree int32_t **level_tokens = g_new (int32_t *, n_variants);
 
-  if (g_cancellable_set_error_if_cancelled (cancellable, error) || !prepare (job, &work, x0, error))
+  if (g_cancellable_set_error_if_cancelled (cancellable, error) || !prepare (job, &work, x0, cancellable, error))
     return NULL;
   result->recipe = make_recipe (job, ib_edit_engine_get_backend (work.engine));
   result->window = work.window;
@@ -898,7 +900,7 @@ run (IbEditJob    *job,
             {
               g_clear_pointer (&patches[v], ib_edit_image_unref);
               ok = !g_cancellable_set_error_if_cancelled (cancellable, error) &&
-                   (patches[v] = decode_and_composite (job, &work, x_t + (gsize) v * n_tokens, error)) != NULL;
+                   (patches[v] = decode_and_composite (job, &work, x_t + (gsize) v * n_tokens, cancellable, error)) != NULL;
             }
           finished.previews = patches;
         }

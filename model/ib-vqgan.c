@@ -533,7 +533,17 @@ typedef struct
   float *attn_v;
   float *scores;
   gsize n_scores;
+  GCancellable *cancellable;    /* checked after each block */
+  GError **error;               /* where a cancellation is reported */
 } Work;
+
+/* After a block: a cancelled call stops there. A block at the full resolution is the longest wait (a
+ * fraction of a second for a 256 px VQGAN on a few cores). */
+static gboolean
+work_cancelled (Work *work)
+{
+  return g_cancellable_set_error_if_cancelled (work->cancellable, work->error);
+}
 
 /* A fresh 160 MiB per call (at 256 px) would otherwise cost 40000 page faults; in huge pages it is 80. */
 static float *
@@ -755,7 +765,7 @@ attn_block_forward (Work            *work,
   ib_add (x, q, (gsize) c * hw);
 }
 
-static void
+static gboolean
 mid_forward (Work      *work,
              const Mid *mid,
              int        side)
@@ -763,9 +773,10 @@ mid_forward (Work      *work,
   resnet_block_forward (work, &mid->block_1, side);
   attn_block_forward (work, &mid->attn_1, side);
   resnet_block_forward (work, &mid->block_2, side);
+  return !work_cancelled (work);
 }
 
-static void
+static gboolean
 level_blocks_forward (Work        *work,
                       const Level *level,
                       int          side)
@@ -775,11 +786,14 @@ level_blocks_forward (Work        *work,
       resnet_block_forward (work, &level->blocks[j], side);
       if (level->attn != NULL)
         attn_block_forward (work, &level->attn[j], side);
+      if (work_cancelled (work))
+        return FALSE;
     }
+  return TRUE;
 }
 
 /* image (3 x R x R) -> quant_conv output (embed_dim x th x tw), written to latent, or with latent NULL
- * to a free work buffer. Returns where it is. */
+ * to a free work buffer. Returns where it is, or NULL when cancelled. */
 static float *
 encoder_forward (IbVqgan     *self,
                  Work        *work,
@@ -795,7 +809,8 @@ encoder_forward (IbVqgan     *self,
     {
       const Level *level = &self->down[i];
 
-      level_blocks_forward (work, level, side);
+      if (!level_blocks_forward (work, level, side))
+        return NULL;
       channels = level->blocks[level->n_blocks - 1].c_out;
       if (level->resample.weight != NULL)
         {
@@ -805,7 +820,8 @@ encoder_forward (IbVqgan     *self,
         }
     }
 
-  mid_forward (work, &self->enc_mid, side);
+  if (!mid_forward (work, &self->enc_mid, side))
+    return NULL;
   group_norm_swish (work->tmp1, work->cur, channels, (gsize) side * side, &self->enc_norm_out);
   conv (work, work->tmp2, work->tmp1, channels, side, side, &self->enc_conv_out, &same_3x3);
   if (latent == NULL)
@@ -814,8 +830,8 @@ encoder_forward (IbVqgan     *self,
   return latent;
 }
 
-/* z_q (embed_dim x th x tw, in work->tmp2) -> image (3 x R x R). */
-static void
+/* z_q (embed_dim x th x tw, in work->tmp2) -> image (3 x R x R); FALSE when cancelled. */
+static gboolean
 decoder_forward (IbVqgan *self,
                  Work    *work,
                  float   *image)
@@ -826,13 +842,15 @@ decoder_forward (IbVqgan *self,
 
   conv (work, work->tmp1, work->tmp2, c->embed_dim, side, side, &self->post_quant_conv, &pointwise);
   conv (work, work->cur, work->tmp1, c->z_channels, side, side, &self->dec_conv_in, &same_3x3);
-  mid_forward (work, &self->dec_mid, side);
+  if (!mid_forward (work, &self->dec_mid, side))
+    return FALSE;
 
   for (int i = self->n_levels - 1; i >= 0; i--)
     {
       const Level *level = &self->up[i];
 
-      level_blocks_forward (work, level, side);
+      if (!level_blocks_forward (work, level, side))
+        return FALSE;
       channels = level->blocks[level->n_blocks - 1].c_out;
       if (level->resample.weight != NULL)
         {
@@ -844,6 +862,7 @@ decoder_forward (IbVqgan *self,
 
   group_norm_swish (work->tmp1, work->cur, channels, (gsize) side * side, &self->dec_norm_out);
   conv (work, image, work->tmp1, channels, side, side, &self->dec_conv_out, &same_3x3);
+  return TRUE;
 }
 
 gboolean
@@ -859,6 +878,7 @@ ib_vqgan_encode_latent (IbVqgan      *self,
 
   if (!work_init (&work, self, error))
     return FALSE;
+  work.error = error;
   encoder_forward (self, &work, image, latent);
   work_clear (&work);
   return TRUE;
@@ -868,6 +888,7 @@ gboolean
 ib_vqgan_encode (IbVqgan      *self,
                  const float  *image,
                  int32_t      *tokens,
+                 GCancellable *cancellable,
                  GError      **error)
 {
   Work work = { 0 };
@@ -880,9 +901,16 @@ ib_vqgan_encode (IbVqgan      *self,
 
   if (!work_init (&work, self, error))
     return FALSE;
+  work.cancellable = cancellable;
+  work.error = error;
 
   /* Positions side by side, one embed_dim vector each, for the search. */
   const float *latent = encoder_forward (self, &work, image, NULL);
+  if (latent == NULL)
+    {
+      work_clear (&work);
+      return FALSE;
+    }
   float *vectors = latent == work.tmp2 ? work.tmp1 : work.tmp2;
   for (gsize p = 0; p < n; p++)
     for (int d = 0; d < dim; d++)
@@ -897,6 +925,7 @@ gboolean
 ib_vqgan_decode (IbVqgan        *self,
                  const int32_t  *tokens,
                  float          *image,
+                 GCancellable   *cancellable,
                  GError        **error)
 {
   Work work = { 0 };
@@ -926,7 +955,9 @@ ib_vqgan_decode (IbVqgan        *self,
     for (gsize p = 0; p < n; p++)
       z_q[(gsize) d * n + p] = self->codebook[(gsize) tokens[p] * dim + d];
 
-  decoder_forward (self, &work, image);
+  work.cancellable = cancellable;
+  work.error = error;
+  gboolean done = decoder_forward (self, &work, image);
   work_clear (&work);
-  return TRUE;
+  return done;
 }

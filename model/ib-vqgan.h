@@ -1,7 +1,7 @@
 /* ib-vqgan.h: the VQGAN image tokenizer (taming-transformers VQModel) on the CPU engine. */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 #include <stdint.h>
 
 #include "ib-model-file.h"
@@ -21,6 +21,7 @@ void      ib_vqgan_free           (IbVqgan        *vqgan);
 gboolean  ib_vqgan_encode         (IbVqgan        *vqgan,
                                    const float    *image,
                                    int32_t        *tokens,
+                                   GCancellable   *cancellable,
                                    GError        **error);
 
 /* The pre-quantization latent (quant_conv output), embed_dim x th x tw; for tests. */
@@ -30,10 +31,12 @@ gboolean  ib_vqgan_encode_latent  (IbVqgan        *vqgan,
                                    GError        **error);
 
 /* tokens -> image (3 x resolution x resolution, CHW, nominally [-1, 1], not clamped).
- * Fails on a token outside 0 .. K-1. */
+ * Fails on a token outside 0 .. K-1. Encoding and decoding stop with G_IO_ERROR_CANCELLED after the block
+ * (resnet or attention) during which cancellable (may be NULL) was cancelled. */
 gboolean  ib_vqgan_decode         (IbVqgan        *vqgan,
                                    const int32_t  *tokens,
                                    float          *image,
+                                   GCancellable   *cancellable,
                                    GError        **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbVqgan, ib_vqgan_free)

@@ -174,7 +174,8 @@ ib_vk_vqgan_free (IbVkVqgan *vqgan)
 }
 
 gboolean
-ib_vk_vqgan_encode (IbVkVqgan *vqgan, const float *image, int32_t *tokens, GError **error)
+ib_vk_vqgan_encode (IbVkVqgan *vqgan, const float *image, int32_t *tokens, GCancellable *cancellable,
+                    GError **error)
 {
   g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
   return FALSE;
@@ -188,7 +189,8 @@ ib_vk_vqgan_encode_latent (IbVkVqgan *vqgan, const float *image, float *latent, 
 }
 
 gboolean
-ib_vk_vqgan_decode (IbVkVqgan *vqgan, const int32_t *tokens, float *image, GError **error)
+ib_vk_vqgan_decode (IbVkVqgan *vqgan, const int32_t *tokens, float *image, GCancellable *cancellable,
+                    GError **error)
 {
   g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_NOT_BUILT, NOT_BUILT);
   return FALSE;

@@ -461,7 +461,16 @@ typedef struct
   IbVkVqgan *self;
   const IbVkView *cur, *tmp1, *tmp2;
   GError **error;
+  GCancellable *cancellable;    /* checked after each submission */
 } Run;
+
+/* One resolution's work, submitted; then a cancelled call stops. */
+static gboolean
+submit_resolution (Run *run)
+{
+  return ib_vk_device_submit (run->self->device, run->error) &&
+         !g_cancellable_set_error_if_cancelled (run->cancellable, run->error);
+}
 
 static void
 swap (const IbVkView **a,
@@ -600,7 +609,7 @@ encoder (Run         *run,
           side /= 2;
         }
       /* One submission per resolution: no single one long enough for a driver's watchdog. */
-      if (!ib_vk_device_submit (self->device, run->error))
+      if (!submit_resolution (run))
         return NULL;
     }
   if (!mid (run, &self->enc_mid, side) ||
@@ -629,15 +638,16 @@ ib_vk_vqgan_encode_latent (IbVkVqgan   *self,
 }
 
 gboolean
-ib_vk_vqgan_encode (IbVkVqgan   *self,
-                    const float *image,
-                    int32_t     *tokens,
-                    GError     **error)
+ib_vk_vqgan_encode (IbVkVqgan    *self,
+                    const float  *image,
+                    int32_t      *tokens,
+                    GCancellable *cancellable,
+                    GError      **error)
 {
   g_return_val_if_fail (self != NULL && image != NULL && tokens != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  Run run = { self, &self->buffers[0], &self->buffers[1], &self->buffers[2], error };
+  Run run = { self, &self->buffers[0], &self->buffers[1], &self->buffers[2], error, cancellable };
   const IbVkView *z = encoder (&run, image);
   int n = self->token_side * self->token_side, dim = self->embed_dim;
   const IbVkView *rows = z == run.tmp2 ? run.tmp1 : run.tmp2;
@@ -652,6 +662,7 @@ static gboolean
 decode (IbVkVqgan     *self,
         const int32_t *tokens,
         float         *image,
+        GCancellable  *cancellable,
         GError       **error)
 {
   int n = self->token_side * self->token_side, dim = self->embed_dim, side = self->token_side;
@@ -665,7 +676,7 @@ decode (IbVkVqgan     *self,
         return FALSE;
       }
 
-  Run run = { self, &self->buffers[0], &self->buffers[1], &self->buffers[2], error };
+  Run run = { self, &self->buffers[0], &self->buffers[1], &self->buffers[2], error, cancellable };
   int channels = self->dec_mid.block_1.c_in;
 
   /* z_q: the tokens' codebook rows, position-major, then CHW. */
@@ -691,7 +702,7 @@ decode (IbVkVqgan     *self,
           if (!conv (&run, run.cur, run.tmp1, channels, side, &level->resample, &same_3x3, FALSE))
             return FALSE;
         }
-      if (!ib_vk_device_submit (d, error))
+      if (!submit_resolution (&run))
         return FALSE;
     }
   return norm (&run, run.tmp1, run.cur, channels, side, &self->dec_norm_out, TRUE) &&
@@ -703,10 +714,11 @@ gboolean
 ib_vk_vqgan_decode (IbVkVqgan     *self,
                     const int32_t *tokens,
                     float         *image,
+                    GCancellable  *cancellable,
                     GError       **error)
 {
   g_return_val_if_fail (self != NULL && tokens != NULL && image != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  return ib_vk_call_done (self->device, decode (self, tokens, image, error));
+  return ib_vk_call_done (self->device, decode (self, tokens, image, cancellable, error));
 }

@@ -7,7 +7,7 @@
  * the rounding of the two engines' latents), the engines may pick different ones. */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 #include <stdint.h>
 
 #include "ib-model-file.h"
@@ -23,10 +23,12 @@ IbVkVqgan *ib_vk_vqgan_new           (IbVkDevice     *device,
                                       GError        **error);
 void       ib_vk_vqgan_free          (IbVkVqgan      *vqgan);
 
-/* As ib_vqgan_encode, ib_vqgan_encode_latent and ib_vqgan_decode. */
+/* As ib_vqgan_encode, ib_vqgan_encode_latent and ib_vqgan_decode; cancellable is checked between the
+ * submissions (one per resolution). */
 gboolean   ib_vk_vqgan_encode        (IbVkVqgan      *vqgan,
                                       const float    *image,
                                       int32_t        *tokens,
+                                      GCancellable   *cancellable,
                                       GError        **error);
 gboolean   ib_vk_vqgan_encode_latent (IbVkVqgan      *vqgan,
                                       const float    *image,
@@ -35,6 +37,7 @@ gboolean   ib_vk_vqgan_encode_latent (IbVkVqgan      *vqgan,
 gboolean   ib_vk_vqgan_decode        (IbVkVqgan      *vqgan,
                                       const int32_t  *tokens,
                                       float          *image,
+                                      GCancellable   *cancellable,
                                       GError        **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbVkVqgan, ib_vk_vqgan_free)

@@ -110,16 +110,16 @@ test_parity (gconstpointer data)
       image[c * plane + i] = 0.8f * sinf (0.3f * (float) (i % side) + 0.2f * (float) (i / side) + (float) c);
   g_autofree int32_t *tokens_cpu = g_new (int32_t, n);
   g_autofree int32_t *tokens_vk = g_new (int32_t, n);
-  g_assert_true (ib_edit_engine_encode (cpu, image, tokens_cpu, &error));
+  g_assert_true (ib_edit_engine_encode (cpu, image, tokens_cpu, NULL, &error));
   g_assert_no_error (error);
-  g_assert_true (ib_edit_engine_encode (vk, image, tokens_vk, &error));
+  g_assert_true (ib_edit_engine_encode (vk, image, tokens_vk, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpmem (tokens_vk, n * sizeof (int32_t), tokens_cpu, n * sizeof (int32_t));
 
   g_autofree float *decoded_cpu = g_new (float, 3 * plane);
   g_autofree float *decoded_vk = g_new (float, 3 * plane);
-  g_assert_true (ib_edit_engine_decode (cpu, tokens_cpu, decoded_cpu, &error));
-  g_assert_true (ib_edit_engine_decode (vk, tokens_cpu, decoded_vk, &error));
+  g_assert_true (ib_edit_engine_decode (cpu, tokens_cpu, decoded_cpu, NULL, &error));
+  g_assert_true (ib_edit_engine_decode (vk, tokens_cpu, decoded_vk, NULL, &error));
   g_assert_no_error (error);
   double worst = 0.0, scale = 1e-6;
   for (gsize i = 0; i < 3 * plane; i++)

@@ -460,7 +460,7 @@ test_full_mask_is_sample (void)
 
       g_autoptr (IbVqgan) vqgan = ib_vqgan_new (model->file, &error);
       float image[3 * 16 * 16];
-      g_assert_true (ib_vqgan_decode (vqgan, tokens, image, &error));
+      g_assert_true (ib_vqgan_decode (vqgan, tokens, image, NULL, &error));
       g_assert_cmpint (config->resolution, ==, 16);
       for (int p = 0; p < 256; p++)
         for (int c = 0; c < 3; c++)

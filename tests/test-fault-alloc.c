@@ -118,8 +118,8 @@ vqgan_scenario (gpointer data,
   g_autofree int32_t *tokens = g_new0 (int32_t, n_tokens);
   g_autoptr (IbVqgan) vqgan = ib_vqgan_new (file, error);
 
-  return vqgan != NULL && ib_vqgan_encode (vqgan, image, tokens, error) &&
-         ib_vqgan_decode (vqgan, tokens, image, error);
+  return vqgan != NULL && ib_vqgan_encode (vqgan, image, tokens, NULL, error) &&
+         ib_vqgan_decode (vqgan, tokens, image, NULL, error);
 }
 
 static void

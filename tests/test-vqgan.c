@@ -519,7 +519,7 @@ test_vqgan_case (gconstpointer data)
   g_autofree int32_t *tokens = g_new (int32_t, n_tokens + GUARD);
   for (gsize i = 0; i < n_tokens + GUARD; i++)
     tokens[i] = -3;
-  g_assert_true (ib_vqgan_encode (vqgan, image, tokens, &error));
+  g_assert_true (ib_vqgan_encode (vqgan, image, tokens, NULL, &error));
   g_assert_no_error (error);
   for (gsize i = n_tokens; i < n_tokens + GUARD; i++)
     g_assert_cmpint (tokens[i], ==, -3);
@@ -556,7 +556,7 @@ test_vqgan_case (gconstpointer data)
     if (p % 3 == 1)
       tokens[p] = (int32_t) ((p * 7) % config->n_codes);
   g_autofree float *decoded = guarded_new (n_pixels);
-  g_assert_true (ib_vqgan_decode (vqgan, tokens, decoded, &error));
+  g_assert_true (ib_vqgan_decode (vqgan, tokens, decoded, NULL, &error));
   g_assert_no_error (error);
   assert_guard (decoded, n_pixels);
   Map expected_image = ref_decode (file, tokens);
@@ -565,24 +565,37 @@ test_vqgan_case (gconstpointer data)
 
   /* Same input, same bits. */
   g_autofree float *again = g_new (float, n_pixels);
-  g_assert_true (ib_vqgan_decode (vqgan, tokens, again, &error));
+  g_assert_true (ib_vqgan_decode (vqgan, tokens, again, NULL, &error));
   g_assert_true (memcmp (again, decoded, n_pixels * sizeof (float)) == 0);
 
   g_free (expected_latent.data);
   g_free (expected_image.data);
 }
 
+/* The first case's model and its VQGAN, for the tests of refusals and cancellation. */
+static IbVqgan *
+first_case_vqgan (IbModelFile **file,
+                  gsize        *n_tokens,
+                  gsize        *n_pixels)
+{
+  g_autoptr (GError) error = NULL;
+  *file = build_model (&cases[0]);
+  const IbModelConfig *config = ib_model_file_get_config (*file);
+  IbVqgan *vqgan = ib_vqgan_new (*file, &error);
+  g_assert_no_error (error);
+  *n_tokens = (gsize) config->token_height * config->token_width;
+  *n_pixels = 3 * (gsize) config->resolution * config->resolution;
+  return vqgan;
+}
+
 static void
 test_bad_tokens (void)
 {
-  const VqganCase *c = &cases[0];
-  g_autoptr (IbModelFile) file = build_model (c);
+  g_autoptr (IbModelFile) file = NULL;
+  gsize n_tokens, n_pixels;
+  g_autoptr (IbVqgan) vqgan = first_case_vqgan (&file, &n_tokens, &n_pixels);
   const IbModelConfig *config = ib_model_file_get_config (file);
   g_autoptr (GError) error = NULL;
-  g_autoptr (IbVqgan) vqgan = ib_vqgan_new (file, &error);
-  g_assert_no_error (error);
-  gsize n_tokens = (gsize) config->token_height * config->token_width;
-  gsize n_pixels = 3 * (gsize) config->resolution * config->resolution;
   const int32_t bad_values[] = { -1, config->n_codes, config->n_codes + 1, G_MAXINT32, G_MININT32 };
   g_autofree int32_t *tokens = g_new0 (int32_t, n_tokens);
   g_autofree float *image = guarded_new (n_pixels);
@@ -593,7 +606,7 @@ test_bad_tokens (void)
 
       memset (tokens, 0, n_tokens * sizeof (int32_t));
       tokens[at] = bad_values[b];
-      g_assert_false (ib_vqgan_decode (vqgan, tokens, image, &error));
+      g_assert_false (ib_vqgan_decode (vqgan, tokens, image, NULL, &error));
       g_assert_error (error, IB_ERROR, IB_ERROR_ARGUMENT);
       g_test_message ("%s", error->message);
       g_clear_error (&error);
@@ -605,7 +618,45 @@ test_bad_tokens (void)
   /* The largest valid token decodes. */
   memset (tokens, 0, n_tokens * sizeof (int32_t));
   tokens[0] = config->n_codes - 1;
-  g_assert_true (ib_vqgan_decode (vqgan, tokens, image, &error));
+  g_assert_true (ib_vqgan_decode (vqgan, tokens, image, NULL, &error));
+  g_assert_no_error (error);
+}
+
+/* A cancelled call stops at the first block's check with G_IO_ERROR_CANCELLED, writes no image, and leaves
+ * the VQGAN as it was: the next call without a cancellation gives the usual bits. */
+static void
+test_cancel (void)
+{
+  g_autoptr (IbModelFile) file = NULL;
+  gsize n_tokens, n_pixels;
+  g_autoptr (IbVqgan) vqgan = first_case_vqgan (&file, &n_tokens, &n_pixels);
+  const IbModelConfig *config = ib_model_file_get_config (file);
+  g_autoptr (GError) error = NULL;
+  g_autofree int32_t *tokens = g_new0 (int32_t, n_tokens);
+  g_autofree int32_t *encoded = g_new0 (int32_t, n_tokens);
+  g_autofree float *want = g_new (float, n_pixels);
+  g_autofree float *image = guarded_new (n_pixels);
+  g_autoptr (GCancellable) cancelled = g_cancellable_new ();
+
+  for (gsize p = 0; p < n_tokens; p++)
+    tokens[p] = (int32_t) ((p * 5) % config->n_codes);
+  g_assert_true (ib_vqgan_decode (vqgan, tokens, want, NULL, &error));
+  g_cancellable_cancel (cancelled);
+
+  g_assert_false (ib_vqgan_decode (vqgan, tokens, image, cancelled, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  for (gsize i = 0; i < n_pixels; i++)
+    g_assert_cmpfloat (image[i], ==, SENTINEL);
+  g_assert_false (ib_vqgan_encode (vqgan, want, encoded, cancelled, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+
+  g_autoptr (GCancellable) fresh = g_cancellable_new ();
+  g_assert_true (ib_vqgan_decode (vqgan, tokens, image, fresh, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (image, n_pixels * sizeof (float), want, n_pixels * sizeof (float));
+  g_assert_true (ib_vqgan_encode (vqgan, want, encoded, fresh, &error));
   g_assert_no_error (error);
 }
 
@@ -618,6 +669,7 @@ main (int   argc,
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     g_test_add_data_func (cases[i].path, &cases[i], test_vqgan_case);
   g_test_add_func ("/model/vqgan/bad-tokens", test_bad_tokens);
+  g_test_add_func ("/model/vqgan/cancel", test_cancel);
 
   return g_test_run ();
 }

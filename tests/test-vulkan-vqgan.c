@@ -161,8 +161,8 @@ test_vqgan_case (gconstpointer data)
 
       g_autofree int32_t *want = g_new (int32_t, n_tokens);
       g_autofree int32_t *got = g_new (int32_t, n_tokens);
-      g_assert_true (ib_vqgan_encode (cpu, image, want, &error));
-      g_assert_true (ib_vk_vqgan_encode (vk, image, got, &error));
+      g_assert_true (ib_vqgan_encode (cpu, image, want, NULL, &error));
+      g_assert_true (ib_vk_vqgan_encode (vk, image, got, NULL, &error));
       g_assert_no_error (error);
       for (gsize p = 0; p < n_tokens; p++)
         {
@@ -185,8 +185,8 @@ test_vqgan_case (gconstpointer data)
           want[p] = (int32_t) ((p * 7 + seed) % config->n_codes);
       g_autofree float *want_image = g_new (float, n_pixels);
       g_autofree float *got_image = g_new (float, n_pixels);
-      g_assert_true (ib_vqgan_decode (cpu, want, want_image, &error));
-      g_assert_true (ib_vk_vqgan_decode (vk, want, got_image, &error));
+      g_assert_true (ib_vqgan_decode (cpu, want, want_image, NULL, &error));
+      g_assert_true (ib_vk_vqgan_decode (vk, want, got_image, NULL, &error));
       g_assert_no_error (error);
       compare ("image", got_image, want_image, n_pixels);
       ib_test_vulkan_assert_clean ();
@@ -196,12 +196,28 @@ test_vqgan_case (gconstpointer data)
   g_autofree int32_t *bad = g_new0 (int32_t, n_tokens);
   g_autofree float *image = g_new (float, n_pixels);
   bad[n_tokens - 1] = config->n_codes;
-  g_assert_false (ib_vk_vqgan_decode (vk, bad, image, &error));
+  g_assert_false (ib_vk_vqgan_decode (vk, bad, image, NULL, &error));
   g_assert_error (error, IB_ERROR, IB_ERROR_ARGUMENT);
   g_clear_error (&error);
   bad[n_tokens - 1] = 0;
-  g_assert_true (ib_vk_vqgan_decode (vk, bad, image, &error));
+  g_assert_true (ib_vk_vqgan_decode (vk, bad, image, NULL, &error));
   g_assert_no_error (error);
+  ib_test_vulkan_assert_clean ();
+
+  /* Cancelled: stops after the first resolution's submission; the next call runs whole, to the same bits. */
+  g_autoptr (GCancellable) cancelled = g_cancellable_new ();
+  g_autofree float *again = g_new (float, n_pixels);
+  g_autofree int32_t *encoded = g_new (int32_t, n_tokens);
+  g_cancellable_cancel (cancelled);
+  g_assert_false (ib_vk_vqgan_decode (vk, bad, again, cancelled, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_false (ib_vk_vqgan_encode (vk, image, encoded, cancelled, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_true (ib_vk_vqgan_decode (vk, bad, again, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (again, n_pixels * sizeof (float), image, n_pixels * sizeof (float));
   ib_test_vulkan_assert_clean ();
 }
 
