@@ -317,6 +317,13 @@ ib_canvas_set_preview (IbCanvas    *self,
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
+IbEditImage *
+ib_canvas_get_preview (IbCanvas *self)
+{
+  g_return_val_if_fail (IB_IS_CANVAS (self), NULL);
+  return self->preview;
+}
+
 /* The preview's pyramid, made from its pixels at the first draw. */
 static IbTexturePyramid *
 preview_pyramid (IbCanvas *self)

@@ -57,6 +57,8 @@ IbMask         *ib_canvas_get_mask               (IbCanvas      *canvas);
  * stroke. */
 void            ib_canvas_set_preview            (IbCanvas      *canvas,
                                                   IbEditImage   *region);
+/* The region shown, borrowed, or NULL. */
+IbEditImage    *ib_canvas_get_preview            (IbCanvas      *canvas);
 /* The model's native resolution and token grid side, for the token grid overlay; 0 hides it. */
 void            ib_canvas_set_model_geometry     (IbCanvas      *canvas,
                                                   int            native_size,

@@ -47,8 +47,12 @@ after_paint_cb (GdkFrameClock *clock,
   if (bench->frame_times->len > 0)
     {
       gint64 interval = now - g_array_index (bench->frame_times, gint64, bench->frame_times->len - 1);
+      /* The frame's own work (layout, then snapshot and rendering): what is left of the interval went to
+       * other work on the UI thread, or the thread waited for a core. */
+      gint64 layout = bench->layout_end - bench->frame_start, paint = now - bench->layout_end;
       if (interval > 33333)
-        g_string_append_printf (bench->long_frames, "  %.0f ms:%s\n", interval / 1000.0,
+        g_string_append_printf (bench->long_frames, "  %.0f ms (layout %.1f, paint %.1f):%s\n", interval / 1000.0,
+                                layout / 1000.0, paint / 1000.0,
                                 bench->since_frame->len > 0 ? bench->since_frame->str : " (no job event)");
     }
   g_string_truncate (bench->since_frame, 0);

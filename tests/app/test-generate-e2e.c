@@ -155,6 +155,30 @@ paint_mask (IbMask *mask)
   ib_mask_end_change (mask);
 }
 
+/* A finished variant shows on the canvas as its last level's patch (the strip's), not the whole result: the
+ * picture with the patch over it must be the result, pixel for pixel. */
+static void
+assert_canvas_shows (IbMainWindow *window,
+                     IbLevelStrip *strip,
+                     IbEditImage  *original,
+                     IbEditImage  *result)
+{
+  IbCanvas *canvas = IB_CANVAS (ib_shell_test_find_widget (GTK_WIDGET (window), IB_TYPE_CANVAS));
+  IbEditImage *patch = ib_canvas_get_preview (canvas);
+
+  g_assert_true (patch != NULL && patch == ib_level_strip_get_preview (strip, 1));
+  g_assert_cmpint (patch->width, <, result->width);
+  for (int y = 0; y < result->height; y++)
+    for (int x = 0; x < result->width; x++)
+      {
+        gboolean inside = x >= patch->x && x < patch->x + patch->width && y >= patch->y &&
+                          y < patch->y + patch->height;
+        const guint8 *shown = inside ? patch->pixels + (gsize) (y - patch->y) * patch->stride + (x - patch->x) * 4
+                                     : original->pixels + (gsize) y * original->stride + x * 4;
+        g_assert_cmpmem (shown, 4, result->pixels + (gsize) y * result->stride + x * 4, 4);
+      }
+}
+
 static void
 generate_body (IbApplication *application,
                gpointer       data)
@@ -206,6 +230,7 @@ generate_body (IbApplication *application,
   for (int level = 1; level <= N_LEVELS; level++)
     g_assert_nonnull (ib_level_strip_get_preview (strip, level));
   g_assert_cmpint (ib_variant_gallery_get_selected (gallery), ==, 0);
+  assert_canvas_shows (window, strip, original, events.result->images[0]);
 
   /* The variants wait for a decision; the picture has not changed yet. */
   g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "accept-variant"));
@@ -219,6 +244,7 @@ generate_body (IbApplication *application,
   /* Rejecting the first variant leaves the second, which accepting applies: inside the mask only. */
   g_action_group_activate_action (G_ACTION_GROUP (window), "reject-variant", NULL);
   g_assert_cmpint (ib_variant_gallery_get_selected (gallery), ==, 1);
+  assert_canvas_shows (window, strip, original, events.result->images[1]);
   g_assert_true (g_action_group_get_action_enabled (G_ACTION_GROUP (window), "accept-variant"));
   g_action_group_activate_action (G_ACTION_GROUP (window), "accept-variant", NULL);
   accepted = ib_edit_image_ref (ib_document_get_picture (document));
