@@ -1,9 +1,13 @@
 /* ib-recovery.c: autosave of modified documents into a recovery folder, and what a crash left there. */
 #include "ib-recovery.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "ib-document-private.h"
 #include "ib-project-file.h"
@@ -24,10 +28,18 @@ typedef struct
   gboolean saving;
 } Watch;
 
+/* Sessions: each running editor holds an flock on a file of its own in "sessions" beside the recovery folder
+ * (the kernel releases it however the process ends, SIGKILL included) and names its recovery files
+ * SESSION_ID.ibproj, so that another instance (one without D-Bus, which GApplication cannot make unique)
+ * never offers a live session's autosaves as a crash's leftovers. */
+#define SESSION_SEPARATOR '_'
+
 struct _IbRecovery
 {
   GObject parent_instance;
 
+  char *session;                /* this instance's id, the prefix of its recovery files */
+  int lock_fd;                  /* its session's lock, held from the first autosave; -1 before */
   GFile *folder;
   guint interval;
   guint timer;
@@ -123,6 +135,60 @@ restart_timer (IbRecovery *self)
   self->timer = g_timeout_add_seconds (self->interval, tick_cb, self);
 }
 
+static char *
+session_lock_path (IbRecovery *self,
+                   const char *session)
+{
+  g_autoptr (GFile) parent = g_file_get_parent (self->folder);
+  g_autofree char *folder = parent != NULL ? g_file_get_path (parent) : NULL;
+  g_autofree char *name = g_strconcat (session, ".lock", NULL);
+  return folder != NULL ? g_build_filename (folder, "sessions", name, NULL) : NULL;
+}
+
+/* Before this session's first file: without the lock (no such folder, a file system without locks) the
+ * files are still written, and another instance would take them for a crash's, as before sessions. */
+static void
+hold_session_lock (IbRecovery *self)
+{
+  g_autofree char *path = session_lock_path (self, self->session);
+  g_autofree char *folder = path != NULL ? g_path_get_dirname (path) : NULL;
+
+  if (self->lock_fd >= 0 || path == NULL || g_mkdir_with_parents (folder, 0700) != 0)
+    return;
+  int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd >= 0 && flock (fd, LOCK_EX | LOCK_NB) == 0)
+    self->lock_fd = fd;
+  else if (fd >= 0)
+    close (fd);
+}
+
+/* Whether a running instance holds the session's lock (trying to take it; a lock taken goes with the close). */
+static gboolean
+session_is_live (IbRecovery *self,
+                 const char *session)
+{
+  g_autofree char *path = session_lock_path (self, session);
+  int fd = path != NULL ? open (path, O_RDWR | O_CLOEXEC) : -1;
+
+  if (fd < 0)
+    return FALSE;
+  gboolean live = flock (fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  close (fd);
+  return live;
+}
+
+/* A clean end: the lock file goes, and whatever files are left are a crash's for the next start. */
+static void
+release_session_lock (IbRecovery *self)
+{
+  if (self->lock_fd < 0)
+    return;
+  g_autofree char *path = session_lock_path (self, self->session);
+  g_unlink (path);
+  close (self->lock_fd);
+  self->lock_fd = -1;
+}
+
 static void
 ib_recovery_dispose (GObject *object)
 {
@@ -138,8 +204,17 @@ ib_recovery_dispose (GObject *object)
         unwatch (watch);
       g_clear_pointer (&self->watches, g_hash_table_unref);
     }
+  if (self->folder != NULL)
+    release_session_lock (self);
   g_clear_object (&self->folder);
   G_OBJECT_CLASS (ib_recovery_parent_class)->dispose (object);
+}
+
+static void
+ib_recovery_finalize (GObject *object)
+{
+  g_free (IB_RECOVERY (object)->session);
+  G_OBJECT_CLASS (ib_recovery_parent_class)->finalize (object);
 }
 
 static void
@@ -200,6 +275,7 @@ ib_recovery_class_init (IbRecoveryClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   object_class->dispose = ib_recovery_dispose;
+  object_class->finalize = ib_recovery_finalize;
   object_class->get_property = ib_recovery_get_property;
   object_class->set_property = ib_recovery_set_property;
   object_class->constructed = ib_recovery_constructed;
@@ -217,6 +293,8 @@ static void
 ib_recovery_init (IbRecovery *self)
 {
   self->interval = DEFAULT_INTERVAL;
+  self->session = g_uuid_string_random ();
+  self->lock_fd = -1;
   self->watches = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) watch_unref);
 }
 
@@ -272,6 +350,7 @@ ensure_folder (IbRecovery *self,
   if (local == NULL)
     g_file_set_attribute_uint32 (self->folder, G_FILE_ATTRIBUTE_UNIX_MODE, 0700, G_FILE_QUERY_INFO_NONE, NULL,
                                  NULL);
+  hold_session_lock (self);
   return TRUE;
 }
 
@@ -304,7 +383,8 @@ ib_recovery_add_document (IbRecovery *self,
   watch->doc = doc;
   g_object_weak_ref (G_OBJECT (doc), doc_finalized_cb, watch);
   g_autofree char *id = g_uuid_string_random ();
-  g_autofree char *name = g_strconcat (id, IB_DOCUMENT_PROJECT_EXTENSION, NULL);
+  g_autofree char *name = g_strdup_printf ("%s%c%s" IB_DOCUMENT_PROJECT_EXTENSION, self->session, SESSION_SEPARATOR,
+                                           id);
   watch->file = g_file_get_child (self->folder, name);
   /* A document that is not modified has nothing to autosave until it changes. */
   watch->saved_serial = ib_document_get_modified (doc) ? G_MAXUINT64 : ib_document_get_change_serial (doc);
@@ -506,6 +586,11 @@ ib_recovery_list (IbRecovery *self)
         continue;
       g_autoptr (GFile) file = g_file_get_child (self->folder, name);
       if (g_hash_table_contains (own, file))
+        continue;
+      /* Another running instance's autosave (or this one's, of a document already closed) is no leftover. */
+      const char *separator = strchr (name, SESSION_SEPARATOR);
+      g_autofree char *session = separator != NULL ? g_strndup (name, separator - name) : NULL;
+      if (session != NULL && (strcmp (session, self->session) == 0 || session_is_live (self, session)))
         continue;
       g_autofree char *title = NULL, *file_uri = NULL, *source_uri = NULL;
       gint64 saved_time = 0;

@@ -220,6 +220,56 @@ test_save_and_timer (Fixture       *fixture,
   g_assert_cmpint (count_files (fixture), ==, 0);
 }
 
+/* The names of the recovery files, sorted. */
+static GPtrArray *
+recovery_names (Fixture *fixture)
+{
+  g_autofree char *path = g_file_get_path (fixture->recovery_folder);
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+  return names;
+}
+
+/* Two instances at once (GApplication cannot make them one without D-Bus): neither offers the other's
+ * autosaves while it runs. A killed instance's lock file stays but nobody holds it: its files are offered,
+ * and so are a running one's once it ends without closing its documents. */
+static void
+test_other_instance (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (IbRecovery) running = ib_recovery_new (fixture->recovery_folder);
+  g_autoptr (IbRecovery) other = ib_recovery_new (fixture->recovery_folder);
+  g_autoptr (IbDocument) doc = ib_document_new_from_file (fixture->picture_file, &error);
+  ib_recovery_add_document (running, doc);
+  ib_mask_fill_rectangle (ib_document_get_mask (doc), 2, 2, 10, 10, IB_MASK_MODE_PAINT);
+  g_assert_true (ib_recovery_save_now (running, &error));
+  g_assert_no_error (error);
+  g_autoptr (GPtrArray) names = recovery_names (fixture);
+  g_assert_cmpuint (names->len, ==, 1);
+
+  g_autoptr (GPtrArray) while_running = ib_recovery_list (other);
+  g_assert_cmpuint (while_running->len, ==, 0);
+
+  /* A killed session: its file and its lock file, which no process holds. */
+  g_autoptr (GFile) live_file = g_file_get_child (fixture->recovery_folder, g_ptr_array_index (names, 0));
+  g_autoptr (GFile) killed_file = g_file_get_child (fixture->recovery_folder, "killed-session_1.ibproj");
+  g_assert_true (g_file_copy (live_file, killed_file, G_FILE_COPY_NONE, NULL, NULL, NULL, &error));
+  g_autofree char *lock = g_build_filename (fixture->folder, "state", "sessions", "killed-session.lock", NULL);
+  g_assert_true (g_file_set_contents (lock, "", 0, &error));
+  g_autoptr (GPtrArray) with_killed = ib_recovery_list (other);
+  g_assert_cmpuint (with_killed->len, ==, 1);
+  g_assert_true (g_file_equal (((IbRecoveryEntry *) g_ptr_array_index (with_killed, 0))->file, killed_file));
+
+  g_clear_object (&running);
+  g_autoptr (GPtrArray) after = ib_recovery_list (other);
+  g_assert_cmpuint (after->len, ==, 2);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -229,6 +279,8 @@ main (int   argc,
   g_test_add ("/app/recovery/crash-and-restore", Fixture, NULL, fixture_set_up, test_crash_and_restore,
               fixture_tear_down);
   g_test_add ("/app/recovery/save-and-timer", Fixture, NULL, fixture_set_up, test_save_and_timer,
+              fixture_tear_down);
+  g_test_add ("/app/recovery/other-instance", Fixture, NULL, fixture_set_up, test_other_instance,
               fixture_tear_down);
   return g_test_run ();
 }
