@@ -377,16 +377,24 @@ test_invert (void)
   g_assert_true (ib_mask_is_empty (mask));
 }
 
-/* Grow and shrink against the max/min over the Euclidean disc, the outside not counting. */
+/* Grow and shrink against the max/min over the Euclidean disc, the outside not counting. The taller mask's
+ * rows go in bands to several threads (64 rows a band at least): the discs cross the bands' edges. */
 static void
 test_grow_shrink (void)
 {
-  const int w = 37, h = 29;
+  static const int sizes[][2] = { { 37, 29 }, { 41, 203 } };
 
-  for (int radius = 1; radius <= 6; radius += 2)
+  for (guint size = 0; size < G_N_ELEMENTS (sizes); size++)
+  for (int radius = 1; radius <= 9; radius += size == 0 ? 2 : 4)
     for (int shrink = 0; shrink < 2; shrink++)
       {
+        const int w = sizes[size][0], h = sizes[size][1];
         g_autoptr(IbMask) mask = random_blobs (w, h, 11 + radius);
+        ib_mask_fill_rectangle (mask, 5, h - 2, 6, h - 1, IB_MASK_MODE_PAINT);   /* bounds of every row */
+        /* Near the middle, where two bands meet: a lone pixel, and a block with a hole. */
+        ib_mask_fill_rectangle (mask, 20, h / 2 + 2, 21, h / 2 + 3, IB_MASK_MODE_PAINT);
+        ib_mask_fill_rectangle (mask, 25, h / 2 - 12, 36, h / 2 + 12, IB_MASK_MODE_PAINT);
+        ib_mask_fill_rectangle (mask, 30, h / 2 + 2, 31, h / 2 + 3, IB_MASK_MODE_ERASE);
         g_autofree guint8 *src = snapshot (mask);
 
         if (shrink)
