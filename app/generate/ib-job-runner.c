@@ -505,21 +505,6 @@ ib_job_runner_fill_resume (IbJobRunner   *self,
   return TRUE;
 }
 
-static void
-free_texture_image (gpointer data)
-{
-  ib_edit_image_unref (data);
-}
-
-GdkTexture *
-ib_edit_image_to_texture (IbEditImage *image)
-{
-  g_return_val_if_fail (image != NULL, NULL);
-  g_autoptr (GBytes) bytes = g_bytes_new_with_free_func (image->pixels, (gsize) image->stride * image->height,
-                                                         free_texture_image, ib_edit_image_ref (image));
-  return gdk_memory_texture_new (image->width, image->height, GDK_MEMORY_R8G8B8A8, bytes, image->stride);
-}
-
 /* GObject */
 
 static void

@@ -69,7 +69,4 @@ gboolean     ib_job_runner_fill_resume  (IbJobRunner         *self,
                                          IbEditRequest       *request,
                                          GError             **error);
 
-/* A texture of the image's pixels (straight RGBA), sharing them: no copy, any thread. */
-GdkTexture  *ib_edit_image_to_texture   (IbEditImage         *image);
-
 G_END_DECLS

@@ -571,27 +571,6 @@ test_resample (Test          *test,
   g_assert_error (error, IB_GENERATE_ERROR, IB_GENERATE_ERROR_NOT_READY);
 }
 
-/* The texture shares the image's pixels and shows them. */
-static void
-test_texture (void)
-{
-  g_autoptr (IbEditImage) image = ib_edit_image_new (3, 4, 5, 2);
-  for (int i = 0; i < 5 * 2 * 4; i++)
-    image->pixels[i] = (guint8) (i % 4 == 3 ? 255 : i * 5);
-  g_autoptr (GdkTexture) texture = ib_edit_image_to_texture (image);
-  g_assert_cmpint (gdk_texture_get_width (texture), ==, 5);
-  g_assert_cmpint (gdk_texture_get_height (texture), ==, 2);
-  guint8 bgra[5 * 2 * 4];
-  gdk_texture_download (texture, bgra, 5 * 4);
-  for (int p = 0; p < 10; p++)
-    {
-      g_assert_cmpint (bgra[p * 4 + 0], ==, image->pixels[p * 4 + 2]);
-      g_assert_cmpint (bgra[p * 4 + 1], ==, image->pixels[p * 4 + 1]);
-      g_assert_cmpint (bgra[p * 4 + 2], ==, image->pixels[p * 4 + 0]);
-      g_assert_cmpint (bgra[p * 4 + 3], ==, 255);
-    }
-}
-
 int
 main (int    argc,
       char **argv)
@@ -604,6 +583,5 @@ main (int    argc,
   g_test_add ("/app/job-runner/dispose-during-run", Test, &larger_model, setup, test_dispose_during_run, teardown);
   g_test_add ("/app/job-runner/failures", Test, &two_levels, setup, test_failures, teardown);
   g_test_add ("/app/job-runner/resample", Test, &small_model, setup, test_resample, teardown);
-  g_test_add_func ("/app/job-runner/texture", test_texture);
   return g_test_run ();
 }
