@@ -83,11 +83,12 @@ class Engine:
     """The C tool on one model file. Every call runs on one thread (--threads 1, --backend cpu), so results do
     not depend on how many calls run at once (--jobs) or on the machine's GPU."""
 
-    def __init__(self, cli, model, work, jobs, backend="cpu"):
+    def __init__(self, cli, model, work, jobs, backend="cpu", sampling=()):
         if not os.path.exists(cli):
             raise SystemExit(f"tools/eval: the C tool {cli} does not exist; build it (ninja -C BUILD) and pass "
                              "--cli BUILD/cli/imagebart or set IMAGEBART_CLI")
         self.cli, self.model, self.work, self.jobs, self.backend = cli, model, work, jobs, backend
+        self.sampling = list(sampling)      # inpaint options other than the model's defaults, e.g. --top-k 16
         self.calls = 0
 
     def _run(self, command, *args):
@@ -123,7 +124,7 @@ class Engine:
             args += ["--levels-dir", levels_dir]
         if guidance is not None:
             args += ["--guidance", f"{guidance:g}"]
-        self._run("inpaint", *args)
+        self._run("inpaint", *args, *self.sampling)
         return load_png(out)
 
 
@@ -319,6 +320,8 @@ def main(argv=None):
                                          "the data, the seed and the sizes stay the same (a judge takes minutes)")
     p.add_argument("--guidance", help="comma-separated guidance values for the text-guided replacement (default: "
                                       "the model's, and 1 when that is not 1); the first is the main result")
+    p.add_argument("--top-k", help="`imagebart inpaint --top-k` for every edit (a value per level, top first), "
+                                   "instead of the model's defaults")
     args = p.parse_args(argv)
     sizes = dict(SIZES["quick" if args.quick else "full"])
     if args.text_cases:
@@ -342,10 +345,11 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     work = os.path.join(args.out, "work") if args.keep_work else tempfile.mkdtemp(prefix="ib-eval-")
     os.makedirs(work, exist_ok=True)
-    engine = Engine(args.cli, args.model, work, args.jobs)
+    engine = Engine(args.cli, args.model, work, args.jobs, sampling=["--top-k", args.top_k] if args.top_k else ())
     report = {"model": {"path": os.path.abspath(args.model), "name": config.get("name", ""),
                         "size_bytes": os.path.getsize(args.model), "levels": twin.n_levels, "codes": twin.n_codes},
               "mode": "quick" if args.quick else "full", "seed": args.seed, "sizes": sizes,
+              "top_k": args.top_k or "the model's",
               "data": "synthetic" if args.synthetic_data else "held-out split of tools/train/data.py",
               "held_out": {"pictures": len(held_out), "emoji": len({i.identity for i in held_out.items})},
               "command": "tools/eval " + " ".join(argv if argv is not None else sys.argv[1:])}
