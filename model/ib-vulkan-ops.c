@@ -469,9 +469,16 @@ ib_vk_attention (IbVkDevice               *d,
   };
   uint32_t spec[] = { threads, max_kv, max_dh, splits > 1 };
   uint32_t groups[3] = { (uint32_t) s->n_q, (uint32_t) s->heads, splits };
-  IbVkView partials = {
-    .buffer = d->attention_partials, .offset = 0, .size = (guint64) s->n_q * s->heads * splits * (s->dim_head + 2) * 4,
-  };
+  IbVkView partials = { .buffer = d->attention_partials,
+                        .size = (guint64) s->n_q * s->heads * splits * (s->dim_head + 2) * 4 };
+  if (splits > 1)
+    {
+      if (d->partials_next + partials.size > IB_VK_ATTENTION_PARTIALS_BYTES)
+        d->partials_next = 0;
+      partials.offset = d->partials_next;
+      d->partials_next += (partials.size + d->limits.offset_alignment - 1) / d->limits.offset_alignment *
+                          d->limits.offset_alignment;
+    }
   const IbVkView *bindings[] = { q, k, v, splits > 1 ? &partials : out };
   /* Scores and the weighted sum: the keys each row sees, as the shader counts them. */
   double pairs = 0.0;

@@ -170,8 +170,11 @@ struct _IbVkDevice
   IbVkBuffer *staging;
   guint64 staging_used;
 
-  /* Scratch of split-K attention (ib_vk_attention): the partial softmax states of a decoding step's splits. */
+  /* Scratch of split-K attention (ib_vk_attention): the partial softmax states of a decoding step's splits,
+   * taken in turn from partials_next on (wrapping), so that the attention of one sequence of a batch need not
+   * wait for another's merge; the hazard tracking orders any reuse. */
   IbVkBuffer *attention_partials;
+  guint64 partials_next;
   /* IMAGEBART_VK_SPLIT_ATTENTION=0: every row's keys in one workgroup, for benchmarks against split-K. */
   gboolean attention_unsplit;
 
