@@ -181,3 +181,17 @@ ib_edit_engine_sample_level (IbEditEngine          *engine,
   return ib_sample_level_batch (engine->stage, conditioning, n_conditioning, x_t, n_batch, n_tokens, sampling,
                                 streams, known, known_tokens, x_prev, progress, progress_data, cancellable, error);
 }
+
+gboolean
+ib_edit_engine_encode_level (IbEditEngine  *engine,
+                             int            t,
+                             const int32_t *src,
+                             int            n_src,
+                             float         *context,
+                             GError       **error)
+{
+  if (!bind_stage (engine, t, error))
+    return FALSE;
+  return engine->device != NULL ? ib_vk_stage_encode (engine->vk_stage, src, n_src, context, error)
+                                : ib_stage_encode (engine->stage, src, n_src, context, error);
+}

@@ -66,6 +66,14 @@ gboolean       ib_edit_engine_sample_level   (IbEditEngine            *engine,
                                               GCancellable            *cancellable,
                                               GError                 **error);
 
+/* As ib_stage_encode at level t (bound as for sampling): the encoder pass alone, for benchmarks. */
+gboolean       ib_edit_engine_encode_level   (IbEditEngine            *engine,
+                                              int                      t,
+                                              const int32_t           *src,
+                                              int                      n_src,
+                                              float                   *context,
+                                              GError                 **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbEditEngine, ib_edit_engine_free)
 
 G_END_DECLS

@@ -10,56 +10,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ib-edit-engine.h"
 #include "ib-model-file.h"
 #include "ib-ops.h"
 #include "ib-rng.h"
 #include "ib-sampler.h"
 #include "ib-tokenizer.h"
 #include "ib-transformer.h"
-#include "ib-vulkan-device.h"
-#include "ib-vulkan-transformer.h"
 
-/* The level on one engine: the CPU's stage, or a Vulkan device's. */
+/* The level under test on the engine the editor uses, with the conditioning an edit gives it. */
 typedef struct
 {
-  IbStage *stage;
-  IbVkStage *vk_stage;
-  const int32_t *conditioning;  /* what the model reads before x_t: the empty prompt, class 0, or nothing */
+  IbEditEngine *engine;
+  int t;
+  const int32_t *conditioning;
   int n_conditioning;
-} Engine;
+} Bench;
 
+/* n_batch sequences of the level in lockstep, known tokens forced. */
 static gboolean
-engine_encode (Engine        *engine,
-               const int32_t *src,
-               int            n_src,
-               float         *context,
-               GError       **error)
+sample (Bench                 *bench,
+        const int32_t         *x_t,
+        int                    n_batch,
+        int                    n_tokens,
+        const IbLevelSampling *sampling,
+        const IbRngStream     *streams,
+        const gboolean        *known,
+        const int32_t         *x0,
+        int32_t               *x_prev,
+        GError               **error)
 {
-  return engine->vk_stage != NULL ? ib_vk_stage_encode (engine->vk_stage, src, n_src, context, error)
-                                  : ib_stage_encode (engine->stage, src, n_src, context, error);
-}
-
-/* n_batch sequences of the level, in lockstep (one sequence: the single-sequence sampler). */
-static gboolean
-engine_sample (Engine                *engine,
-               const int32_t         *x_t,
-               int                    n_batch,
-               int                    n_tokens,
-               const IbLevelSampling *sampling,
-               const IbRngStream     *streams,
-               const gboolean        *known,
-               const int32_t         *x0,
-               int32_t               *x_prev,
-               GError               **error)
-{
-  if (engine->vk_stage != NULL)
-    return ib_vk_sample_level_batch (engine->vk_stage, engine->conditioning, engine->n_conditioning, x_t, n_batch,
-                                     n_tokens, sampling, streams, known, x0, 0, x_prev, NULL, NULL, NULL, error);
-  if (n_batch == 1)
-    return ib_sample_level (engine->stage, engine->conditioning, engine->n_conditioning, x_t, n_tokens, sampling,
-                            streams, known, x0, x_prev, NULL, error);
-  return ib_sample_level_batch (engine->stage, engine->conditioning, engine->n_conditioning, x_t, n_batch, n_tokens,
-                                sampling, streams, known, x0, x_prev, NULL, NULL, NULL, error);
+  return ib_edit_engine_sample_level (bench->engine, bench->t, bench->conditioning, bench->n_conditioning, x_t,
+                                      n_batch, n_tokens, sampling, streams, known, x0, x_prev, NULL, NULL, NULL,
+                                      error);
 }
 
 static double
@@ -88,7 +71,7 @@ block_mask (int       height,
 }
 
 static double
-time_level (Engine          *engine,
+time_level (Bench           *bench,
             const IbLevelConfig *l,
             const int32_t   *x_t,
             const gboolean  *unknown,
@@ -107,7 +90,7 @@ time_level (Engine          *engine,
   for (int round = 0; round < repeats; round++)
     {
       double start = now ();
-      if (!engine_sample (engine, x_t, 1, n_tokens, &sampling, &stream, known, x0, x_prev, error))
+      if (!sample (bench, x_t, 1, n_tokens, &sampling, &stream, known, x0, x_prev, error))
         return -1;
       best = MIN (best, now () - start);
     }
@@ -146,31 +129,29 @@ main (int    argc,
   ib_set_num_threads (threads);
 
   g_autoptr (IbModelFile) file = ib_model_file_open (argv[1], &error);
-  g_autoptr (IbVkDevice) device = NULL;
-  g_autoptr (IbStage) stage = NULL;
-  g_autoptr (IbVkStage) vk_stage = NULL;
-  if (file != NULL && vulkan)
-    {
-      IbVkDeviceOptions options = { .selector = device_name };
-      device = ib_vk_device_new (&options, &error);
-      vk_stage = device ? ib_vk_stage_new (device, file, level, &error) : NULL;
-    }
-  else if (file != NULL)
-    stage = ib_stage_new (file, level, &error);
-  if (stage == NULL && vk_stage == NULL)
+  IbVkDeviceOptions options = { .selector = device_name };
+  g_autoptr (IbEditEngine) engine =
+    file ? ib_edit_engine_new (file, vulkan ? IB_EDIT_BACKEND_VULKAN : IB_EDIT_BACKEND_CPU, &options, &error) : NULL;
+  if (engine == NULL)
     {
       fprintf (stderr, "%s\n", error->message);
       return 1;
     }
   const IbModelConfig *config = ib_model_file_get_config (file);
+  if (level < 1 || level > config->n_levels)
+    {
+      fprintf (stderr, "The model has levels 1 to %d, not %d\n", config->n_levels, level);
+      return 1;
+    }
   /* A prompted model gets the empty prompt (all padding), a class model class 0: an edit's usual input. */
   const IbConditioning *c = &config->conditioning;
   int n_conditioning = c->kind == IB_CONDITIONING_TEXT ? c->text_length : c->kind == IB_CONDITIONING_CLASS ? 1 : 0;
   g_autofree int32_t *conditioning = g_new (int32_t, MAX (n_conditioning, 1));
   for (int i = 0; i < n_conditioning; i++)
     conditioning[i] = c->token_offset + (c->kind == IB_CONDITIONING_TEXT ? IB_TOKENIZER_PAD : 0);
-  Engine engine = { stage, vk_stage, conditioning, n_conditioning };
-  const IbLevelConfig *l = vk_stage ? ib_vk_stage_get_config (vk_stage) : ib_stage_get_config (stage);
+  Bench bench = { engine, level, conditioning, n_conditioning };
+  const IbLevelConfig *l = &config->levels[level - 1];
+  IbVkDevice *device = ib_edit_engine_get_device (engine);
   if (device != NULL)
     printf ("device_name %s (%s)\n", ib_vk_device_get_name (device),
             ib_vk_device_kind_name (ib_vk_device_get_kind (device)));
@@ -223,12 +204,12 @@ main (int    argc,
       if (l->variant != IB_VARIANT_GPT)
         {
           double start = now ();
-          if (!engine_encode (&engine, src, n_src, encoded, &error))
+          if (!ib_edit_engine_encode_level (bench.engine, level, src, n_src, encoded, &error))
             break;
           encoder = MIN (encoder, now () - start);
         }
       for (int m = 0; m < N_MASKS && error == NULL; m++)
-        best[m] = MIN (best[m], time_level (&engine, l, x_t, masks[m], x0, n, 1, &error));
+        best[m] = MIN (best[m], time_level (&bench, l, x_t, masks[m], x0, n, 1, &error));
       if (error != NULL)
         break;
     }
@@ -268,13 +249,13 @@ main (int    argc,
       for (int round = 0; round < MAX (repeats, 1) && error == NULL; round++)
         {
           double start = now ();
-          if (!engine_sample (&engine, x_ts, variants, n, &sampling, streams, known, x0, x_prev, &error))
+          if (!sample (&bench, x_ts, variants, n, &sampling, streams, known, x0, x_prev, &error))
             break;
           lockstep = MIN (lockstep, now () - start);
           start = now ();
           for (int v = 0; v < variants && error == NULL; v++)
-            engine_sample (&engine, x_ts + (gsize) v * n, 1, n, &sampling, &streams[v], known, x0,
-                           x_prev + (gsize) v * n, &error);
+            sample (&bench, x_ts + (gsize) v * n, 1, n, &sampling, &streams[v], known, x0, x_prev + (gsize) v * n,
+                    &error);
           one_by_one = MIN (one_by_one, now () - start);
         }
       if (error != NULL)
