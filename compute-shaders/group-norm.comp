@@ -1,5 +1,6 @@
 // group-norm.comp: GroupNorm over CHW f32 (batch 1), one workgroup per group, mean and variance in two passes
-// (f32), optionally followed by swish (the VQGAN's GroupNorm -> swish pairs). y may be x.
+// (f32), optionally followed by swish (the VQGAN's GroupNorm -> swish pairs). y may be x. X and Y may hold a
+// range of whole groups of a larger map, from its channel channel0 on (which picks gamma and beta).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 
@@ -15,6 +16,7 @@ layout (push_constant) uniform Push
   uint channels, hw, groups;
   float eps;
   uint swish;
+  uint channel0;
 } p;
 
 #include "reduce.glsl"
@@ -40,7 +42,7 @@ main ()
   float inv = 1.0 / sqrt (workgroup_sum (squares) / float (len) + p.eps);
   for (uint i = tid; i < len; i += threads)
     {
-      uint c = g * per_group + i / p.hw;
+      uint c = p.channel0 + g * per_group + i / p.hw;
       float value = (X[base + i] - mean) * inv * Gamma[c] + Beta[c];
       if (p.swish != 0u)
         value = value / (1.0 + exp (-value));

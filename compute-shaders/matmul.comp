@@ -1,7 +1,10 @@
 // matmul.comp: tiled matrix product with weights in PyTorch layout, f32 accumulation.
 //   linear:         Y[m, n0 + n] (+)= sum_k X[m, k] W[n, k] + bias[n0 + n]     (x: M rows of K)
-//   conv (-DCONV):  Y[n0 + n, m] (+)= sum_k im2col(X)[k, m] W[n, k] + bias[n0 + n]  (m: output pixel)
-// W is one chunk of the weight (N rows of K); n0 is the chunk's first row. Each workgroup computes a BM x BN
+//   conv (-DCONV):  Y[n0 + n - y_row0, m] (+)= sum_k im2col(X)[k, m] W[n, w_k0 + k] + bias[n0 + n]
+//                   (m: output pixel; X holds the input channels of this partial sum, Y the output channels
+//                   from y_row0 on: a feature map split across buffer ranges is summed part by part)
+// W is one chunk of the weight, rows of ldw values from its row w_row0 on; n0 is the first row's index in the
+// whole weight. Each workgroup computes a BM x BN
 // tile, each thread TM x TN of it, stepping through K in slices of BK staged in shared memory.
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -26,6 +29,8 @@ layout (push_constant) uniform Push
   uint ldy;         // linear: floats per output row; conv: floats per output channel
   uint n0;
   uint flags;       // 1: add to Y; 2: add the bias
+  uint ldw, w_row0, w_k0;
+  uint y_row0;      // conv only: the first output channel Y holds
   // conv only
   uint c_in, h, w, ksize, stride, pad_top, pad_left, out_w;
 } p;
@@ -78,7 +83,7 @@ main ()
         {
           uint n = i / BK, k = i - n * BK;
           uint gn = n_base + n, gk = k0 + k;
-          Bs[k * BN + n] = gn < p.N && gk < p.K ? weight_at (gn * p.K + gk) : 0.0;
+          Bs[k * BN + n] = gn < p.N && gk < p.K ? weight_at ((p.w_row0 + gn) * p.ldw + p.w_k0 + gk) : 0.0;
         }
       barrier ();
       for (uint k = 0; k < BK; k++)
@@ -105,7 +110,7 @@ main ()
         if ((p.flags & 2u) != 0u)
           value += Bias[p.n0 + gn];
 #ifdef CONV
-        uint index = (p.n0 + gn) * p.ldy + gm;
+        uint index = (p.n0 + gn - p.y_row0) * p.ldy + gm;
 #else
         uint index = gm * p.ldy + p.n0 + gn;
 #endif

@@ -36,6 +36,53 @@ check_f32 (const IbVkTensor *t,
 }
 
 gboolean
+ib_vk_group_norm_channels (IbVkDevice         *d,
+                           const IbVkChannels *y,
+                           const IbVkChannels *x,
+                           int                 channels,
+                           int                 hw,
+                           int                 groups,
+                           const IbVkTensor   *gamma,
+                           const IbVkTensor   *beta,
+                           float               eps,
+                           gboolean            then_swish,
+                           GError            **error)
+{
+  g_return_val_if_fail (y != NULL && x != NULL && channels > 0 && hw > 0 && groups > 0, FALSE);
+  if (channels % groups != 0)
+    {
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_ARGUMENT, "group norm: %d channels do not split into %d groups",
+                   channels, groups);
+      return FALSE;
+    }
+  int per_group = channels / groups;
+  if (x->first != y->first || x->count != y->count || x->first < 0 || x->count < 1 ||
+      x->first + x->count > channels || x->first % per_group != 0 || x->count % per_group != 0)
+    {
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_ARGUMENT,
+                   "group norm: channels %d to %d are not whole groups of %d channels", x->first,
+                   x->first + x->count - 1, per_group);
+      return FALSE;
+    }
+  guint64 n = (guint64) x->count * hw;
+  if (!check_view (x->view, n, "group norm", "x", error) || !check_view (y->view, n, "group norm", "y", error) ||
+      !check_f32 (gamma, channels, "group norm", error) || !check_f32 (beta, channels, "group norm", error))
+    return FALSE;
+  struct
+  {
+    uint32_t channels, hw, groups;
+    float eps;
+    uint32_t swish;
+    uint32_t channel0;
+  } push = { (uint32_t) x->count, (uint32_t) hw, (uint32_t) (x->count / per_group), eps, then_swish ? 1u : 0u,
+             (uint32_t) x->first };
+  uint32_t spec[] = { ib_vk_threads_for (d, 256) };
+  uint32_t count[3] = { push.groups, 1, 1 };
+  const IbVkView *bindings[] = { x->view, &gamma->chunks[0], &beta->chunks[0], y->view };
+  return ib_vk_dispatch (d, "group_norm", spec, 1, bindings, 4, 1u << 3, &push, sizeof push, count, error);
+}
+
+gboolean
 ib_vk_group_norm (IbVkDevice       *d,
                   const IbVkView   *y,
                   const IbVkView   *x,
@@ -48,27 +95,41 @@ ib_vk_group_norm (IbVkDevice       *d,
                   gboolean          then_swish,
                   GError          **error)
 {
-  g_return_val_if_fail (channels > 0 && hw > 0 && groups > 0, FALSE);
-  if (channels % groups != 0)
+  IbVkChannels ys = { y, 0, channels }, xs = { x, 0, channels };
+
+  return ib_vk_group_norm_channels (d, &ys, &xs, channels, hw, groups, gamma, beta, eps, then_swish, error);
+}
+
+gboolean
+ib_vk_upsample_nearest2x_channels (IbVkDevice         *d,
+                                   const IbVkChannels *y,
+                                   const IbVkChannels *x,
+                                   int                 first,
+                                   int                 count,
+                                   int                 h,
+                                   int                 w,
+                                   GError            **error)
+{
+  g_return_val_if_fail (y != NULL && x != NULL && count > 0 && h > 0 && w > 0, FALSE);
+  if (first < x->first || first + count > x->first + x->count || first < y->first ||
+      first + count > y->first + y->count)
     {
-      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_ARGUMENT, "group norm: %d channels do not split into %d groups",
-                   channels, groups);
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_ARGUMENT, "upsample: channels %d to %d are not all in x and y",
+                   first, first + count - 1);
       return FALSE;
     }
-  guint64 n = (guint64) channels * hw;
-  if (!check_view (x, n, "group norm", "x", error) || !check_view (y, n, "group norm", "y", error) ||
-      !check_f32 (gamma, channels, "group norm", error) || !check_f32 (beta, channels, "group norm", error))
+  guint64 plane = (guint64) h * w;
+  if (!check_view (x->view, (guint64) x->count * plane, "upsample", "x", error) ||
+      !check_view (y->view, (guint64) y->count * 4 * plane, "upsample", "y", error))
     return FALSE;
-  struct
-  {
-    uint32_t channels, hw, groups;
-    float eps;
-    uint32_t swish;
-  } push = { (uint32_t) channels, (uint32_t) hw, (uint32_t) groups, eps, then_swish ? 1u : 0u };
-  uint32_t spec[] = { ib_vk_threads_for (d, 256) };
-  uint32_t count[3] = { (uint32_t) groups, 1, 1 };
-  const IbVkView *bindings[] = { x, &gamma->chunks[0], &beta->chunks[0], y };
-  return ib_vk_dispatch (d, "group_norm", spec, 1, bindings, 4, 1u << 3, &push, sizeof push, count, error);
+  uint32_t threads = ib_vk_threads_for (d, 256);
+  guint64 n = 4 * plane * count;
+  uint32_t push[] = { (uint32_t) count, (uint32_t) h, (uint32_t) w, (uint32_t) (first - x->first),
+                      (uint32_t) (first - y->first) };
+  uint32_t spec[] = { threads };
+  uint32_t groups[3] = { (uint32_t) MIN ((n + threads - 1) / threads, d->limits.max_group_count[0]), 1, 1 };
+  const IbVkView *bindings[] = { x->view, y->view };
+  return ib_vk_dispatch (d, "upsample", spec, 1, bindings, 2, 1u << 1, push, sizeof push, groups, error);
 }
 
 gboolean
@@ -80,16 +141,9 @@ ib_vk_upsample_nearest2x (IbVkDevice     *d,
                           int             w,
                           GError        **error)
 {
-  g_return_val_if_fail (c > 0 && h > 0 && w > 0, FALSE);
-  guint64 n = (guint64) c * h * w;
-  if (!check_view (x, n, "upsample", "x", error) || !check_view (y, 4 * n, "upsample", "y", error))
-    return FALSE;
-  uint32_t threads = ib_vk_threads_for (d, 256);
-  uint32_t push[] = { (uint32_t) c, (uint32_t) h, (uint32_t) w };
-  uint32_t spec[] = { threads };
-  uint32_t count[3] = { (uint32_t) MIN ((4 * n + threads - 1) / threads, d->limits.max_group_count[0]), 1, 1 };
-  const IbVkView *bindings[] = { x, y };
-  return ib_vk_dispatch (d, "upsample", spec, 1, bindings, 2, 1u << 1, push, sizeof push, count, error);
+  IbVkChannels ys = { y, 0, c }, xs = { x, 0, c };
+
+  return ib_vk_upsample_nearest2x_channels (d, &ys, &xs, 0, c, h, w, error);
 }
 
 gboolean

@@ -113,6 +113,7 @@ choose_tile (IbVkDevice *d,
 typedef struct
 {
   uint32_t m, n, k, ldy, n0, flags;
+  uint32_t ldw, w_row0, w_k0, y_row0;
   uint32_t c_in, h, w, ksize, stride, pad_top, pad_left, out_w;
 } MatmulPush;
 
@@ -162,6 +163,7 @@ ib_vk_linear (IbVkDevice       *d,
         .n0 = (uint32_t) n0,
         .n = (uint32_t) rows,
         .flags = (accumulate ? 1u : 0u) | (bias ? 2u : 0u),
+        .ldw = (uint32_t) in,
       };
       uint32_t groups[3];
 
@@ -200,21 +202,20 @@ ib_vk_linear (IbVkDevice       *d,
 }
 
 gboolean
-ib_vk_conv2d (IbVkDevice           *d,
-              const IbVkView       *y,
-              const IbVkView       *x,
-              int                   c_in,
-              int                   h,
-              int                   w,
-              const IbVkTensor     *weight,
-              const IbVkTensor     *bias,
-              const IbConvGeometry *g,
-              gboolean              accumulate,
-              int                  *out_h,
-              int                  *out_w,
-              GError              **error)
+ib_vk_conv2d_channels (IbVkDevice           *d,
+                       const IbVkChannels   *y,
+                       const IbVkChannels   *x,
+                       int                   c_in,
+                       int                   h,
+                       int                   w,
+                       const IbVkTensor     *weight,
+                       const IbVkTensor     *bias,
+                       const IbConvGeometry *g,
+                       gboolean              accumulate,
+                       GError              **error)
 {
-  g_return_val_if_fail (d != NULL && weight != NULL && g != NULL && c_in > 0 && h > 0 && w > 0, FALSE);
+  g_return_val_if_fail (d != NULL && y != NULL && x != NULL && weight != NULL && g != NULL, FALSE);
+  g_return_val_if_fail (c_in > 0 && h > 0 && w > 0, FALSE);
   int64_t out = weight->rows, k_len = weight->row_len;
   int ksize = (int) lround (sqrt ((double) (k_len / c_in)));
   const Tile *tile = choose_tile (d, error);
@@ -230,11 +231,19 @@ ib_vk_conv2d (IbVkDevice           *d,
                    "does not fit a %dx%d input", k_len, c_in, h, w);
       return FALSE;
     }
+  if (x->first < 0 || x->count < 1 || x->first + x->count > c_in || y->first < 0 || y->count < 1 ||
+      y->first + y->count > out)
+    {
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_ARGUMENT,
+                   "conv2d: channels %d to %d in and %d to %d out are not within the weight's %d and %" G_GINT64_FORMAT,
+                   x->first, x->first + x->count - 1, y->first, y->first + y->count - 1, c_in, out);
+      return FALSE;
+    }
   int oh = (h + g->pad_top + g->pad_bottom - ksize) / g->stride + 1;
   int ow = (w + g->pad_left + g->pad_right - ksize) / g->stride + 1;
   guint64 pixels = (guint64) oh * ow;
-  if (!check_view (x, (guint64) c_in * h * w, "conv2d", "x", error) ||
-      !check_view (y, (guint64) out * pixels, "conv2d", "y", error) ||
+  if (!check_view (x->view, (guint64) x->count * h * w, "conv2d", "x", error) ||
+      !check_view (y->view, (guint64) y->count * pixels, "conv2d", "y", error) ||
       (bias != NULL && !check_vector (bias, out, "conv2d", "the bias", error)))
     return FALSE;
   if ((pixels + tile->bm - 1) / tile->bm > d->limits.max_group_count[1])
@@ -245,27 +254,59 @@ ib_vk_conv2d (IbVkDevice           *d,
     }
   g_autofree char *name = g_strdup_printf ("conv_%s", weight_suffix (weight->dtype));
   uint32_t spec[] = { tile->threads, tile->bm, tile->bn, tile->bk, tile->tm, tile->tn };
+  int64_t kk = (int64_t) ksize * ksize, y_end = y->first + y->count;
+  /* One dispatch per weight chunk that holds some of y's channels, for those rows only. */
   for (int c = 0; c < weight->n_chunks; c++)
     {
-      int64_t n0 = c * weight->rows_per_chunk, rows = MIN (weight->rows_per_chunk, out - n0);
-      const IbVkView *bindings[] = { x, &weight->chunks[c], bias ? &bias->chunks[0] : x, y };
+      int64_t chunk0 = c * weight->rows_per_chunk, chunk_end = MIN (chunk0 + weight->rows_per_chunk, out);
+      int64_t n0 = MAX (chunk0, y->first), rows = MIN (chunk_end, y_end) - n0;
+      if (rows <= 0)
+        continue;
+      const IbVkView *bindings[] = { x->view, &weight->chunks[c], bias ? &bias->chunks[0] : x->view, y->view };
       MatmulPush push = {
-        .m = (uint32_t) pixels, .n = (uint32_t) rows, .k = (uint32_t) k_len, .ldy = (uint32_t) pixels,
+        .m = (uint32_t) pixels, .n = (uint32_t) rows, .k = (uint32_t) (x->count * kk), .ldy = (uint32_t) pixels,
         .n0 = (uint32_t) n0, .flags = (accumulate ? 1u : 0u) | (bias ? 2u : 0u),
-        .c_in = (uint32_t) c_in, .h = (uint32_t) h, .w = (uint32_t) w, .ksize = (uint32_t) ksize,
+        .ldw = (uint32_t) k_len, .w_row0 = (uint32_t) (n0 - chunk0), .w_k0 = (uint32_t) (x->first * kk),
+        .y_row0 = (uint32_t) y->first,
+        .c_in = (uint32_t) x->count, .h = (uint32_t) h, .w = (uint32_t) w, .ksize = (uint32_t) ksize,
         .stride = (uint32_t) g->stride, .pad_top = (uint32_t) g->pad_top, .pad_left = (uint32_t) g->pad_left,
         .out_w = (uint32_t) ow,
       };
       uint32_t groups[3] = { (uint32_t) ((rows + tile->bn - 1) / tile->bn),
                              (uint32_t) ((pixels + tile->bm - 1) / tile->bm), 1 };
-      ib_vk_profile_work (d, 2.0 * pixels * rows * k_len, (double) rows * k_len * ib_dtype_size (weight->dtype));
+      ib_vk_profile_work (d, 2.0 * pixels * rows * push.k, (double) rows * push.k * ib_dtype_size (weight->dtype));
       if (!ib_vk_dispatch (d, name, spec, G_N_ELEMENTS (spec), bindings, 4, 1u << 3, &push, sizeof push, groups, error))
         return FALSE;
     }
+  return TRUE;
+}
+
+gboolean
+ib_vk_conv2d (IbVkDevice           *d,
+              const IbVkView       *y,
+              const IbVkView       *x,
+              int                   c_in,
+              int                   h,
+              int                   w,
+              const IbVkTensor     *weight,
+              const IbVkTensor     *bias,
+              const IbConvGeometry *g,
+              gboolean              accumulate,
+              int                  *out_h,
+              int                  *out_w,
+              GError              **error)
+{
+  g_return_val_if_fail (weight != NULL && g != NULL, FALSE);
+  IbVkChannels ys = { y, 0, (int) weight->rows }, xs = { x, 0, c_in };
+
+  if (!ib_vk_conv2d_channels (d, &ys, &xs, c_in, h, w, weight, bias, g, accumulate, error))
+    return FALSE;
+  /* The geometry was checked above; the kernel size follows from the weight. */
+  int ksize = (int) lround (sqrt ((double) (weight->row_len / c_in)));
   if (out_h != NULL)
-    *out_h = oh;
+    *out_h = (h + g->pad_top + g->pad_bottom - ksize) / g->stride + 1;
   if (out_w != NULL)
-    *out_w = ow;
+    *out_w = (w + g->pad_left + g->pad_right - ksize) / g->stride + 1;
   return TRUE;
 }
 
@@ -394,7 +435,8 @@ ib_vk_transpose (IbVkDevice     *d,
 
 /* Split-K attention: how many workgroups share each (row, head)'s keys. A decoding step has one query row, so
  * one workgroup per head would leave most of a GPU idle while each walks every key; splitting the keys fills it.
- * Rows enough to fill the device on their own, or few keys, stay whole. The partial states must fit the scratch. */
+ * Rows enough to fill the device on their own, or few keys, stay whole. The partial states must fit the scratch
+ * and one buffer range. */
 #define ATTENTION_FILL_GROUPS 512       /* workgroups that keep a large GPU busy */
 #define ATTENTION_MIN_SPLIT_KEYS 16     /* fewer keys per split and the merge costs more than it saves */
 #define ATTENTION_MAX_SPLITS 64
@@ -409,7 +451,7 @@ attention_splits (IbVkDevice               *d,
   guint64 splits = MIN (((guint64) s->n_kv + ATTENTION_MIN_SPLIT_KEYS - 1) / ATTENTION_MIN_SPLIT_KEYS,
                         (ATTENTION_FILL_GROUPS + row_heads - 1) / row_heads);
   splits = MIN (splits, ATTENTION_MAX_SPLITS);
-  splits = MIN (splits, IB_VK_ATTENTION_PARTIALS_BYTES / (row_heads * (s->dim_head + 2) * 4));
+  splits = MIN (splits, MIN (IB_VK_ATTENTION_PARTIALS_BYTES, d->limits.max_range) / (row_heads * (s->dim_head + 2) * 4));
   return (uint32_t) MAX (splits, 1);
 }
 

@@ -115,6 +115,15 @@ gboolean  ib_vk_embed         (IbVkDevice       *device,
 
 /* Image ops on CHW f32 (batch 1), twins of ib-ops.h's. */
 
+/* Channels [first, first + count) of a CHW feature map, held from the start of view: a map larger than one
+ * buffer range lies in several views, a range of whole channels in each. */
+typedef struct
+{
+  const IbVkView *view;
+  int first;
+  int count;
+} IbVkChannels;
+
 /* ib_group_norm, optionally followed by swish in the same pass; y may be x. gamma, beta: [channels] f32. */
 gboolean  ib_vk_group_norm    (IbVkDevice       *device,
                                const IbVkView   *y,
@@ -127,6 +136,19 @@ gboolean  ib_vk_group_norm    (IbVkDevice       *device,
                                float             eps,
                                gboolean          then_swish,
                                GError          **error);
+/* The groups x holds, of a map of channels in groups: x's channels must be whole groups, y's the same ones
+ * (y->view may be x->view). */
+gboolean  ib_vk_group_norm_channels (IbVkDevice         *device,
+                                     const IbVkChannels *y,
+                                     const IbVkChannels *x,
+                                     int                 channels,
+                                     int                 hw,
+                                     int                 groups,
+                                     const IbVkTensor   *gamma,
+                                     const IbVkTensor   *beta,
+                                     float               eps,
+                                     gboolean            then_swish,
+                                     GError            **error);
 
 /* ib_conv2d: weight [out, c_in, k, k] (any float dtype), bias NULL or [out] f32; geometry as on the CPU.
  * accumulate adds to y (a residual). y must not overlap x. */
@@ -144,6 +166,21 @@ gboolean  ib_vk_conv2d        (IbVkDevice           *device,
                                int                  *out_w,
                                GError              **error);
 
+/* The part of a convolution that reads x's channels (of c_in) and writes y's (of the weight's rows): with
+ * accumulate, added to y. The bias, when not NULL, is added too (pass it with one part of the input only).
+ * Summing the parts over every input range gives ib_vk_conv2d's result, up to rounding. */
+gboolean  ib_vk_conv2d_channels (IbVkDevice         *device,
+                                 const IbVkChannels *y,
+                                 const IbVkChannels *x,
+                                 int                 c_in,
+                                 int                 h,
+                                 int                 w,
+                                 const IbVkTensor   *weight,
+                                 const IbVkTensor   *bias,
+                                 const IbConvGeometry *geometry,
+                                 gboolean            accumulate,
+                                 GError            **error);
+
 /* ib_upsample_nearest2x: y is c x 2h x 2w. */
 gboolean  ib_vk_upsample_nearest2x (IbVkDevice     *device,
                                     const IbVkView *y,
@@ -152,6 +189,17 @@ gboolean  ib_vk_upsample_nearest2x (IbVkDevice     *device,
                                     int             h,
                                     int             w,
                                     GError        **error);
+
+/* y's channels from x's: channels [first, first + count) of a map, where x->first <= first and y->first <= first
+ * and both hold all of them. */
+gboolean  ib_vk_upsample_nearest2x_channels (IbVkDevice         *device,
+                                             const IbVkChannels *y,
+                                             const IbVkChannels *x,
+                                             int                 first,
+                                             int                 count,
+                                             int                 h,
+                                             int                 w,
+                                             GError            **error);
 
 /* ib_nearest_code: indices (int32, n) of the nearest codebook row (f32, rows of dim) among candidates (int32,
  * n_candidates; NULL: all rows, n_candidates of them). */

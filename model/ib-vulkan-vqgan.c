@@ -1,7 +1,10 @@
 /* ib-vulkan-vqgan.c: the VQGAN (taming-transformers VQModel: Encoder, the remapped quantizer, Decoder) on the
  * Vulkan engine, layer for layer the CPU engine's (model/ib-vqgan.c).
  *
- * Feature maps are CHW f32 in three device buffers the layers rotate through. The attention blocks and the
+ * Feature maps are CHW f32 in three device buffers the layers rotate through. A map larger than the device binds in
+ * one buffer range (maxStorageBufferRange: 128 MiB on lavapipe and some GPUs) lies in several views, a range of
+ * whole GroupNorm groups in each (Layout): the convolution sums its input parts into each output part, the norms,
+ * additions and upsampling run part by part. The attention blocks and the
  * quantizer work on position-major rows: the GroupNorm output is transposed to hw x C, the 1x1 q/k/v/proj
  * convolutions run as linear layers on those rows (a [C, C, 1, 1] weight is a [C, C] matrix), the single-head
  * attention kernel takes them as they are, and the result is transposed back and added. Each resolution is
@@ -66,6 +69,19 @@ typedef struct
   ResnetBlock block_2;
 } Mid;
 
+/* How a feature map of channels x hw lies in a buffer: per_part channels in each of n_parts views (all of them
+ * in one when they fit a buffer range). Parts hold whole GroupNorm groups, so that each normalizes alone. */
+typedef struct
+{
+  int channels, hw, per_part, n_parts;
+} Layout;
+
+/* One of the rotating buffers: the parts of whatever map it holds, each of the VQGAN's part_bytes. */
+typedef struct
+{
+  IbVkView *parts;
+} Buffer;
+
 struct _IbVkVqgan
 {
   IbVkDevice *device;
@@ -96,10 +112,12 @@ struct _IbVkVqgan
   IbVkTensor *codebook;         /* the used rows, in token order, f32 */
   IbVkTensor *zeros;            /* n_tokens x embed_dim zeros: the "positions" of the codebook lookup */
 
-  guint64 max_activation;
+  guint64 part_bytes;           /* the largest part of any feature map */
+  int n_parts;                  /* the most parts of any feature map */
+  gboolean unsplittable;        /* some map has a group larger than one buffer range */
   guint64 max_attention;
 
-  IbVkView buffers[3];
+  Buffer buffers[3];
   IbVkView attn_q, attn_k, attn_v;
   IbVkView tokens;              /* int32, one per token */
 };
@@ -136,13 +154,44 @@ upload (IbVkVqgan  *self,
   return vt;
 }
 
+/* Where a map lies: n_parts 0 when even one group is larger than a buffer range. */
+static Layout
+layout_of (IbVkVqgan *self,
+           int        channels,
+           int        hw)
+{
+  guint64 range = ib_vk_device_max_range (self->device), channel_bytes = (guint64) hw * 4;
+  Layout l = { channels, hw, channels, 1 };
+
+  if ((guint64) channels * channel_bytes <= range)
+    return l;
+  int unit = channels % NORM_GROUPS == 0 ? channels / NORM_GROUPS : 1;
+  guint64 units_per_part = range / (channel_bytes * unit);
+  if (units_per_part == 0)
+    {
+      l.per_part = l.n_parts = 0;
+      return l;
+    }
+  /* As few parts as the range allows, as even as whole groups allow. */
+  int units = channels / unit;
+  l.n_parts = (int) ((units + units_per_part - 1) / units_per_part);
+  l.per_part = unit * ((units + l.n_parts - 1) / l.n_parts);
+  l.n_parts = (channels + l.per_part - 1) / l.per_part;
+  return l;
+}
+
 static void
 note (IbVkVqgan *self,
-      guint64    channels,
-      guint64    h,
-      guint64    w)
+      int        channels,
+      int        h,
+      int        w)
 {
-  self->max_activation = MAX (self->max_activation, channels * h * w);
+  Layout l = layout_of (self, channels, h * w);
+
+  if (l.n_parts == 0)
+    self->unsplittable = TRUE;
+  self->part_bytes = MAX (self->part_bytes, (guint64) l.per_part * l.hw * 4);
+  self->n_parts = MAX (self->n_parts, l.n_parts);
 }
 
 static gboolean
@@ -383,11 +432,37 @@ ib_vk_vqgan_free (IbVkVqgan *self)
     }
   g_free (self->down);
   g_free (self->up);
+  for (int i = 0; i < 3; i++)
+    g_free (self->buffers[i].parts);
   if (self->tensors != NULL)
     g_ptr_array_unref (self->tensors);
   g_clear_pointer (&self->work, ib_vk_arena_free);
   g_clear_pointer (&self->weights, ib_vk_arena_free);
   g_free (self);
+}
+
+/* Feature maps split across buffer ranges; what cannot be split must fit one: a GroupNorm group, an attention
+ * block's map (its rows are transposed whole) and the latent. */
+static gboolean
+fits_device (IbVkVqgan *self,
+             GError   **error)
+{
+  guint64 range = ib_vk_device_max_range (self->device);
+  guint64 latent = (guint64) MAX (self->embed_dim, self->z_channels) * self->token_side * self->token_side * 4;
+  const char *what = NULL;
+
+  if (self->unsplittable)
+    what = "a normalization group of a feature map";
+  else if (self->max_attention * 4 > range)
+    what = "an attention block's feature map";
+  else if (latent > range)
+    what = "the latent";
+  if (what == NULL)
+    return TRUE;
+  g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED,
+               "The VQGAN at %d px needs %s in one buffer range, more than this GPU binds (%" G_GUINT64_FORMAT
+               " KiB); use the CPU engine for encoding and decoding images", self->resolution, what, range >> 10);
+  return FALSE;
 }
 
 IbVkVqgan *
@@ -432,18 +507,15 @@ ib_vk_vqgan_new (IbVkDevice  *device,
   int n_tokens = self->token_side * self->token_side;
   note (self, self->embed_dim, self->token_side, self->token_side);
   self->max_attention = MAX (self->max_attention, 1);
-  /* Feature maps are not split across buffer ranges (yet): say what the limit is and what to do. */
-  if (self->max_activation * 4 > ib_vk_device_max_range (device))
-    {
-      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED,
-                   "The VQGAN at %d px needs feature maps of %" G_GUINT64_FORMAT " MiB, more than this GPU binds in "
-                   "one buffer range (%" G_GUINT64_FORMAT " MiB); use the CPU engine for encoding and decoding images",
-                   self->resolution, (self->max_activation * 4) >> 20, ib_vk_device_max_range (device) >> 20);
-      return NULL;
-    }
+  if (!fits_device (self, error))
+    return NULL;
   for (int i = 0; i < 3; i++)
-    if (!ib_vk_arena_alloc (self->work, self->max_activation * 4, &self->buffers[i], error))
-      return NULL;
+    {
+      self->buffers[i].parts = g_new0 (IbVkView, self->n_parts);
+      for (int p = 0; p < self->n_parts; p++)
+        if (!ib_vk_arena_alloc (self->work, self->part_bytes, &self->buffers[i].parts[p], error))
+          return NULL;
+    }
   if (!ib_vk_arena_alloc (self->work, self->max_attention * 4, &self->attn_q, error) ||
       !ib_vk_arena_alloc (self->work, self->max_attention * 4, &self->attn_k, error) ||
       !ib_vk_arena_alloc (self->work, self->max_attention * 4, &self->attn_v, error) ||
@@ -459,7 +531,7 @@ ib_vk_vqgan_new (IbVkDevice  *device,
 typedef struct
 {
   IbVkVqgan *self;
-  const IbVkView *cur, *tmp1, *tmp2;
+  const Buffer *cur, *tmp1, *tmp2;
   GError **error;
   GCancellable *cancellable;    /* checked after each submission */
 } Run;
@@ -473,39 +545,142 @@ submit_resolution (Run *run)
 }
 
 static void
-swap (const IbVkView **a,
-      const IbVkView **b)
+swap (const Buffer **a,
+      const Buffer **b)
 {
-  const IbVkView *t = *a;
+  const Buffer *t = *a;
   *a = *b;
   *b = t;
 }
 
+/* Part i of the map laid out as l in buffer b. */
+static IbVkChannels
+part_of (const Buffer *b,
+         const Layout *l,
+         int           i)
+{
+  IbVkChannels part = { &b->parts[i], i * l->per_part, MIN (l->per_part, l->channels - i * l->per_part) };
+
+  return part;
+}
+
+/* y = conv(x), or y += conv(x): each output part sums the products of every input part. */
 static gboolean
 conv (Run                  *run,
-      const IbVkView       *y,
-      const IbVkView       *x,
+      const Buffer         *y,
+      const Buffer         *x,
       int                   c_in,
       int                   side,
       const Conv           *layer,
       const IbConvGeometry *g,
       gboolean              accumulate)
 {
-  return ib_vk_conv2d (run->self->device, y, x, c_in, side, side, layer->weight, layer->bias, g, accumulate, NULL,
-                       NULL, run->error);
+  IbVkVqgan *self = run->self;
+  int ksize = layer->weight->row_len / c_in == 9 ? 3 : 1;
+  int out_side = (side + g->pad_top + g->pad_bottom - ksize) / g->stride + 1;
+  Layout lx = layout_of (self, c_in, side * side);
+  Layout ly = layout_of (self, (int) layer->weight->rows, out_side * out_side);
+
+  for (int j = 0; j < ly.n_parts; j++)
+    for (int i = 0; i < lx.n_parts; i++)
+      {
+        IbVkChannels ys = part_of (y, &ly, j), xs = part_of (x, &lx, i);
+
+        if (!ib_vk_conv2d_channels (self->device, &ys, &xs, c_in, side, side, layer->weight,
+                                    i == 0 ? layer->bias : NULL, g, accumulate || i > 0, run->error))
+          return FALSE;
+      }
+  return TRUE;
 }
 
 static gboolean
-norm (Run            *run,
-      const IbVkView *y,
-      const IbVkView *x,
-      int             channels,
-      int             side,
-      const Norm     *n,
-      gboolean        then_swish)
+norm (Run          *run,
+      const Buffer *y,
+      const Buffer *x,
+      int           channels,
+      int           side,
+      const Norm   *n,
+      gboolean      then_swish)
 {
-  return ib_vk_group_norm (run->self->device, y, x, channels, side * side, NORM_GROUPS, n->weight, n->bias, NORM_EPS,
-                           then_swish, run->error);
+  Layout l = layout_of (run->self, channels, side * side);
+
+  for (int i = 0; i < l.n_parts; i++)
+    {
+      IbVkChannels ys = part_of (y, &l, i), xs = part_of (x, &l, i);
+
+      if (!ib_vk_group_norm_channels (run->self->device, &ys, &xs, channels, side * side, NORM_GROUPS, n->weight,
+                                      n->bias, NORM_EPS, then_swish, run->error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* y += x, maps of channels x side x side. */
+static gboolean
+add (Run          *run,
+     const Buffer *y,
+     const Buffer *x,
+     int           channels,
+     int           side)
+{
+  Layout l = layout_of (run->self, channels, side * side);
+
+  for (int i = 0; i < l.n_parts; i++)
+    {
+      IbVkChannels part = part_of (y, &l, i);
+
+      if (!ib_vk_add (run->self->device, part.view, &x->parts[i], (gsize) part.count * l.hw, run->error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* y = nearest 2x upsampling of x (channels x side x side): each output part from the input parts it overlaps. */
+static gboolean
+upsample (Run          *run,
+          const Buffer *y,
+          const Buffer *x,
+          int           channels,
+          int           side)
+{
+  Layout lx = layout_of (run->self, channels, side * side), ly = layout_of (run->self, channels, 4 * side * side);
+
+  for (int j = 0; j < ly.n_parts; j++)
+    for (int i = 0; i < lx.n_parts; i++)
+      {
+        IbVkChannels ys = part_of (y, &ly, j), xs = part_of (x, &lx, i);
+        int first = MAX (ys.first, xs.first), end = MIN (ys.first + ys.count, xs.first + xs.count);
+
+        if (first < end &&
+            !ib_vk_upsample_nearest2x_channels (run->self->device, &ys, &xs, first, end - first, side, side,
+                                                run->error))
+          return FALSE;
+      }
+  return TRUE;
+}
+
+/* Host pixels (channels x side x side) copied into the parts of a buffer (upload), or out of them. */
+static gboolean
+copy_map (Run          *run,
+          const Buffer *buffer,
+          float        *data,
+          int           channels,
+          int           side,
+          gboolean      upload)
+{
+  Layout l = layout_of (run->self, channels, side * side);
+
+  for (int i = 0; i < l.n_parts; i++)
+    {
+      IbVkChannels part = part_of (buffer, &l, i);
+      float *host = data + (gsize) part.first * l.hw;
+      guint64 bytes = (guint64) part.count * l.hw * 4;
+
+      if (!(upload ? ib_vk_upload (run->self->device, part.view, 0, host, bytes, run->error)
+                   : ib_vk_download (run->self->device, part.view, 0, host, bytes, run->error)))
+        return FALSE;
+    }
+  return TRUE;
 }
 
 /* h = conv2(swish(GN2(conv1(swish(GN1(x)))))); x + h, or nin_shortcut(x) + h, into a new cur. */
@@ -514,8 +689,7 @@ resnet_block (Run               *run,
               const ResnetBlock *block,
               int                side)
 {
-  const IbVkView *x = run->cur, *a = run->tmp1, *t = run->tmp2;
-  gsize n = (gsize) block->c_out * side * side;
+  const Buffer *x = run->cur, *a = run->tmp1, *t = run->tmp2;
 
   if (!norm (run, a, x, block->c_in, side, &block->norm1, TRUE) ||
       !conv (run, t, a, block->c_in, side, &block->conv1, &same_3x3, FALSE) ||
@@ -525,17 +699,18 @@ resnet_block (Run               *run,
   if (block->nin_shortcut.weight != NULL)
     {
       if (!conv (run, t, x, block->c_in, side, &block->nin_shortcut, &pointwise, FALSE) ||
-          !ib_vk_add (run->self->device, a, t, n, run->error))
+          !add (run, a, t, block->c_out, side))
         return FALSE;
     }
-  else if (!ib_vk_add (run->self->device, a, x, n, run->error))
+  else if (!add (run, a, x, block->c_out, side))
     return FALSE;
   run->cur = a;
   run->tmp1 = x;
   return TRUE;
 }
 
-/* x + proj_out(attention(q(h), k(h), v(h))), h = GN(x), on position-major rows. */
+/* x + proj_out(attention(q(h), k(h), v(h))), h = GN(x), on position-major rows. Its maps fit one buffer range
+ * (checked when the VQGAN is made), so they are the buffers' first parts. */
 static gboolean
 attn_block (Run             *run,
             const AttnBlock *attn,
@@ -543,11 +718,11 @@ attn_block (Run             *run,
 {
   IbVkVqgan *self = run->self;
   IbVkDevice *d = self->device;
-  const IbVkView *x = run->cur, *h = run->tmp1, *rows = run->tmp2;
+  const IbVkView *x = &run->cur->parts[0], *h = &run->tmp1->parts[0], *rows = &run->tmp2->parts[0];
   int c = attn->channels, hw = side * side;
   IbVkAttentionShape shape = { .n_q = hw, .q_stride = c, .n_kv = hw, .kv_stride = c, .heads = 1, .dim_head = c };
 
-  return norm (run, h, x, c, side, &attn->norm, FALSE) &&
+  return norm (run, run->tmp1, run->cur, c, side, &attn->norm, FALSE) &&
          ib_vk_transpose (d, rows, h, c, hw, run->error) &&
          ib_vk_linear (d, &self->attn_q, rows, hw, attn->q.weight, attn->q.bias, FALSE, IB_VK_LINEAR_AUTO, run->error) &&
          ib_vk_linear (d, &self->attn_k, rows, hw, attn->k.weight, attn->k.bias, FALSE, IB_VK_LINEAR_AUTO, run->error) &&
@@ -580,16 +755,17 @@ level_blocks (Run         *run,
   return TRUE;
 }
 
-/* The image (uploaded into tmp2) -> quant_conv output, embed_dim x th x tw, in the returned view. */
-static const IbVkView *
+/* The image (uploaded into tmp2) -> quant_conv output, embed_dim x th x tw, in the returned buffer's first
+ * part (the latent fits one). */
+static const Buffer *
 encoder (Run         *run,
          const float *image)
 {
   IbVkVqgan *self = run->self;
   int side = self->resolution, channels = self->ch;
-  const IbVkView *in = run->tmp2;
+  const Buffer *in = run->tmp2;
 
-  if (!ib_vk_upload (self->device, in, 0, image, (guint64) self->in_channels * side * side * 4, run->error) ||
+  if (!copy_map (run, in, (float *) image, self->in_channels, side, TRUE) ||
       !conv (run, run->cur, in, self->in_channels, side, &self->enc_conv_in, &same_3x3, FALSE))
     return NULL;
   for (int i = 0; i < self->n_levels; i++)
@@ -602,8 +778,7 @@ encoder (Run         *run,
         channels = level->blocks[level->n_blocks - 1].c_out;
       if (level->resample.weight != NULL)
         {
-          if (!ib_vk_conv2d (self->device, run->tmp1, run->cur, channels, side, side, level->resample.weight,
-                             level->resample.bias, &downsample_3x3, FALSE, NULL, NULL, run->error))
+          if (!conv (run, run->tmp1, run->cur, channels, side, &level->resample, &downsample_3x3, FALSE))
             return NULL;
           swap (&run->cur, &run->tmp1);
           side /= 2;
@@ -630,11 +805,11 @@ ib_vk_vqgan_encode_latent (IbVkVqgan   *self,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   Run run = { self, &self->buffers[0], &self->buffers[1], &self->buffers[2], error };
-  const IbVkView *z = encoder (&run, image);
+  const Buffer *z = encoder (&run, image);
   int n = self->token_side * self->token_side;
   return ib_vk_call_done (self->device,
-                          z != NULL && ib_vk_download (self->device, z, 0, latent, (guint64) self->embed_dim * n * 4,
-                                                       error));
+                          z != NULL && ib_vk_download (self->device, &z->parts[0], 0, latent,
+                                                       (guint64) self->embed_dim * n * 4, error));
 }
 
 gboolean
@@ -648,11 +823,11 @@ ib_vk_vqgan_encode (IbVkVqgan    *self,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   Run run = { self, &self->buffers[0], &self->buffers[1], &self->buffers[2], error, cancellable };
-  const IbVkView *z = encoder (&run, image);
+  const Buffer *z = encoder (&run, image);
   int n = self->token_side * self->token_side, dim = self->embed_dim;
-  const IbVkView *rows = z == run.tmp2 ? run.tmp1 : run.tmp2;
+  const IbVkView *rows = &(z == run.tmp2 ? run.tmp1 : run.tmp2)->parts[0];
   return ib_vk_call_done (self->device,
-                          z != NULL && ib_vk_transpose (self->device, rows, z, dim, n, error) &&
+                          z != NULL && ib_vk_transpose (self->device, rows, &z->parts[0], dim, n, error) &&
                           ib_vk_nearest_code (self->device, &self->tokens, rows, n, dim, self->codebook, NULL,
                                               self->n_codes, error) &&
                           ib_vk_download (self->device, &self->tokens, 0, tokens, (guint64) n * 4, error));
@@ -681,8 +856,8 @@ decode (IbVkVqgan     *self,
 
   /* z_q: the tokens' codebook rows, position-major, then CHW. */
   if (!ib_vk_upload (d, &self->tokens, 0, tokens, (guint64) n * 4, error) ||
-      !ib_vk_embed (d, run.tmp1, &self->tokens, 0, n, self->codebook, self->zeros, 0, error) ||
-      !ib_vk_transpose (d, run.tmp2, run.tmp1, n, dim, error) ||
+      !ib_vk_embed (d, &run.tmp1->parts[0], &self->tokens, 0, n, self->codebook, self->zeros, 0, error) ||
+      !ib_vk_transpose (d, &run.tmp2->parts[0], &run.tmp1->parts[0], n, dim, error) ||
       !conv (&run, run.tmp1, run.tmp2, dim, side, &self->post_quant_conv, &pointwise, FALSE) ||
       !conv (&run, run.cur, run.tmp1, self->z_channels, side, &self->dec_conv_in, &same_3x3, FALSE) ||
       !mid (&run, &self->dec_mid, side))
@@ -696,7 +871,7 @@ decode (IbVkVqgan     *self,
       channels = level->blocks[level->n_blocks - 1].c_out;
       if (level->resample.weight != NULL)
         {
-          if (!ib_vk_upsample_nearest2x (d, run.tmp1, run.cur, channels, side, side, error))
+          if (!upsample (&run, run.tmp1, run.cur, channels, side))
             return FALSE;
           side *= 2;
           if (!conv (&run, run.cur, run.tmp1, channels, side, &level->resample, &same_3x3, FALSE))
@@ -707,7 +882,7 @@ decode (IbVkVqgan     *self,
     }
   return norm (&run, run.tmp1, run.cur, channels, side, &self->dec_norm_out, TRUE) &&
          conv (&run, run.tmp2, run.tmp1, channels, side, &self->dec_conv_out, &same_3x3, FALSE) &&
-         ib_vk_download (d, run.tmp2, 0, image, (guint64) self->out_ch * side * side * 4, error);
+         copy_map (&run, run.tmp2, image, self->out_ch, side, FALSE);
 }
 
 gboolean

@@ -114,6 +114,55 @@ static const ConvCase conv_cases[] = {
   { 64, 16, 16, 3, 3, { 1, 1, 1, 1, 1 } },                /* conv_out */
 };
 
+/* The same convolution as a feature map split across views computes it: the input channels in two parts, the
+ * output channels in three, each output part the sum of both input parts (the bias with the first). */
+static void
+conv2d_by_parts (const ConvCase   *cc,
+                 const float      *x,
+                 const IbVkTensor *weight,
+                 const IbVkTensor *bias,
+                 const float      *start,
+                 const float      *want,
+                 int               out_plane,
+                 const char       *what)
+{
+  IbVkDevice *device = ib_test_vulkan_device ();
+  g_autoptr (GError) error = NULL;
+  gsize plane = (gsize) cc->h * cc->w;
+  int in_cut = cc->c_in / 2, out_cuts[] = { 0, cc->c_out / 3, 2 * cc->c_out / 3, cc->c_out };
+  IbVkView x0 = upload_floats (x, in_cut * plane);
+  IbVkView x1 = upload_floats (x + in_cut * plane, (cc->c_in - in_cut) * plane);
+  IbVkChannels xs[] = { { &x0, 0, in_cut }, { &x1, in_cut, cc->c_in - in_cut } };
+
+  for (int j = 0; j < 3; j++)
+    {
+      int first = out_cuts[j], count = out_cuts[j + 1] - first;
+      gsize n = (gsize) count * out_plane;
+      IbVkView yv = ib_test_vulkan_guarded (n);
+      IbVkChannels ys = { &yv, first, count };
+
+      if (start != NULL)
+        ib_test_vulkan_write (&yv, start + (gsize) first * out_plane, n * 4);
+      for (int i = 0; i < 2; i++)
+        {
+          gboolean ok = ib_vk_conv2d_channels (device, &ys, &xs[i], cc->c_in, cc->h, cc->w, weight,
+                                               i == 0 ? bias : NULL, &cc->geometry, start != NULL || i > 0, &error);
+          g_assert_no_error (error);
+          g_assert_true (ok);
+        }
+      g_autofree float *got = ib_test_vulkan_read (&yv, n);
+      g_autofree char *part = g_strdup_printf ("%s, output channels %d to %d by parts", what, first, first + count - 1);
+      assert_close (got, want + (gsize) first * out_plane, n, part);
+    }
+
+  /* A range past the weight's channels is refused. */
+  IbVkChannels past = { &x1, in_cut + 1, cc->c_in - in_cut };
+  IbVkChannels ys = { &x0, 0, 1 };
+  g_assert_false (ib_vk_conv2d_channels (device, &ys, &past, cc->c_in, cc->h, cc->w, weight, NULL, &cc->geometry,
+                                         FALSE, &error));
+  g_assert_error (error, IB_VK_ERROR, IB_VK_ERROR_ARGUMENT);
+}
+
 static void
 test_conv2d (void)
 {
@@ -159,6 +208,8 @@ test_conv2d (void)
         g_autofree float *got = ib_test_vulkan_read (&yd, ny);
         g_autofree char *what = g_strdup_printf ("conv %s case %u", ib_dtype_name (dtype), c);
         assert_close (got, want, ny, what);
+        if (cc->c_in >= 2 && cc->c_out >= 3)
+          conv2d_by_parts (cc, x, wd, c % 3 ? bd : NULL, accumulate ? start : NULL, want, oh * ow, what);
         ib_test_vulkan_reset ();
       }
 }
