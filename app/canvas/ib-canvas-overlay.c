@@ -180,6 +180,8 @@ ib_canvas_snapshot_mask (IbCanvas    *self,
           continue;
         if (cr != NULL)
           ib_canvas_paint_surface (self, cr, self->tile_surfaces[i], x0, y0, w, h);
+        else if (z >= IB_CANVAS_NEAREST_ZOOM)
+          ib_canvas_append_magnified (self, snapshot, self->tile_surfaces[i], x0, y0, w, h);
         else
           gtk_snapshot_append_texture (snapshot, self->tiles[i], &bounds);
       }

@@ -53,6 +53,11 @@ struct _IbCanvas
   guint tiles_level;            /* the pyramid level they are made at: 2^level mask pixels per texel */
   guint n_tile_builds;          /* for the tests: how many tiles were re-made */
 
+  /* Magnified from zoom 2 under the GPU renderers (ib-canvas-magnify.c): surface -> its texture for the view. */
+  GHashTable *magnified;
+  guint magnify_frame;
+  guint n_magnified;            /* for the tests: how many were made */
+
   /* Token grid: the work window and its unknown tokens, NULL until needed after a change. */
   gboolean grid_valid;
   gboolean grid_empty;
@@ -101,6 +106,24 @@ void      ib_canvas_paint_surface       (IbCanvas        *self,
                                          double           y,
                                          double           width,
                                          double           height);
+
+/* ib-canvas-magnify.c: from this zoom on, the GPU renderers draw picture pixels as squares. */
+#define IB_CANVAS_NEAREST_ZOOM 2.0
+void      ib_canvas_magnify_begin_frame (IbCanvas        *self);
+/* Like ib_canvas_paint_surface, as a texture node of the visible part at the view's device pixels, each the
+ * nearest pixel of surface (an ARGB32 image that does not change). Between a frame's begin and end. */
+void      ib_canvas_append_magnified    (IbCanvas        *self,
+                                         GtkSnapshot     *snapshot,
+                                         cairo_surface_t *surface,
+                                         double           x,
+                                         double           y,
+                                         double           width,
+                                         double           height);
+/* Drops the textures of surfaces this frame did not draw. */
+void      ib_canvas_magnify_end_frame   (IbCanvas        *self);
+void      ib_canvas_magnify_free        (IbCanvas        *self);
+/* For the tests: how many magnified textures were made. */
+guint     ib_canvas_get_n_magnified     (IbCanvas        *self);
 
 /* ib-canvas-input.c */
 void      ib_canvas_setup_input         (IbCanvas    *self);

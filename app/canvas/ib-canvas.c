@@ -492,7 +492,10 @@ append_pyramid (IbCanvas         *self,
                 int               width,
                 int               height)
 {
-  append_picture_texture (self, snapshot, ib_texture_pyramid_for_zoom (pyramid, self->zoom), x, y, width, height);
+  if (self->zoom >= IB_CANVAS_NEAREST_ZOOM)
+    ib_canvas_append_magnified (self, snapshot, ib_texture_pyramid_get_surface (pyramid, 0), x, y, width, height);
+  else
+    append_picture_texture (self, snapshot, ib_texture_pyramid_for_zoom (pyramid, self->zoom), x, y, width, height);
 }
 
 void
@@ -515,7 +518,8 @@ ib_canvas_paint_surface (IbCanvas        *self,
   /* Magnified twice or more, every picture pixel shows as the square it is, to be judged and masked exactly.
    * Below that, bilinear: the pyramid level shrinks by at most half, and cairo's GOOD filter would take
    * pixman's separable-convolution path, several times slower once it shrinks by more than a quarter. */
-  cairo_pattern_set_filter (cairo_get_source (cr), self->zoom >= 2 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_BILINEAR);
+  cairo_pattern_set_filter (cairo_get_source (cr),
+                            self->zoom >= IB_CANVAS_NEAREST_ZOOM ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_BILINEAR);
   cairo_pattern_set_extend (cairo_get_source (cr), CAIRO_EXTEND_PAD);
   cairo_rectangle (cr, 0, 0, sw, sh);
   cairo_fill (cr);
@@ -595,6 +599,7 @@ ib_canvas_snapshot (GtkWidget   *widget,
     }
   else
     {
+      ib_canvas_magnify_begin_frame (self);
       if (self->picture != NULL)
         append_pyramid (self, snapshot, picture_pyramid (self), 0, 0, gdk_texture_get_width (self->picture),
                         gdk_texture_get_height (self->picture));
@@ -603,6 +608,7 @@ ib_canvas_snapshot (GtkWidget   *widget,
                         self->preview->width, self->preview->height);
       if (show_mask)
         ib_canvas_snapshot_mask (self, snapshot, NULL);
+      ib_canvas_magnify_end_frame (self);
     }
   if (!self->show_original && self->show_token_grid)
     ib_canvas_snapshot_token_grid (self, snapshot);
@@ -780,6 +786,7 @@ ib_canvas_dispose (GObject *object)
   g_clear_pointer (&self->preview, ib_edit_image_unref);
   g_clear_pointer (&self->preview_pyramid, ib_texture_pyramid_free);
   ib_canvas_overlay_free (self);
+  ib_canvas_magnify_free (self);
   if (self->hadjustment != NULL)
     g_signal_handlers_disconnect_by_func (self->hadjustment, adjustment_value_changed_cb, self);
   if (self->vadjustment != NULL)

@@ -613,8 +613,9 @@ checker_picture (void)
 }
 
 /* The picture where the mapping puts it, drawn by cairo nodes (the cairo renderer's path) and by texture nodes
- * (the GPU renderers'): magnified, each picture pixel a square (crisp on the cairo path: nearest filtering from
- * zoom 2); zoomed out to a quarter, 4 x 4 squares fall on single view pixels of their colour (a pyramid level). */
+ * (the GPU renderers'): magnified, each picture pixel a square, crisp from zoom 2 on both paths (nearest
+ * filtering: cairo's, or our own magnified texture, since GTK 4.8 filters texture nodes linearly); zoomed out
+ * to a quarter, 4 x 4 squares fall on single view pixels of their colour (a pyramid level). */
 static void
 test_render_picture (Fixture       *f,
                      gconstpointer  data)
@@ -629,16 +630,16 @@ test_render_picture (Fixture       *f,
   set_view (f, 8, 800, 600);
   g_autofree guint8 *magnified = render (f, &stride);
   for (int px = 100; px < 140; px += 3)
-    {
-      double x, y;
-      gboolean red = (px / 4 + 75 / 4) % 2 == 0;
-      /* A quarter into the pixel's square nearest filtering gives its colour, linear a quarter of the
-       * neighbour's; near its centre linear is off by a little (a view pixel's centre is never exactly it). */
-      gboolean nearest = data == NULL;
-      ib_canvas_picture_to_widget (f->canvas, px + (nearest ? 0.25 : 0.5), 75.5, &x, &y);
-      if (x >= 1 && x < VIEW_W - 1)
-        assert_rgb_within (magnified, stride, (int) x, (int) y, red ? 255 : 0, 0, red ? 0 : 255, nearest ? 3 : 48);
-    }
+    for (int quarter = 0; quarter < 2; quarter++)
+      {
+        double x, y;
+        gboolean red = (px / 4 + 75 / 4) % 2 == 0;
+        /* A quarter into the pixel's square from either side, nearest filtering gives its colour; linear would
+         * give a quarter of the neighbour's. */
+        ib_canvas_picture_to_widget (f->canvas, px + (quarter ? 0.75 : 0.25), 75.5, &x, &y);
+        if (x >= 1 && x < VIEW_W - 1)
+          assert_rgb (magnified, stride, (int) x, (int) y, red ? 255 : 0, 0, red ? 0 : 255);
+      }
 
   set_view (f, 0.25, 0, 0);
   g_autofree guint8 *reduced = render (f, &stride);
@@ -652,6 +653,51 @@ test_render_picture (Fixture       *f,
         if (fabs (x - floor (x) - 0.5) < 0.2 && fabs (y - floor (y) - 0.5) < 0.2)
           assert_rgb (reduced, stride, (int) x, (int) y, red ? 255 : 0, 0, red ? 0 : 255);
       }
+}
+
+/* The GPU path's magnified textures are kept while the view stays: a frame after a stroke re-makes only the
+ * mask tile it changed, one that pans re-makes what shows, and the mask's edge is as crisp as the picture's. */
+static void
+test_magnify_cache (Fixture       *f,
+                    gconstpointer  data)
+{
+  g_autoptr(GdkTexture) picture = checker_picture ();
+  gsize stride;
+
+  ib_canvas_set_picture (f->canvas, picture);
+  ib_canvas_set_texture_nodes_only (f->canvas, TRUE);
+  set_view (f, 4, 1000, 800);
+  /* Two tiles of the mask show (x 250 to 350 at this scroll, the tile edge at 256). */
+  ib_mask_fill_rectangle (f->mask, 240, 200, 300, 250, IB_MASK_MODE_PAINT);
+  g_free (render (f, &stride));
+  guint made = ib_canvas_get_n_magnified (f->canvas);
+  g_assert_cmpuint (made, ==, 3);      /* the picture and two tiles */
+
+  g_free (render (f, &stride));
+  g_assert_cmpuint (ib_canvas_get_n_magnified (f->canvas), ==, made);
+
+  ib_mask_fill_rectangle (f->mask, 280, 210, 290, 220, IB_MASK_MODE_ERASE);
+  g_autofree guint8 *shown = render (f, &stride);
+  g_assert_cmpuint (ib_canvas_get_n_magnified (f->canvas), ==, made + 1);
+  /* The tint's edge at mask column 280: a quarter of a square on either side, each side's own colour. */
+  double x_in, x_out, y;
+  ib_canvas_picture_to_widget (f->canvas, 279.75, 215.5, &x_in, &y);
+  ib_canvas_picture_to_widget (f->canvas, 280.25, 215.5, &x_out, &y);
+  const guint8 *in = shown + (int) y * stride + (int) x_in * 4, *out = shown + (int) y * stride + (int) x_out * 4;
+  const guint8 *inside = shown + (int) y * stride + (int) (x_in - 8) * 4;
+  const guint8 *outside = shown + (int) y * stride + (int) (x_out + 8) * 4;
+  for (int c = 0; c < 3; c++)
+    {
+      g_assert_cmpint (ABS (in[c] - inside[c]), <=, 3);
+      g_assert_cmpint (ABS (out[c] - outside[c]), <=, 3);
+    }
+  g_assert_true (memcmp (in, out, 3) != 0);
+
+  set_view (f, 4, 1004, 800);
+  ib_mask_fill_rectangle (f->mask, 240, 200, 300, 250, IB_MASK_MODE_PAINT);
+  made = ib_canvas_get_n_magnified (f->canvas);
+  g_free (render (f, &stride));
+  g_assert_cmpuint (ib_canvas_get_n_magnified (f->canvas), ==, made + 3);
 }
 
 /* The grid is the edit job's work window and token mask for the canvas's mask. */
@@ -745,6 +791,7 @@ main (int   argc,
   g_test_add ("/app/canvas/zoom-at", Fixture, NULL, fixture_setup, test_zoom_at, fixture_teardown);
   g_test_add ("/app/canvas/actions", Fixture, NULL, fixture_setup, test_actions, fixture_teardown);
   g_test_add ("/app/canvas/render", Fixture, NULL, fixture_setup, test_render, fixture_teardown);
+  g_test_add ("/app/canvas/magnify-cache", Fixture, NULL, fixture_setup, test_magnify_cache, fixture_teardown);
   g_test_add ("/app/canvas/render-textures", Fixture, GINT_TO_POINTER (TRUE), fixture_setup, test_render,
               fixture_teardown);
   g_test_add ("/app/canvas/render-picture", Fixture, NULL, fixture_setup, test_render_picture, fixture_teardown);
