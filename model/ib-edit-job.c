@@ -26,7 +26,9 @@ struct _IbEditJob
   const IbModelConfig *config;
   int width;
   int height;
-  guint8 *image;                /* RGBA, stride 4 * width */
+  const guint8 *image;          /* RGBA, stride 4 * width: image_owner's pixels, or image_copy */
+  IbEditImage *image_owner;
+  guint8 *image_copy;
   guint8 *mask;                 /* stride width */
   IbEditConditioning conditioning;
   IbEditSettings settings;
@@ -45,7 +47,8 @@ ib_edit_job_finalize (GObject *object)
 {
   IbEditJob *self = IB_EDIT_JOB (object);
 
-  g_free (self->image);
+  g_clear_pointer (&self->image_owner, ib_edit_image_unref);
+  g_free (self->image_copy);
   g_free (self->mask);
   g_free (self->conditioning_tokens);
   g_free (self->null_conditioning);
@@ -433,8 +436,16 @@ ib_edit_job_new (IbModelFile         *file,
                         error))
     return NULL;
 
+  const IbEditImage *owner = request->image_owner;
   gsize image_bytes = (gsize) request->width * 4 * request->height;
-  self->image = g_try_malloc (image_bytes);
+  /* The picture by reference where it can be: copying a 2048 x 2048 picture held up the editor's frame. */
+  gboolean shared = owner != NULL && owner->pixels == request->image && owner->width == request->width &&
+                    owner->height == request->height && owner->stride == request->width * 4 &&
+                    request->stride == request->width * 4;
+  if (shared)
+    self->image = (self->image_owner = ib_edit_image_ref (request->image_owner))->pixels;
+  else
+    self->image = self->image_copy = g_try_malloc (image_bytes);
   self->mask = g_try_malloc ((gsize) request->width * request->height);
   if (self->image == NULL || self->mask == NULL)
     {
@@ -444,8 +455,9 @@ ib_edit_job_new (IbModelFile         *file,
     }
   for (int y = 0; y < request->height; y++)
     {
-      memcpy (self->image + (gsize) y * request->width * 4, request->image + (gsize) y * request->stride,
-              (gsize) request->width * 4);
+      if (!shared)
+        memcpy (self->image_copy + (gsize) y * request->width * 4, request->image + (gsize) y * request->stride,
+                (gsize) request->width * 4);
       memcpy (self->mask + (gsize) y * request->width, request->mask + (gsize) y * request->mask_stride,
               request->width);
     }

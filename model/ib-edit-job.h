@@ -61,12 +61,35 @@ typedef struct
   int32_t text_tokens[IB_EDIT_MAX_TEXT_TOKENS]; /* vocabulary indices */
 } IbEditConditioning;
 
+/* RGBA pixels, a region of the user's image at (x, y). Immutable once handed out; reference counted. */
+typedef struct
+{
+  int x;
+  int y;
+  int width;
+  int height;
+  int stride;
+  guint8 *pixels;
+  /*< private >*/
+  gatomicrefcount ref_count;
+} IbEditImage;
+
+IbEditImage *ib_edit_image_new      (int                  x,
+                                     int                  y,
+                                     int                  width,
+                                     int                  height);
+IbEditImage *ib_edit_image_ref      (IbEditImage         *image);
+void      ib_edit_image_unref       (IbEditImage         *image);
+
 typedef struct
 {
   const guint8 *image;                      /* RGBA, 8 bits per channel */
   int width;
   int height;
   int stride;                               /* bytes between rows */
+  /* Optional: the image that holds those pixels (image == image_owner->pixels, same size). It never changes, so
+   * a job keeps a reference instead of a copy when its rows are tight (stride 4 * width). */
+  IbEditImage *image_owner;
   const guint8 *mask;
   int mask_width;
   int mask_height;
@@ -91,25 +114,6 @@ typedef struct
 void      ib_edit_request_init      (IbEditRequest       *request,
                                      const IbModelConfig *config);
 
-/* RGBA pixels, a region of the user's image at (x, y). Immutable once handed out; reference counted. */
-typedef struct
-{
-  int x;
-  int y;
-  int width;
-  int height;
-  int stride;
-  guint8 *pixels;
-  /*< private >*/
-  gatomicrefcount ref_count;
-} IbEditImage;
-
-IbEditImage *ib_edit_image_new      (int                  x,
-                                     int                  y,
-                                     int                  width,
-                                     int                  height);
-IbEditImage *ib_edit_image_ref      (IbEditImage         *image);
-void      ib_edit_image_unref       (IbEditImage         *image);
 
 typedef struct
 {

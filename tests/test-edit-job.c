@@ -410,6 +410,37 @@ test_reproducible (void)
   g_assert_cmpmem (single->images[0]->pixels, bytes, a->images[0]->pixels, bytes);
 }
 
+/* A picture given with its immutable owner is kept by reference: the job outlives the caller's reference (under
+ * ASan a reference that was not taken would read freed memory) and gives the same result as from a copy. */
+static void
+test_shared_picture (void)
+{
+  g_autoptr (Model) model = model_new (2, FALSE);
+  g_autoptr (Picture) picture = picture_new (30, 21, 8);
+  mask_rect (picture, 3, 4, 9, 9, 255);
+  IbEditRequest request;
+  request_init (&request, model, picture);
+  request.settings.seed = 77;
+  g_autoptr (IbEditResult) copied = run_sync (model, &request);
+  gsize bytes = (gsize) picture->width * picture->height * 4;
+
+  IbEditImage *owner = ib_edit_image_new (0, 0, picture->width, picture->height);
+  for (int y = 0; y < picture->height; y++)
+    memcpy (owner->pixels + (gsize) y * owner->stride, picture->rgba + (gsize) y * picture->width * 4,
+            (gsize) picture->width * 4);
+  request.image = owner->pixels;
+  request.stride = owner->stride;
+  request.image_owner = owner;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (IbEditJob) job = ib_edit_job_new (model->file, &request, &error);
+  g_assert_no_error (error);
+  ib_edit_image_unref (owner);
+  g_autoptr (IbEditResult) shared = ib_edit_job_run (job, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (shared->images[0]->pixels, bytes, copied->images[0]->pixels, bytes);
+  g_assert_cmpstr (shared->recipe, ==, copied->recipe);
+}
+
 static void
 test_empty_mask (void)
 {
@@ -1131,6 +1162,7 @@ main (int    argc,
   g_test_add_func ("/model/edit/job/outside-bit-identical", test_outside_bit_identical);
   g_test_add_func ("/model/edit/job/known-tokens-unchanged", test_known_tokens_unchanged);
   g_test_add_func ("/model/edit/job/reproducible", test_reproducible);
+  g_test_add_func ("/model/edit/job/shared-picture", test_shared_picture);
   g_test_add_func ("/model/edit/job/empty-mask", test_empty_mask);
   g_test_add_func ("/model/edit/job/full-mask-is-sample", test_full_mask_is_sample);
   g_test_add_func ("/model/edit/job/cancel-mid-level", test_cancel_mid_level);

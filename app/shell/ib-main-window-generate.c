@@ -262,6 +262,7 @@ fill_request (IbMainWindow  *self,
   request->width = picture->width;
   request->height = picture->height;
   request->stride = picture->stride;
+  request->image_owner = picture;
   request->mask = ib_mask_get_data (mask, &request->mask_stride);
   request->mask_width = ib_mask_get_width (mask);
   request->mask_height = ib_mask_get_height (mask);
