@@ -301,9 +301,20 @@ ib_canvas_get_mask (IbCanvas *self)
   return self->mask;
 }
 
+static IbTexturePyramid *preview_pyramid (IbCanvas *self);
+
 void
 ib_canvas_set_preview (IbCanvas    *self,
                        IbEditImage *region)
+{
+  ib_canvas_set_preview_with_level (self, region, 0, NULL);
+}
+
+void
+ib_canvas_set_preview_with_level (IbCanvas        *self,
+                                  IbEditImage     *region,
+                                  guint            level,
+                                  cairo_surface_t *surface)
 {
   g_return_if_fail (IB_IS_CANVAS (self));
 
@@ -314,7 +325,16 @@ ib_canvas_set_preview (IbCanvas    *self,
   g_clear_pointer (&self->preview, ib_edit_image_unref);
   g_clear_pointer (&self->preview_pyramid, ib_texture_pyramid_free);
   self->preview = region;
+  if (region != NULL && surface != NULL && level == ib_canvas_get_drawn_level (self))
+    ib_texture_pyramid_set_surface (preview_pyramid (self), level, surface);
   gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+guint
+ib_canvas_get_drawn_level (IbCanvas *self)
+{
+  g_return_val_if_fail (IB_IS_CANVAS (self), 0);
+  return ib_texture_pyramid_level_for_zoom (self->zoom);
 }
 
 IbEditImage *

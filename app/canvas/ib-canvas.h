@@ -57,6 +57,15 @@ IbMask         *ib_canvas_get_mask               (IbCanvas      *canvas);
  * stroke. */
 void            ib_canvas_set_preview            (IbCanvas      *canvas,
                                                   IbEditImage   *region);
+/* The same with the level of its pyramid that the canvas draws at its zoom already made (by
+ * ib_texture_level_surface_for_rgba from the region's pixels, off the UI thread): a new level then costs a
+ * frame no pass over its pixels. surface NULL, or made for another level than the zoom's: as above. */
+void            ib_canvas_set_preview_with_level (IbCanvas        *canvas,
+                                                  IbEditImage     *region,
+                                                  guint            level,
+                                                  cairo_surface_t *surface);
+/* The pyramid level the canvas draws the picture and previews at, for its zoom. */
+guint           ib_canvas_get_drawn_level        (IbCanvas      *canvas);
 /* The region shown, borrowed, or NULL. */
 IbEditImage    *ib_canvas_get_preview            (IbCanvas      *canvas);
 /* The model's native resolution and token grid side, for the token grid overlay; 0 hides it. */

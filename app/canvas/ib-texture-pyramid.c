@@ -258,6 +258,32 @@ ib_texture_pyramid_for_zoom (IbTexturePyramid *self,
 }
 
 cairo_surface_t *
+ib_texture_level_surface_for_rgba (const guint8 *rgba,
+                                   int           width,
+                                   int           height,
+                                   gsize         stride,
+                                   guint         level)
+{
+  g_return_val_if_fail (rgba != NULL && width > 0 && height > 0 && stride >= (gsize) width * 4, NULL);
+  return premultiply_rgba (rgba, width, height, stride, level);
+}
+
+void
+ib_texture_pyramid_set_surface (IbTexturePyramid *self,
+                                guint             level,
+                                cairo_surface_t  *surface)
+{
+  g_return_if_fail (self != NULL && self->rgba != NULL && surface != NULL);
+  int block = 1 << MIN (level, 30u);
+
+  g_return_if_fail (level < self->n_levels);
+  g_return_if_fail (cairo_image_surface_get_width (surface) == (self->width + block - 1) / block &&
+                    cairo_image_surface_get_height (surface) == (self->height + block - 1) / block);
+  if (self->levels[level] == NULL)
+    self->levels[level] = level_new (cairo_surface_reference (surface));
+}
+
+cairo_surface_t *
 ib_thumbnail_surface_for_rgba (const guint8 *rgba,
                                int           width,
                                int           height,

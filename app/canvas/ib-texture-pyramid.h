@@ -64,6 +64,19 @@ cairo_surface_t  *ib_thumbnail_surface_for_rgba (const guint8     *rgba,
                                                  gsize             stride,
                                                  int               max_side);
 
+/* Level n of straight-alpha RGBA8 pixels as a new ARGB32 image surface, what a pyramid for them makes when
+ * that level is first asked for; any thread may make it (the job runner's worker does for the canvas). */
+cairo_surface_t  *ib_texture_level_surface_for_rgba (const guint8   *rgba,
+                                                     int             width,
+                                                     int             height,
+                                                     gsize           stride,
+                                                     guint           level);
+/* Takes surface (a new reference), made by ib_texture_level_surface_for_rgba from the pixels of this pyramid
+ * for RGBA, as its level n, so that the first draw at that level makes nothing. Ignored if it is made. */
+void              ib_texture_pyramid_set_surface (IbTexturePyramid *self,
+                                                  guint             level,
+                                                  cairo_surface_t  *surface);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (IbTexturePyramid, ib_texture_pyramid_free)
 
 G_END_DECLS

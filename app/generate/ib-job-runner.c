@@ -27,6 +27,7 @@ typedef struct
   GMainContext *context;        /* where its events go */
   IbJobRunner *runner;          /* UI thread only; NULL once the run is stale */
   gint64 last_progress_us;      /* worker only */
+  gint canvas_level;            /* atomic: the pyramid level to make previews at for the canvas, or -1 */
 } Run;
 
 static Run *
@@ -79,6 +80,9 @@ struct _IbJobRunner
   LevelTokens levels[IB_MAX_LEVELS + 1]; /* [t]: x_t */
   int resume_variant;           /* set by fill_resume for the next start, else -1 */
   GPtrArray *thumbnails;        /* GdkTexture per preview, during a level-finished emission */
+  int canvas_level;             /* see ib_job_runner_set_canvas_level; -1: none */
+  GPtrArray *canvas_surfaces;   /* cairo_surface_t per preview, during a level-finished emission, or NULL */
+  int canvas_surfaces_level;
 };
 
 G_DEFINE_FINAL_TYPE (IbJobRunner, ib_job_runner, G_TYPE_OBJECT)
@@ -120,6 +124,8 @@ typedef struct
   int n_total;
   GPtrArray *previews;          /* IbEditImage */
   GPtrArray *thumbnails;        /* cairo_surface_t per preview, made by the worker */
+  GPtrArray *canvas_surfaces;   /* cairo_surface_t per preview at canvas_level, made by the worker, or NULL */
+  int canvas_level;
   int n_variants;
   int n_tokens;
   int32_t *tokens;              /* LEVEL_FINISHED: x_{level-1} of every variant */
@@ -134,6 +140,7 @@ delivery_free (gpointer data)
   run_unref (delivery->run);
   g_clear_pointer (&delivery->previews, g_ptr_array_unref);
   g_clear_pointer (&delivery->thumbnails, g_ptr_array_unref);
+  g_clear_pointer (&delivery->canvas_surfaces, g_ptr_array_unref);
   g_free (delivery->tokens);
   g_clear_pointer (&delivery->result, ib_edit_result_unref);
   g_clear_error (&delivery->error);
@@ -164,6 +171,10 @@ post (Run               *run,
       delivery->previews = g_ptr_array_new_with_free_func ((GDestroyNotify) ib_edit_image_unref);
       /* The thumbnails too, here: a pass over each preview's pixels that would otherwise hold up a frame. */
       delivery->thumbnails = g_ptr_array_new_with_free_func ((GDestroyNotify) cairo_surface_destroy);
+      /* And the level the canvas will draw: premultiplying it in a frame made that frame late. */
+      delivery->canvas_level = g_atomic_int_get (&run->canvas_level);
+      if (delivery->canvas_level >= 0)
+        delivery->canvas_surfaces = g_ptr_array_new_with_free_func ((GDestroyNotify) cairo_surface_destroy);
       for (int v = 0; event->previews != NULL && v < event->n_variants; v++)
         {
           IbEditImage *preview = event->previews[v];
@@ -171,6 +182,10 @@ post (Run               *run,
           g_ptr_array_add (delivery->thumbnails,
                            ib_thumbnail_surface_for_rgba (preview->pixels, preview->width, preview->height,
                                                           preview->stride, IB_JOB_RUNNER_THUMBNAIL_SIDE));
+          if (delivery->canvas_surfaces != NULL)
+            g_ptr_array_add (delivery->canvas_surfaces,
+                             ib_texture_level_surface_for_rgba (preview->pixels, preview->width, preview->height,
+                                                                preview->stride, (guint) delivery->canvas_level));
         }
       if (event->tokens != NULL)
         {
@@ -335,8 +350,11 @@ deliver_cb (gpointer data)
       self->thumbnails = g_ptr_array_new_with_free_func (g_object_unref);
       for (guint v = 0; v < delivery->thumbnails->len; v++)
         g_ptr_array_add (self->thumbnails, ib_texture_new_for_surface (g_ptr_array_index (delivery->thumbnails, v)));
+      self->canvas_surfaces = delivery->canvas_surfaces;
+      self->canvas_surfaces_level = delivery->canvas_level;
       g_signal_emit (self, signals[SIGNAL_LEVEL_FINISHED], 0, delivery->level, delivery->previews);
       g_clear_pointer (&self->thumbnails, g_ptr_array_unref);
+      self->canvas_surfaces = NULL;
       break;
     case IB_EDIT_EVENT_DONE:
       {
@@ -416,6 +434,7 @@ ib_job_runner_start (IbJobRunner         *self,
   run->cancellable = g_cancellable_new ();
   run->context = g_main_context_ref_thread_default ();
   run->runner = self;
+  run->canvas_level = self->canvas_level;
   set_running (self, run);
 
   g_mutex_lock (&self->worker->lock);
@@ -456,6 +475,30 @@ ib_job_runner_get_thumbnails (IbJobRunner *self)
 {
   g_return_val_if_fail (IB_IS_JOB_RUNNER (self), NULL);
   return self->thumbnails;
+}
+
+void
+ib_job_runner_set_canvas_level (IbJobRunner *self,
+                                int          level)
+{
+  g_return_if_fail (IB_IS_JOB_RUNNER (self));
+  ASSERT_OWNER (self);
+
+  self->canvas_level = MAX (level, -1);
+  if (self->current != NULL)
+    g_atomic_int_set (&self->current->canvas_level, self->canvas_level);
+}
+
+cairo_surface_t *
+ib_job_runner_get_canvas_surface (IbJobRunner *self,
+                                  guint        variant,
+                                  guint       *level)
+{
+  g_return_val_if_fail (IB_IS_JOB_RUNNER (self) && level != NULL, NULL);
+  if (self->canvas_surfaces == NULL || variant >= self->canvas_surfaces->len)
+    return NULL;
+  *level = (guint) self->canvas_surfaces_level;
+  return g_ptr_array_index (self->canvas_surfaces, variant);
 }
 
 gboolean
@@ -593,6 +636,7 @@ ib_job_runner_init (IbJobRunner *self)
 {
   self->owner = g_thread_self ();
   self->resume_variant = -1;
+  self->canvas_level = -1;
 }
 
 IbJobRunner *

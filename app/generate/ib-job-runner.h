@@ -58,6 +58,16 @@ gboolean     ib_job_runner_get_running  (IbJobRunner         *self);
 /* During the emission of "level-finished": a GdkTexture per preview (borrowed), its thumbnail; else NULL. */
 GPtrArray   *ib_job_runner_get_thumbnails (IbJobRunner       *self);
 
+/* The pyramid level (ib-texture-pyramid.h) the canvas draws previews at, which the worker then makes for each
+ * preview (ib_texture_level_surface_for_rgba); -1 (at first): none. Follows the canvas's zoom, also while a
+ * job runs: a level finished in between is made at the level asked for when it finished. */
+void         ib_job_runner_set_canvas_level (IbJobRunner     *self,
+                                             int              level);
+/* During the emission of "level-finished": that variant's preview at *level (borrowed), or NULL. */
+cairo_surface_t *ib_job_runner_get_canvas_surface (IbJobRunner *self,
+                                                   guint        variant,
+                                                   guint       *level);
+
 /* "Resample from here": sets up request (filled by the panel for the same picture, mask and model) to run
  * again from level (1 .. the last job's start level) with the tokens that variant of the last job had there,
  * keeping the coarser levels. At the start level there is nothing to keep and no tokens are set; the start

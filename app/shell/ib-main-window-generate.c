@@ -77,7 +77,16 @@ level_finished_cb (IbJobRunner  *runner,
 {
   if (previews->len == 0)
     return;
-  show_variant (self, g_ptr_array_index (previews, MIN ((guint) self->selected_variant, previews->len - 1)));
+  guint variant = MIN ((guint) self->selected_variant, previews->len - 1), drawn_level = 0;
+  /* With the level the canvas draws made by the runner's worker. */
+  cairo_surface_t *surface = ib_job_runner_get_canvas_surface (runner, variant, &drawn_level);
+  ib_canvas_set_preview_with_level (self->canvas, g_ptr_array_index (previews, variant), drawn_level, surface);
+}
+
+static void
+canvas_zoom_cb (IbMainWindow *self)
+{
+  ib_job_runner_set_canvas_level (self->runner, (int) ib_canvas_get_drawn_level (self->canvas));
 }
 
 static void
@@ -379,6 +388,8 @@ ib_main_window_generate_init (IbMainWindow *self)
   g_signal_connect (self->runner, "failed", G_CALLBACK (failed_cb), self);
   g_signal_connect (self->runner, "cancelled", G_CALLBACK (cancelled_cb), self);
   g_signal_connect (self->runner, "started", G_CALLBACK (started_cb), self);
+  g_signal_connect_object (self->canvas, "notify::zoom", G_CALLBACK (canvas_zoom_cb), self, G_CONNECT_SWAPPED);
+  canvas_zoom_cb (self);
   g_action_map_add_action_entries (G_ACTION_MAP (self), generate_actions, G_N_ELEMENTS (generate_actions), self);
 
   self->strip = IB_LEVEL_STRIP (ib_level_strip_new ());

@@ -7,7 +7,8 @@
  * would, for a few seconds twice: with no job, then while jobs run back to back on the CPU engine with the
  * editor's default threads (every core; $IMAGEBART_BENCH_THREADS sets another number). Printed for each phase: the intervals between the canvas's frames (a frame
  * longer than 33 ms at 60 Hz is at least one dropped frame) and the time the UI thread spends on each
- * pointer position (the mask update and the redraw it queues). */
+ * pointer position (the mask update and the redraw it queues). A long frame's paint is given from its start on
+ * CLOCK_MONOTONIC, to find it in a profile (`perf record -k mono`). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +52,8 @@ after_paint_cb (GdkFrameClock *clock,
        * other work on the UI thread, or the thread waited for a core. */
       gint64 layout = bench->layout_end - bench->frame_start, paint = now - bench->layout_end;
       if (interval > 33333)
-        g_string_append_printf (bench->long_frames, "  %.0f ms (layout %.1f, paint %.1f):%s\n", interval / 1000.0,
-                                layout / 1000.0, paint / 1000.0,
+        g_string_append_printf (bench->long_frames, "  %.0f ms (layout %.1f, paint %.1f from %.3f s):%s\n",
+                                interval / 1000.0, layout / 1000.0, paint / 1000.0, bench->layout_end / 1e6,
                                 bench->since_frame->len > 0 ? bench->since_frame->str : " (no job event)");
     }
   g_string_truncate (bench->since_frame, 0);

@@ -11,6 +11,7 @@
 #include "ib-generate-error.h"
 #include "ib-job-runner.h"
 #include "ib-studio.h"
+#include "ib-texture-pyramid.h"
 
 typedef struct
 {
@@ -101,6 +102,8 @@ typedef struct
   GError *error;
   int n_ended;
   gboolean cancel_on_progress;
+  int canvas_level;             /* what the test asked the runner for, -1: nothing */
+  guint n_canvas_surfaces;
 } Recorder;
 
 static void
@@ -170,6 +173,28 @@ level_finished_cb (IbJobRunner *runner,
       gdk_texture_download (thumbnail, pixels, stride);
       if (preview->pixels[3] == 255)
         g_assert_cmpint (pixels[3], >=, 250);     /* the first pixel's alpha */
+
+      /* The level the canvas asked for, as the canvas's pyramid would make it; none when it asked for none. */
+      guint drawn_level = 99;
+      cairo_surface_t *surface = ib_job_runner_get_canvas_surface (runner, v, &drawn_level);
+      if (recorder->canvas_level < 0)
+        {
+          g_assert_null (surface);
+          continue;
+        }
+      g_assert_nonnull (surface);
+      g_assert_cmpuint (drawn_level, ==, (guint) recorder->canvas_level);
+      g_autoptr (IbTexturePyramid) pyramid = ib_texture_pyramid_new_for_rgba (preview->pixels, preview->width,
+                                                                              preview->height, preview->stride);
+      cairo_surface_t *own = ib_texture_pyramid_get_surface (pyramid, drawn_level);
+      g_assert_cmpint (cairo_image_surface_get_width (surface), ==, cairo_image_surface_get_width (own));
+      g_assert_cmpint (cairo_image_surface_get_height (surface), ==, cairo_image_surface_get_height (own));
+      for (int y = 0; y < cairo_image_surface_get_height (own); y++)
+        g_assert_cmpmem (cairo_image_surface_get_data (surface) + y * cairo_image_surface_get_stride (surface),
+                         cairo_image_surface_get_width (own) * 4,
+                         cairo_image_surface_get_data (own) + y * cairo_image_surface_get_stride (own),
+                         cairo_image_surface_get_width (own) * 4);
+      recorder->n_canvas_surfaces++;
     }
 }
 
@@ -212,6 +237,7 @@ recorder_init (Recorder    *recorder,
 {
   memset (recorder, 0, sizeof *recorder);
   recorder->main_thread = g_thread_self ();
+  recorder->canvas_level = -1;
   recorder->events = g_array_new (FALSE, TRUE, sizeof (Event));
   g_signal_connect (runner, "started", G_CALLBACK (started_cb), recorder);
   g_signal_connect (runner, "level-started", G_CALLBACK (level_started_cb), recorder);
@@ -319,6 +345,9 @@ test_events_in_order (Test          *test,
 
   g_autoptr (GError) error = NULL;
   gint64 begin = g_get_monotonic_time ();
+  /* The canvas draws at level 1: every preview comes with it made (checked in level_finished_cb). */
+  ib_job_runner_set_canvas_level (runner, 1);
+  recorder->canvas_level = 1;
   g_assert_true (ib_job_runner_start (runner, fixture->file, request, &error));
   g_assert_no_error (error);
   g_assert_true (ib_job_runner_get_running (runner));
@@ -326,6 +355,7 @@ test_events_in_order (Test          *test,
   double seconds = (g_get_monotonic_time () - begin) / (double) G_USEC_PER_SEC;
   drain (runner);
   g_assert_false (ib_job_runner_get_running (runner));
+  g_assert_cmpuint (recorder->n_canvas_surfaces, ==, 3 * 2);    /* three levels, two variants */
 
   guint e = 0;
   const Event *event = event_at (recorder, e++);

@@ -182,6 +182,40 @@ test_thumbnail (void)
     }
 }
 
+/* A level made elsewhere (the job runner's worker) is the level the pyramid draws: the same surface, and the
+ * same pixels as the pyramid makes itself; one for another size is refused. */
+static void
+test_prepared_level (void)
+{
+  const int width = 300, height = 200;
+  gsize stride;
+  g_autofree guint8 *pixels = make_pixels (width, height, &stride);
+  g_autoptr (IbTexturePyramid) own = ib_texture_pyramid_new_for_rgba (pixels, width, height, stride);
+  g_autoptr (IbTexturePyramid) given = ib_texture_pyramid_new_for_rgba (pixels, width, height, stride);
+  cairo_surface_t *made = ib_texture_level_surface_for_rgba (pixels, width, height, stride, 2);
+
+  ib_texture_pyramid_set_surface (given, 2, made);
+  g_assert_true (ib_texture_pyramid_get_surface (given, 2) == made);
+  cairo_surface_t *expected = ib_texture_pyramid_get_surface (own, 2);
+  int rows = cairo_image_surface_get_height (made), row_bytes = cairo_image_surface_get_width (made) * 4;
+  g_assert_cmpint (rows, ==, 50);
+  for (int y = 0; y < rows; y++)
+    g_assert_cmpmem (cairo_image_surface_get_data (made) + y * cairo_image_surface_get_stride (made), row_bytes,
+                     cairo_image_surface_get_data (expected) + y * cairo_image_surface_get_stride (expected),
+                     row_bytes);
+  cairo_surface_destroy (made);
+
+  if (g_test_undefined ())
+    {
+      cairo_surface_t *wrong = ib_texture_level_surface_for_rgba (pixels, width, height, stride, 1);
+      g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*cairo_image_surface_get_width*");
+      ib_texture_pyramid_set_surface (given, 3, wrong);
+      g_test_assert_expected_messages ();
+      g_assert_true (ib_texture_pyramid_get_surface (given, 3) != wrong);
+      cairo_surface_destroy (wrong);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -191,5 +225,6 @@ main (int   argc,
   g_test_add_data_func ("/app/canvas/pyramid/levels-from-pixels", GINT_TO_POINTER (TRUE), test_levels);
   g_test_add_func ("/app/canvas/pyramid/for-zoom", test_for_zoom);
   g_test_add_func ("/app/canvas/pyramid/thumbnail", test_thumbnail);
+  g_test_add_func ("/app/canvas/pyramid/prepared-level", test_prepared_level);
   return g_test_run ();
 }
