@@ -729,7 +729,8 @@ ib_project_file_read_summary (GFile   *file,
   g_autofree char *name = g_file_get_basename (file);
   g_autoptr (GError) local = NULL;
   g_autoptr (GFileInputStream) stream = g_file_read (file, NULL, &local);
-  guint8 header[HEADER_SIZE];
+  /* Zeros where a short file ends: its table-of-contents length then reads 0, never what the stack held. */
+  guint8 header[HEADER_SIZE] = { 0 };
   gsize n_read = 0;
   if (stream == NULL ||
       !g_input_stream_read_all (G_INPUT_STREAM (stream), header, sizeof header, &n_read, NULL, &local))
