@@ -53,7 +53,10 @@ ib_main_window_clear_results (IbMainWindow *self)
     {
       ib_level_strip_clear (self->strip);
       ib_variant_gallery_set_images (self->gallery, NULL, FALSE);
-      set_results_visible (self, FALSE);
+      /* The strip stays, showing its placeholder: hiding it grew the canvas (and its fitted zoom) after each
+       * accepted or rejected result, and showing it again shrank it at the next Generate, a full repaint in
+       * the middle of the job's first level. The gallery in the side pane moves nothing. */
+      gtk_widget_set_visible (GTK_WIDGET (self->gallery), FALSE);
     }
   ib_main_window_update_actions (self);
 }
