@@ -11,6 +11,7 @@
  * one submission, so that none runs long enough to trip a driver's watchdog. */
 #include "ib-vulkan-vqgan.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "ib-error.h"
@@ -576,7 +577,7 @@ conv (Run                  *run,
       gboolean              accumulate)
 {
   IbVkVqgan *self = run->self;
-  int ksize = layer->weight->row_len / c_in == 9 ? 3 : 1;
+  int ksize = (int) lround (sqrt ((double) (layer->weight->row_len / c_in)));
   int out_side = (side + g->pad_top + g->pad_bottom - ksize) / g->stride + 1;
   Layout lx = layout_of (self, c_in, side * side);
   Layout ly = layout_of (self, (int) layer->weight->rows, out_side * out_side);
