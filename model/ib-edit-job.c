@@ -246,6 +246,9 @@ validate_conditioning (const IbModelConfig      *config,
 {
   const IbConditioning *model = &config->conditioning;
 
+  /* Before anything names the kind: a value outside the enum is the caller's error, not an abort. */
+  if ((guint) conditioning->kind > IB_CONDITIONING_TEXT)
+    return bad_argument (error, "Conditioning kind %d is none of none, class and text", (int) conditioning->kind);
   if (conditioning->kind != model->kind)
     {
       if (model->kind == IB_CONDITIONING_NONE)

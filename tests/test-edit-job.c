@@ -1112,6 +1112,7 @@ test_bad_inputs (void)
     { "too many passes", IB_ERROR_ARGUMENT },
     { "class for unconditional", IB_ERROR_ARGUMENT },
     { "device name unterminated", IB_ERROR_ARGUMENT },
+    { "conditioning kind outside the enum", IB_ERROR_ARGUMENT },
   };
   for (gsize i = 0; i < G_N_ELEMENTS (expected); i++)
     {
@@ -1138,6 +1139,7 @@ test_bad_inputs (void)
         case 17: r.settings.repeats[1] = 1000; break;
         case 18: r.conditioning.kind = IB_CONDITIONING_CLASS; break;
         case 19: memset (r.settings.device, 'x', sizeof r.settings.device); break;
+        case 20: r.conditioning.kind = (IbConditioningKind) 7; break;
         default: g_assert_not_reached ();
         }
       g_autoptr (GError) error = NULL;

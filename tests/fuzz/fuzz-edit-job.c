@@ -82,9 +82,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
         break;
     }
   IbEditConditioning *conditioning = &request.conditioning;
-  /* The kind is an enum of the API, not data: a value outside it is a programming error that aborts
-   * (ib_conditioning_name). Recipes map strings to kinds. */
-  conditioning->kind = (IbConditioningKind) (read_u32 (&reader) % 3);
+  /* Mostly one of the three kinds, sometimes a value outside the enum, which the validation refuses. */
+  conditioning->kind = (IbConditioningKind) (read_u32 (&reader) % 4);
   conditioning->class_id = (int) read_u32 (&reader);
   conditioning->n_text_tokens = (int) read_u32 (&reader);
   for (int i = 0; i < IB_EDIT_MAX_TEXT_TOKENS && reader.size > 0; i++)
