@@ -201,6 +201,29 @@ ib_vk_linear (IbVkDevice       *d,
   return TRUE;
 }
 
+/* The square kernel's side that a weight row of c_in channels holds. */
+static int
+conv_kernel_side (const IbVkTensor *weight,
+                  int               c_in)
+{
+  return (int) lround (sqrt ((double) (weight->row_len / c_in)));
+}
+
+void
+ib_vk_conv2d_output_size (const IbVkTensor     *weight,
+                          int                   c_in,
+                          int                   h,
+                          int                   w,
+                          const IbConvGeometry *g,
+                          int                  *out_h,
+                          int                  *out_w)
+{
+  int ksize = conv_kernel_side (weight, c_in);
+
+  *out_h = (h + g->pad_top + g->pad_bottom - ksize) / g->stride + 1;
+  *out_w = (w + g->pad_left + g->pad_right - ksize) / g->stride + 1;
+}
+
 gboolean
 ib_vk_conv2d_channels (IbVkDevice           *d,
                        const IbVkChannels   *y,
@@ -217,7 +240,7 @@ ib_vk_conv2d_channels (IbVkDevice           *d,
   g_return_val_if_fail (d != NULL && y != NULL && x != NULL && weight != NULL && g != NULL, FALSE);
   g_return_val_if_fail (c_in > 0 && h > 0 && w > 0, FALSE);
   int64_t out = weight->rows, k_len = weight->row_len;
-  int ksize = (int) lround (sqrt ((double) (k_len / c_in)));
+  int ksize = conv_kernel_side (weight, c_in);
   const Tile *tile = choose_tile (d, error);
 
   if (tile == NULL)
@@ -239,8 +262,8 @@ ib_vk_conv2d_channels (IbVkDevice           *d,
                    x->first, x->first + x->count - 1, y->first, y->first + y->count - 1, c_in, out);
       return FALSE;
     }
-  int oh = (h + g->pad_top + g->pad_bottom - ksize) / g->stride + 1;
-  int ow = (w + g->pad_left + g->pad_right - ksize) / g->stride + 1;
+  int oh, ow;
+  ib_vk_conv2d_output_size (weight, c_in, h, w, g, &oh, &ow);
   guint64 pixels = (guint64) oh * ow;
   if (!check_view (x->view, (guint64) x->count * h * w, "conv2d", "x", error) ||
       !check_view (y->view, (guint64) y->count * pixels, "conv2d", "y", error) ||
@@ -301,12 +324,12 @@ ib_vk_conv2d (IbVkDevice           *d,
 
   if (!ib_vk_conv2d_channels (d, &ys, &xs, c_in, h, w, weight, bias, g, accumulate, error))
     return FALSE;
-  /* The geometry was checked above; the kernel size follows from the weight. */
-  int ksize = (int) lround (sqrt ((double) (weight->row_len / c_in)));
+  int oh, ow;
+  ib_vk_conv2d_output_size (weight, c_in, h, w, g, &oh, &ow);
   if (out_h != NULL)
-    *out_h = (h + g->pad_top + g->pad_bottom - ksize) / g->stride + 1;
+    *out_h = oh;
   if (out_w != NULL)
-    *out_w = (w + g->pad_left + g->pad_right - ksize) / g->stride + 1;
+    *out_w = ow;
   return TRUE;
 }
 

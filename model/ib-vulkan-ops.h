@@ -166,6 +166,15 @@ gboolean  ib_vk_conv2d        (IbVkDevice           *device,
                                int                  *out_w,
                                GError              **error);
 
+/* The output size of a convolution by weight (rows of c_in channels times a square kernel) over h x w. */
+void      ib_vk_conv2d_output_size (const IbVkTensor     *weight,
+                                    int                   c_in,
+                                    int                   h,
+                                    int                   w,
+                                    const IbConvGeometry *geometry,
+                                    int                  *out_h,
+                                    int                  *out_w);
+
 /* The part of a convolution that reads x's channels (of c_in) and writes y's (of the weight's rows): with
  * accumulate, added to y. The bias, when not NULL, is added too (pass it with one part of the input only).
  * Summing the parts over every input range gives ib_vk_conv2d's result, up to rounding. */

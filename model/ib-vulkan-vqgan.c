@@ -11,7 +11,6 @@
  * one submission, so that none runs long enough to trip a driver's watchdog. */
 #include "ib-vulkan-vqgan.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "ib-error.h"
@@ -577,8 +576,8 @@ conv (Run                  *run,
       gboolean              accumulate)
 {
   IbVkVqgan *self = run->self;
-  int ksize = (int) lround (sqrt ((double) (layer->weight->row_len / c_in)));
-  int out_side = (side + g->pad_top + g->pad_bottom - ksize) / g->stride + 1;
+  int out_side, out_width;
+  ib_vk_conv2d_output_size (layer->weight, c_in, side, side, g, &out_side, &out_width);
   Layout lx = layout_of (self, c_in, side * side);
   Layout ly = layout_of (self, (int) layer->weight->rows, out_side * out_side);
 

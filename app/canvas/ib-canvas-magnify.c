@@ -57,7 +57,7 @@ source_indices (int   *indices,
     }
 }
 
-/* m's texture and bounds (widget coordinates) for its view: the visible device pixels of the surface's
+/* m's texture (m has none) and bounds (widget coordinates) for its view: the visible device pixels of the surface's
  * rectangle, each the nearest surface pixel; transparent where a device pixel's centre lies outside it. */
 static void
 magnify (Magnified *m)
@@ -69,7 +69,6 @@ magnify (Magnified *m)
   int x0 = (int) MAX (0, floor (left)), x1 = (int) MIN ((double) m->view_width * s, ceil (right));
   int y0 = (int) MAX (0, floor (top)), y1 = (int) MIN ((double) m->view_height * s, ceil (bottom));
 
-  g_clear_object (&m->texture);
   if (x0 >= x1 || y0 >= y1 || sw <= 0 || sh <= 0)
     return;
   int width = x1 - x0, height = y1 - y0;
@@ -138,8 +137,8 @@ ib_canvas_append_magnified (IbCanvas        *self,
           m->surface = cairo_surface_reference (surface);
           g_hash_table_insert (self->magnified, surface, m);
         }
+      g_clear_object (&m->texture);
       want.surface = m->surface;
-      want.texture = g_steal_pointer (&m->texture);
       *m = want;
       magnify (m);
       self->n_magnified++;
