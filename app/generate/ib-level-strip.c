@@ -25,6 +25,7 @@ struct _IbLevelStrip
   GtkWidget parent_instance;
 
   GtkWidget *placeholder;
+  GtkWidget *sizer_slot;
   GtkWidget *cells_box;
   GPtrArray *cells;             /* Cell, coarsest first */
   IbJobRunner *runner;
@@ -113,15 +114,42 @@ resample_clicked_cb (GtkButton *button,
   g_signal_emit (cell->strip, signals[SIGNAL_RESAMPLE_FROM], 0, cell->level);
 }
 
-static Cell *
-cell_new (IbLevelStrip *self,
-          int           level)
+/* The thumbnail button's content is THUMBNAIL_SIZE square whatever the preview's shape: a picture's natural
+ * size follows its paintable, and a tall preview grew the cell, the strip and so shrank the canvas. */
+static void
+thumbnail_measure (GtkWidget      *widget,
+                   GtkOrientation  orientation,
+                   int             for_size,
+                   int            *minimum,
+                   int            *natural,
+                   int            *minimum_baseline,
+                   int            *natural_baseline)
 {
-  Cell *cell = g_new0 (Cell, 1);
+  *minimum = *natural = THUMBNAIL_SIZE;
+  *minimum_baseline = *natural_baseline = -1;
+}
+
+static void
+thumbnail_allocate (GtkWidget *widget,
+                    int        width,
+                    int        height,
+                    int        baseline)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    if (gtk_widget_should_layout (child))
+      gtk_widget_allocate (child, width, height, -1, NULL);
+}
+
+/* A cell's widgets, without its signals. The progress bar lies over the thumbnail, so that showing and hiding
+ * it at every level changes no size: the strip's height, and so the canvas's, stays. */
+static void
+cell_build (Cell *cell,
+            int   level)
+{
   g_autofree char *name = g_strdup_printf ("level-%d", level);
   g_autofree char *title = g_strdup_printf (_("Level %d"), level);
 
-  cell->strip = self;
   cell->level = level;
   cell->root = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
   gtk_widget_set_name (cell->root, name);
@@ -130,13 +158,29 @@ cell_new (IbLevelStrip *self,
   gtk_widget_set_name (cell->picture, "level-picture");
   gtk_picture_set_can_shrink (GTK_PICTURE (cell->picture), TRUE);
   gtk_picture_set_content_fit (GTK_PICTURE (cell->picture), GTK_CONTENT_FIT_CONTAIN);
-  gtk_widget_set_size_request (cell->picture, THUMBNAIL_SIZE, THUMBNAIL_SIZE);
   cell->button = gtk_button_new ();
+  gtk_widget_set_layout_manager (cell->button, gtk_custom_layout_new (NULL, thumbnail_measure, thumbnail_allocate));
   gtk_widget_set_name (cell->button, "level-button");
   gtk_button_set_child (GTK_BUTTON (cell->button), cell->picture);
   gtk_widget_set_tooltip_text (cell->button, _("Show this level on the canvas"));
-  g_signal_connect (cell->button, "clicked", G_CALLBACK (cell_clicked_cb), cell);
-  gtk_box_append (GTK_BOX (cell->root), cell->button);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (cell->button), GTK_ACCESSIBLE_PROPERTY_LABEL, title, -1);
+
+  cell->progress = gtk_progress_bar_new ();
+  gtk_widget_set_name (cell->progress, "level-progress");
+  gtk_progress_bar_set_show_text (GTK_PROGRESS_BAR (cell->progress), TRUE);
+  gtk_progress_bar_set_ellipsize (GTK_PROGRESS_BAR (cell->progress), PANGO_ELLIPSIZE_END);
+  gtk_widget_add_css_class (cell->progress, "osd");
+  gtk_widget_add_css_class (cell->progress, "level-progress");   /* style.css: narrow enough for the cell */
+  gtk_widget_set_valign (cell->progress, GTK_ALIGN_END);
+  gtk_widget_set_margin_start (cell->progress, 4);
+  gtk_widget_set_margin_end (cell->progress, 4);
+  gtk_widget_set_margin_bottom (cell->progress, 4);
+  gtk_widget_set_can_target (cell->progress, FALSE);     /* clicks go to the thumbnail under it */
+  gtk_widget_set_visible (cell->progress, FALSE);
+  GtkWidget *thumbnail = gtk_overlay_new ();
+  gtk_overlay_set_child (GTK_OVERLAY (thumbnail), cell->button);
+  gtk_overlay_add_overlay (GTK_OVERLAY (thumbnail), cell->progress);
+  gtk_box_append (GTK_BOX (cell->root), thumbnail);
 
   GtkWidget *row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
   GtkWidget *label = gtk_label_new (title);
@@ -149,24 +193,40 @@ cell_new (IbLevelStrip *self,
   gtk_widget_add_css_class (cell->resample, "flat");
   const char *resample = _("Resample from here: keep the coarser levels, draw this one and the finer ones anew");
   gtk_widget_set_tooltip_text (cell->resample, resample);
-  g_signal_connect (cell->resample, "clicked", G_CALLBACK (resample_clicked_cb), cell);
   gtk_accessible_update_property (GTK_ACCESSIBLE (cell->resample), GTK_ACCESSIBLE_PROPERTY_LABEL, resample, -1);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (cell->button), GTK_ACCESSIBLE_PROPERTY_LABEL, title, -1);
   gtk_box_append (GTK_BOX (row), cell->resample);
   gtk_box_append (GTK_BOX (cell->root), row);
 
-  cell->progress = gtk_progress_bar_new ();
-  gtk_widget_set_name (cell->progress, "level-progress");
-  gtk_progress_bar_set_show_text (GTK_PROGRESS_BAR (cell->progress), TRUE);
-  gtk_widget_add_css_class (cell->progress, "osd");
-  gtk_widget_set_visible (cell->progress, FALSE);
-  gtk_box_append (GTK_BOX (cell->root), cell->progress);
-
   /* Thumbnail-sized: the caption's expansion must not stretch the cell across a wide window. */
   gtk_widget_set_hexpand (cell->root, FALSE);
+}
+
+static Cell *
+cell_new (IbLevelStrip *self,
+          int           level)
+{
+  Cell *cell = g_new0 (Cell, 1);
+
+  cell->strip = self;
+  cell_build (cell, level);
+  g_signal_connect (cell->button, "clicked", G_CALLBACK (cell_clicked_cb), cell);
+  g_signal_connect (cell->resample, "clicked", G_CALLBACK (resample_clicked_cb), cell);
   gtk_box_append (GTK_BOX (self->cells_box), cell->root);
   cell_update (self, cell);
   return cell;
+}
+
+/* The placeholder's invisible cell, which gives it a cell's height. */
+static void
+add_sizer_cell (IbLevelStrip *self)
+{
+  Cell sizer = { 0 };
+
+  cell_build (&sizer, 1);
+  gtk_widget_set_name (sizer.root, "level-sizer");    /* not a level's cell */
+  gtk_widget_set_sensitive (sizer.root, FALSE);
+  gtk_accessible_update_state (GTK_ACCESSIBLE (sizer.root), GTK_ACCESSIBLE_STATE_HIDDEN, TRUE, -1);
+  gtk_box_append (GTK_BOX (self->sizer_slot), sizer.root);
 }
 
 static void
@@ -234,7 +294,9 @@ ib_level_strip_level_started (IbLevelStrip *self,
   if (cell == NULL)
     return;
   gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (cell->progress), 0.0);
-  gtk_progress_bar_set_text (GTK_PROGRESS_BAR (cell->progress), _("Starting"));
+  gtk_progress_bar_set_text (GTK_PROGRESS_BAR (cell->progress), "");
+  gtk_accessible_update_property (GTK_ACCESSIBLE (cell->progress), GTK_ACCESSIBLE_PROPERTY_VALUE_TEXT,
+                                  _("Starting"), -1);
   gtk_widget_set_visible (cell->progress, TRUE);
 }
 
@@ -248,9 +310,13 @@ ib_level_strip_progress (IbLevelStrip *self,
   Cell *cell = find_cell (self, level);
   if (cell == NULL || n_total <= 0)
     return;
-  g_autofree char *text = g_strdup_printf (_("%d of %d tokens"), n_done, n_total);
+  /* The bar over the thumbnail has room for the numbers only; the sentence is its accessible value. */
+  /* Translators: tokens drawn of the level's tokens, on a progress bar 70 pixels wide */
+  g_autofree char *text = g_strdup_printf (_("%d/%d"), n_done, n_total);
+  g_autofree char *sentence = g_strdup_printf (_("%d of %d tokens"), n_done, n_total);
   gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (cell->progress), CLAMP ((double) n_done / n_total, 0.0, 1.0));
   gtk_progress_bar_set_text (GTK_PROGRESS_BAR (cell->progress), text);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (cell->progress), GTK_ACCESSIBLE_PROPERTY_VALUE_TEXT, sentence, -1);
   gtk_widget_set_visible (cell->progress, TRUE);
 }
 
@@ -410,6 +476,7 @@ ib_level_strip_class_init (IbLevelStripClass *klass)
   gtk_widget_class_set_template_from_resource (widget_class, "/org/imagebart/Studio/ib-level-strip.ui");
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_bind_template_child (widget_class, IbLevelStrip, placeholder);
+  gtk_widget_class_bind_template_child (widget_class, IbLevelStrip, sizer_slot);
   gtk_widget_class_bind_template_child (widget_class, IbLevelStrip, cells_box);
 }
 
@@ -418,6 +485,7 @@ ib_level_strip_init (IbLevelStrip *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   self->cells = g_ptr_array_new_with_free_func (cell_free);
+  add_sizer_cell (self);
 }
 
 GtkWidget *

@@ -32,13 +32,6 @@ show_finished_variant (IbMainWindow *self,
   show_variant (self, patch != NULL ? patch : self->result->images[variant]);
 }
 
-static void
-set_results_visible (IbMainWindow *self,
-                     gboolean      visible)
-{
-  gtk_widget_set_visible (GTK_WIDGET (self->results_slot), visible);
-  gtk_widget_set_visible (GTK_WIDGET (self->gallery), visible);
-}
 
 void
 ib_main_window_clear_results (IbMainWindow *self)
@@ -53,9 +46,9 @@ ib_main_window_clear_results (IbMainWindow *self)
     {
       ib_level_strip_clear (self->strip);
       ib_variant_gallery_set_images (self->gallery, NULL, FALSE);
-      /* The strip stays, showing its placeholder: hiding it grew the canvas (and its fitted zoom) after each
-       * accepted or rejected result, and showing it again shrank it at the next Generate, a full repaint in
-       * the middle of the job's first level. The gallery in the side pane moves nothing. */
+      /* The strip always shows, as tall with its placeholder as with its cells: a canvas that changed size
+       * (and fitted zoom) during a job repainted whole in the middle of a level. The gallery in the side pane
+       * moves nothing. */
       gtk_widget_set_visible (GTK_WIDGET (self->gallery), FALSE);
     }
   ib_main_window_update_actions (self);
@@ -69,7 +62,7 @@ started_cb (IbJobRunner  *runner,
             int           top_level,
             IbMainWindow *self)
 {
-  set_results_visible (self, TRUE);
+  gtk_widget_set_visible (GTK_WIDGET (self->gallery), TRUE);
 }
 
 static void

@@ -179,6 +179,27 @@ assert_canvas_shows (IbMainWindow *window,
       }
 }
 
+/* The heights the canvas had at each frame: the level strip under it must not make it change size while a job
+ * runs or when its result is taken (each change repainted the whole canvas at a new fitted zoom). */
+typedef struct
+{
+  int min_height;
+  int max_height;
+} HeightRange;
+
+static gboolean
+record_height_tick (GtkWidget     *widget,
+                    GdkFrameClock *clock,
+                    gpointer       data)
+{
+  HeightRange *range = data;
+  int height = gtk_widget_get_height (widget);
+
+  range->min_height = MIN (range->min_height, height);
+  range->max_height = MAX (range->max_height, height);
+  return G_SOURCE_CONTINUE;
+}
+
 static void
 generate_body (IbApplication *application,
                gpointer       data)
@@ -193,6 +214,9 @@ generate_body (IbApplication *application,
   IbLevelStrip *strip;
   IbVariantGallery *gallery;
   Events events;
+  GtkWidget *canvas;
+  HeightRange heights;
+  guint height_tick;
 
   ib_shell_test_wait_ready (application);
   document = ib_main_window_get_document (window);
@@ -200,6 +224,11 @@ generate_body (IbApplication *application,
   original = ib_edit_image_ref (ib_document_get_picture (document));
   paint_mask (mask);
   events_connect (&events, runner);
+  canvas = GTK_WIDGET (ib_shell_test_find_widget (GTK_WIDGET (window), IB_TYPE_CANVAS));
+  ib_shell_test_spin (100);
+  heights.min_height = heights.max_height = gtk_widget_get_height (canvas);
+  g_assert_cmpint (heights.min_height, >, 0);
+  height_tick = gtk_widget_add_tick_callback (canvas, record_height_tick, &heights, NULL);
 
   g_action_group_activate_action (G_ACTION_GROUP (window), "generate", NULL);
   g_assert_true (ib_job_runner_get_running (runner));
@@ -253,6 +282,10 @@ generate_body (IbApplication *application,
                     ==, 0);
   g_assert_cmpuint (ib_shell_test_count_differences (accepted, original, mask, IB_SHELL_TEST_OUTSIDE_MASK), ==, 0);
   g_assert_cmpuint (ib_shell_test_count_differences (accepted, original, mask, IB_SHELL_TEST_INSIDE_MASK), >, 0);
+  ib_shell_test_spin (100);
+  gtk_widget_remove_tick_callback (canvas, height_tick);
+  record_height_tick (canvas, NULL, &heights);
+  g_assert_cmpint (heights.min_height, ==, heights.max_height);
 
   g_action_group_activate_action (G_ACTION_GROUP (window), "undo", NULL);
   g_assert_cmpuint (ib_shell_test_count_differences (ib_document_get_picture (document), original, NULL,

@@ -84,7 +84,7 @@ test_feed (void)
   GtkProgressBar *progress = GTK_PROGRESS_BAR (cell_part (strip, 3, "level-progress"));
   g_assert_true (gtk_widget_get_visible (GTK_WIDGET (progress)));
   ib_level_strip_progress (self, 3, 5, 16);
-  g_assert_cmpstr (gtk_progress_bar_get_text (progress), ==, "5 of 16 tokens");
+  g_assert_cmpstr (gtk_progress_bar_get_text (progress), ==, "5/16");
   g_assert_cmpfloat_with_epsilon (gtk_progress_bar_get_fraction (progress), 5.0 / 16, 1e-9);
   /* A click on a level still running does nothing. */
   g_signal_emit_by_name (cell_part (strip, 3, "level-button"), "clicked");
@@ -124,6 +124,48 @@ test_feed (void)
   g_assert_null (ib_test_find_widget (strip, "level-2"));
   g_assert_true (gtk_widget_get_visible (ib_test_find_widget (strip, "placeholder")));
   g_object_unref (strip);
+}
+
+static int
+natural_height (GtkWidget *widget)
+{
+  int minimum, natural;
+  gtk_widget_measure (widget, GTK_ORIENTATION_VERTICAL, -1, &minimum, &natural, NULL, NULL);
+  return natural;
+}
+
+/* The strip is as tall with its placeholder as with its cells, running or finished, whatever the previews'
+ * shape: the canvas above it must keep its size while a job runs. */
+static void
+test_constant_height (void)
+{
+  GtkWidget *window = gtk_window_new ();
+  GtkWidget *strip = ib_level_strip_new ();
+  IbLevelStrip *self = IB_LEVEL_STRIP (strip);
+  g_autoptr (GPtrArray) tall = g_ptr_array_new_with_free_func ((GDestroyNotify) ib_edit_image_unref);
+  IbEditImage *image = ib_edit_image_new (0, 0, 8, 30);
+
+  memset (image->pixels, 90, (gsize) image->stride * image->height);
+  g_ptr_array_add (tall, image);
+  gtk_window_set_child (GTK_WINDOW (window), strip);
+  int height = natural_height (strip);
+  g_assert_cmpint (height, >=, 72);
+
+  ib_level_strip_begin (self, 3, 3);
+  g_assert_cmpint (natural_height (strip), ==, height);
+  ib_level_strip_level_started (self, 3, 1);
+  ib_level_strip_progress (self, 3, 12, 64);
+  g_assert_true (gtk_widget_get_visible (cell_part (strip, 3, "level-progress")));
+  g_assert_cmpint (natural_height (strip), ==, height);
+  ib_level_strip_level_finished (self, 3, tall);
+  g_assert_cmpint (natural_height (strip), ==, height);
+  ib_level_strip_level_started (self, 2, 1);
+  g_assert_cmpint (natural_height (strip), ==, height);
+  ib_level_strip_end (self);
+  g_assert_cmpint (natural_height (strip), ==, height);
+  ib_level_strip_clear (self);
+  g_assert_cmpint (natural_height (strip), ==, height);
+  gtk_window_destroy (GTK_WINDOW (window));
 }
 
 static void
@@ -214,6 +256,7 @@ main (int    argc,
   ib_studio_init ();
   gtk_test_init (&argc, &argv, NULL);
   g_test_add_func ("/app/level-strip/feed", test_feed);
+  g_test_add_func ("/app/level-strip/constant-height", test_constant_height);
   g_test_add_func ("/app/level-strip/follow-runner", test_follow_runner);
   return g_test_run ();
 }
