@@ -28,6 +28,7 @@ typedef struct
   IbJobRunner *runner;          /* UI thread only; NULL once the run is stale */
   gint64 last_progress_us;      /* worker only */
   gint canvas_level;            /* atomic: the pyramid level to make previews at for the canvas, or -1 */
+  gint canvas_variant;          /* atomic: the variant the canvas shows, the only one made at that level */
 } Run;
 
 static Run *
@@ -81,6 +82,7 @@ struct _IbJobRunner
   int resume_variant;           /* set by fill_resume for the next start, else -1 */
   GPtrArray *thumbnails;        /* GdkTexture per preview, during a level-finished emission */
   int canvas_level;             /* see ib_job_runner_set_canvas_level; -1: none */
+  int canvas_variant;           /* see ib_job_runner_set_canvas_variant */
   GPtrArray *canvas_surfaces;   /* cairo_surface_t per preview, during a level-finished emission, or NULL */
   int canvas_surfaces_level;
 };
@@ -173,6 +175,7 @@ post (Run               *run,
       delivery->thumbnails = g_ptr_array_new_with_free_func ((GDestroyNotify) cairo_surface_destroy);
       /* And the level the canvas will draw: premultiplying it in a frame made that frame late. */
       delivery->canvas_level = g_atomic_int_get (&run->canvas_level);
+      int canvas_variant = g_atomic_int_get (&run->canvas_variant);
       if (delivery->canvas_level >= 0)
         delivery->canvas_surfaces = g_ptr_array_new_with_free_func ((GDestroyNotify) cairo_surface_destroy);
       for (int v = 0; event->previews != NULL && v < event->n_variants; v++)
@@ -182,10 +185,11 @@ post (Run               *run,
           g_ptr_array_add (delivery->thumbnails,
                            ib_thumbnail_surface_for_rgba (preview->pixels, preview->width, preview->height,
                                                           preview->stride, IB_JOB_RUNNER_THUMBNAIL_SIDE));
+          /* Only the shown variant's: the canvas makes another's itself if the user picks it mid-job. */
           if (delivery->canvas_surfaces != NULL)
-            g_ptr_array_add (delivery->canvas_surfaces,
-                             ib_texture_level_surface_for_rgba (preview->pixels, preview->width, preview->height,
-                                                                preview->stride, (guint) delivery->canvas_level));
+            g_ptr_array_add (delivery->canvas_surfaces, v != canvas_variant ? NULL
+                             : ib_texture_level_surface_for_rgba (preview->pixels, preview->width, preview->height,
+                                                                  preview->stride, (guint) delivery->canvas_level));
         }
       if (event->tokens != NULL)
         {
@@ -435,6 +439,7 @@ ib_job_runner_start (IbJobRunner         *self,
   run->context = g_main_context_ref_thread_default ();
   run->runner = self;
   run->canvas_level = self->canvas_level;
+  run->canvas_variant = self->canvas_variant;
   set_running (self, run);
 
   g_mutex_lock (&self->worker->lock);
@@ -487,6 +492,19 @@ ib_job_runner_set_canvas_level (IbJobRunner *self,
   self->canvas_level = MAX (level, -1);
   if (self->current != NULL)
     g_atomic_int_set (&self->current->canvas_level, self->canvas_level);
+}
+
+void
+ib_job_runner_set_canvas_variant (IbJobRunner *self,
+                                  int          variant)
+{
+  g_return_if_fail (IB_IS_JOB_RUNNER (self));
+  g_return_if_fail (variant >= 0);
+  ASSERT_OWNER (self);
+
+  self->canvas_variant = variant;
+  if (self->current != NULL)
+    g_atomic_int_set (&self->current->canvas_variant, variant);
 }
 
 cairo_surface_t *

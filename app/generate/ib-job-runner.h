@@ -63,7 +63,11 @@ GPtrArray   *ib_job_runner_get_thumbnails (IbJobRunner       *self);
  * job runs: a level finished in between is made at the level asked for when it finished. */
 void         ib_job_runner_set_canvas_level (IbJobRunner     *self,
                                              int              level);
-/* During the emission of "level-finished": that variant's preview at *level (borrowed), or NULL. */
+/* The variant the canvas shows (0 at first): the worker makes only its preview at the canvas's level. */
+void         ib_job_runner_set_canvas_variant (IbJobRunner   *self,
+                                               int            variant);
+/* During the emission of "level-finished": that variant's preview at *level (borrowed), or NULL (none asked
+ * for, or not the canvas's variant). */
 cairo_surface_t *ib_job_runner_get_canvas_surface (IbJobRunner *self,
                                                    guint        variant,
                                                    guint       *level);

@@ -42,6 +42,7 @@ ib_main_window_clear_results (IbMainWindow *self)
     ib_canvas_set_preview (self->canvas, NULL);
   if (self->runner == NULL)
     return;                              /* disposing */
+  ib_job_runner_set_canvas_variant (self->runner, 0);
   if (!ib_job_runner_get_running (self->runner))
     {
       ib_level_strip_clear (self->strip);
@@ -191,6 +192,7 @@ gallery_selected_cb (IbVariantGallery *gallery,
   if (variant < 0)
     return;
   self->selected_variant = variant;
+  ib_job_runner_set_canvas_variant (self->runner, variant);
   ib_level_strip_set_variant (self->strip, variant);
   if (self->result != NULL && variant < self->result->n_variants)
     show_finished_variant (self, variant);
