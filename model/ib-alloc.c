@@ -87,3 +87,144 @@ ib_try_alloc_n (gsize       n,
                  bytes >> 20);
   return memory;
 }
+
+/* Work buffers: each block starts with a header that holds its capacity, so that ib_work_free knows it. The
+ * header is as large as malloc's alignment, which the buffer keeps. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KEEP_WORK FALSE
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KEEP_WORK FALSE
+#endif
+#endif
+#ifndef KEEP_WORK
+#define KEEP_WORK TRUE
+#endif
+
+#define WORK_HEADER 2 * sizeof (gsize)
+#define WORK_SLOTS 16
+
+typedef struct
+{
+  gpointer block;
+  gsize capacity;
+} KeptWork;
+
+static GMutex work_lock;
+static KeptWork work_kept[WORK_SLOTS];
+static guint work_n_kept;
+static gsize work_kept_bytes;
+
+/* The smallest kept block that holds bytes without wasting more than half of itself; NULL when none. */
+static gpointer
+take_kept_work (gsize bytes)
+{
+  gpointer block = NULL;
+  guint best = WORK_SLOTS;
+
+  g_mutex_lock (&work_lock);
+  for (guint i = 0; i < work_n_kept; i++)
+    if (work_kept[i].capacity >= bytes && work_kept[i].capacity / 2 <= bytes &&
+        (best == WORK_SLOTS || work_kept[i].capacity < work_kept[best].capacity))
+      best = i;
+  if (best < WORK_SLOTS)
+    {
+      block = work_kept[best].block;
+      work_kept_bytes -= work_kept[best].capacity;
+      work_kept[best] = work_kept[--work_n_kept];
+    }
+  g_mutex_unlock (&work_lock);
+  return block;
+}
+
+gpointer
+ib_work_alloc (gsize       n,
+               gsize       size,
+               const char *what,
+               GError    **error)
+{
+  gsize bytes;
+
+  if (!g_size_checked_mul (&bytes, n, size) || bytes > G_MAXSIZE - WORK_HEADER)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_NO_MEMORY, "Not enough memory for %s (its size overflows)", what);
+      return NULL;
+    }
+  bytes = MAX (bytes, 1);
+  /* A reused block counts as an allocation too: the fault tests fail the same points either way. */
+  if (ib_alloc_fault_point ())
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_NO_MEMORY, "Not enough memory for %s (%" G_GSIZE_FORMAT " MiB)",
+                   what, bytes >> 20);
+      return NULL;
+    }
+  guint8 *block = take_kept_work (bytes);
+  if (block == NULL)
+    {
+      block = g_try_malloc (WORK_HEADER + bytes);
+      if (block == NULL)
+        {
+          g_set_error (error, IB_ERROR, IB_ERROR_NO_MEMORY, "Not enough memory for %s (%" G_GSIZE_FORMAT " MiB)",
+                       what, bytes >> 20);
+          return NULL;
+        }
+      *(gsize *) block = bytes;
+    }
+  return block + WORK_HEADER;
+}
+
+void
+ib_work_free (gpointer memory)
+{
+  if (memory == NULL)
+    return;
+
+  guint8 *block = (guint8 *) memory - WORK_HEADER;
+  gsize capacity = *(gsize *) block;
+  gboolean kept = FALSE;
+
+  if (KEEP_WORK)
+    {
+      g_mutex_lock (&work_lock);
+      if (work_n_kept < WORK_SLOTS && capacity <= IB_WORK_KEEP_BYTES - work_kept_bytes)
+        {
+          work_kept[work_n_kept++] = (KeptWork) { block, capacity };
+          work_kept_bytes += capacity;
+          kept = TRUE;
+        }
+      g_mutex_unlock (&work_lock);
+    }
+  if (!kept)
+    g_free (block);
+}
+
+void
+ib_work_free_pointer (void *location)
+{
+  ib_work_free (*(gpointer *) location);
+}
+
+void
+ib_work_trim (void)
+{
+  g_mutex_lock (&work_lock);
+  while (work_n_kept > 0)
+    g_free (work_kept[--work_n_kept].block);
+  work_kept_bytes = 0;
+  g_mutex_unlock (&work_lock);
+}
+
+gsize
+ib_work_kept_bytes (void)
+{
+  g_mutex_lock (&work_lock);
+  gsize bytes = work_kept_bytes;
+  g_mutex_unlock (&work_lock);
+  return bytes;
+}
+
+gboolean
+ib_work_keeps_buffers (void)
+{
+  return KEEP_WORK;
+}

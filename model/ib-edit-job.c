@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ib-alloc.h"
 #include "ib-edit-chain.h"
 #include "ib-edit-composite.h"
 #include "ib-edit-recipe.h"
@@ -945,6 +946,8 @@ run_and_report (IbEditJob    *job,
   g_autoptr (GError) local = NULL;
   IbEditResult *result = run (job, emitter, cancellable, &local);
   IbEditEvent last = { .start_level = job->settings.start_level, .n_variants = job->settings.n_variants };
+
+  ib_work_trim ();                      /* the levels' kept work buffers go back to the system */
 
   if (result != NULL)
     {

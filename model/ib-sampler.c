@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ib-alloc.h"
 #include "ib-error.h"
 
 /* The k-th largest value: the threshold below which logits are dropped. O(n) average (quickselect). */
@@ -160,7 +161,7 @@ ib_sample_level_with_progress (IbStage               *stage,
   int n_vocab = config->dec_num_tokens;
   g_autofree int32_t *src = g_new (int32_t, n_src);
   g_autofree int32_t *tgt = g_new (int32_t, n_tokens + 1);
-  g_autofree float *context = NULL;
+  ib_autowork float *context = NULL;
   g_autofree float *logits = g_new (float, n_vocab);
   g_autofree float *scratch = g_new (float, n_vocab);
   g_autoptr (IbDecoder) decoder = NULL;
@@ -177,8 +178,8 @@ ib_sample_level_with_progress (IbStage               *stage,
   if (!decoder_only)
     {
       memcpy (src + 1 + n_conditioning, x_t, n_tokens * sizeof (int32_t));
-      context = g_new (float, (gsize) n_src * config->dim);
-      if (!ib_stage_encode (stage, src, n_src, context, error))
+      context = ib_work_alloc ((gsize) n_src, config->dim * sizeof (float), "the encoder's output", error);
+      if (context == NULL || !ib_stage_encode (stage, src, n_src, context, error))
         return FALSE;
     }
   if (!(decoder = ib_decoder_new (stage, src, n_src, context, error)))
@@ -245,7 +246,7 @@ ib_sample_level_batch (IbStage               *stage,
   g_autofree int32_t *src = g_new (int32_t, n_src);
   g_autofree int32_t *tgt = g_new (int32_t, (gsize) n_batch * (n_tokens + 1));
   g_autofree int32_t *step = g_new (int32_t, n_seq);
-  g_autofree float *context = NULL;
+  ib_autowork float *context = NULL;
   g_autofree float *logits = g_new (float, (gsize) n_seq * n_vocab);
   g_autofree float *scratch = g_new (float, n_vocab);
   g_autofree IbDecoder **decoders = g_new0 (IbDecoder *, n_seq);
@@ -257,8 +258,9 @@ ib_sample_level_batch (IbStage               *stage,
                    config->t, config->enc_max_seq_len, n_src);
       return FALSE;
     }
-  if (!decoder_only)
-    context = g_new (float, (gsize) n_src * config->dim);
+  if (!decoder_only &&
+      !(context = ib_work_alloc ((gsize) n_src, config->dim * sizeof (float), "the encoder's output", error)))
+    return FALSE;
   src[0] = config->t;
   for (int s = 0; s < n_seq && ok; s++)
     {

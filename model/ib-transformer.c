@@ -384,7 +384,7 @@ static float *
 try_alloc_floats (gsize    n,
                   GError **error)
 {
-  return ib_try_alloc_n (MAX (n, 1), sizeof (float), "the transformer's activations", error);
+  return ib_work_alloc (MAX (n, 1), sizeof (float), "the transformer's activations", error);
 }
 
 /* Row `row` of a table of rows of dim floats (leading dimensions of 1 allowed, as minGPT's pos_emb). */
@@ -505,7 +505,7 @@ ib_stage_encode (IbStage       *stage,
   int n = n_src, dim = stage->dim, inner = stage->enc_inner, ff_dim = stage->ff_dim;
   /* h: normed rows; then either q, k, v, attention output or the feed-forward hidden layer. */
   gsize block = MAX (4 * (gsize) inner, (gsize) ff_dim);
-  g_autofree float *work = try_alloc_floats ((gsize) n * (dim + block), error);
+  ib_autowork float *work = try_alloc_floats ((gsize) n * (dim + block), error);
   if (work == NULL)
     return FALSE;
 
@@ -642,7 +642,7 @@ ensure_work (IbDecoder *decoder,
   float *work = try_alloc_floats ((gsize) rows * work_per_row (decoder->stage), error);
   if (work == NULL)
     return FALSE;
-  g_free (decoder->work);
+  ib_work_free (decoder->work);
   decoder->work = work;
   decoder->work_rows = rows;
   return TRUE;
@@ -837,10 +837,10 @@ ib_decoder_free (IbDecoder *decoder)
   if (decoder == NULL)
     return;
   g_free (decoder->src);
-  g_free (decoder->cross_kv);
-  g_free (decoder->self_kv);
-  g_free (decoder->first_logits);
-  g_free (decoder->work);
+  ib_work_free (decoder->cross_kv);
+  ib_work_free (decoder->self_kv);
+  ib_work_free (decoder->first_logits);
+  ib_work_free (decoder->work);
   g_free (decoder);
 }
 
@@ -1002,7 +1002,7 @@ ib_stage_logits (IbStage       *stage,
       return TRUE;
     }
 
-  g_autofree float *context = try_alloc_floats ((gsize) n_src * stage->dim, error);
+  ib_autowork float *context = try_alloc_floats ((gsize) n_src * stage->dim, error);
   if (context == NULL || !ib_stage_encode (stage, src, n_src, context, error))
     return FALSE;
 
@@ -1066,7 +1066,7 @@ ib_decoder_feed_batch (IbDecoder     **decoders,
 
   /* The rows' own work memory: x, h, q/hidden, attention, and the new keys and values. */
   gsize per_row = work_per_row (stage) + 2 * (gsize) inner;
-  g_autofree float *work = try_alloc_floats ((gsize) n * per_row, error);
+  ib_autowork float *work = try_alloc_floats ((gsize) n * per_row, error);
   g_autofree int *positions = g_new (int, n);
   if (work == NULL)
     return FALSE;

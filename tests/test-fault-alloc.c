@@ -217,11 +217,60 @@ test_edit_job (void)
   fail_each_allocation (edit_scenario, file);
 }
 
+/* Work buffers come back for a request of about their size, not for a much smaller one; ib_work_trim and the
+ * end of an edit job give them back; a failed allocation point fails a reused buffer as well. */
+static void
+test_work_reuse (void)
+{
+  GError *error = NULL;
+
+  ib_work_trim ();
+  guint8 *first = ib_work_alloc (1000, 1000, "a test", &error);
+  g_assert_no_error (error);
+  memset (first, 7, 1000 * 1000);
+  ib_work_free (first);
+  if (!ib_work_keeps_buffers ())
+    {
+      g_assert_cmpuint (ib_work_kept_bytes (), ==, 0);
+      g_test_skip ("sanitizer builds keep no work buffers");
+      return;
+    }
+  g_assert_cmpuint (ib_work_kept_bytes (), ==, 1000 * 1000);
+
+  guint8 *small = ib_work_alloc (100, 1000, "a test", &error);     /* a tenth: not that block */
+  g_assert_true (small != first);
+  guint8 *again = ib_work_alloc (600, 1000, "a test", &error);     /* more than half of it: that block */
+  g_assert_true (again == first);
+  g_assert_cmpuint (ib_work_kept_bytes (), ==, 0);
+  ib_work_free (again);
+  ib_work_free (small);
+  g_assert_cmpuint (ib_work_kept_bytes (), ==, 1000 * 1000 + 100 * 1000);
+  again = ib_work_alloc (1000, 1000, "a test", &error);            /* its capacity is still the first size */
+  g_assert_true (again == first);
+  ib_work_free (again);
+
+  if (ib_alloc_faults_enabled ())
+    {
+      ib_alloc_fault_set (1);
+      g_assert_null (ib_work_alloc (1000, 1000, "a test", &error));
+      g_assert_error (error, IB_ERROR, IB_ERROR_NO_MEMORY);
+      g_clear_error (&error);
+      ib_alloc_fault_set (0);
+    }
+  g_assert_null (ib_work_alloc (G_MAXSIZE / 2, 4, "a test", &error));   /* overflow */
+  g_assert_error (error, IB_ERROR, IB_ERROR_NO_MEMORY);
+  g_clear_error (&error);
+
+  ib_work_trim ();
+  g_assert_cmpuint (ib_work_kept_bytes (), ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/model/alloc/work-reuse", test_work_reuse);
   g_test_add_func ("/model/fault/alloc/load", test_load);
   g_test_add_func ("/model/fault/alloc/vqgan", test_vqgan);
   g_test_add_func ("/model/fault/alloc/transformer", test_transformer);
