@@ -3,7 +3,8 @@
  *
  * A change saves copy-on-write tiles of the pixels as they were at begin_change, the first time an operation
  * touches them; end_change compares those tiles with the mask to find the tight rectangle that differs, and
- * keeps only that rectangle's before and after. */
+ * keeps only that rectangle's before and after, packed: a mask is mostly long runs of one value, so a change
+ * of a 4K mask keeps kilobytes where its pixels are megabytes, and the undo history holds that many more. */
 #include "ib-mask-private.h"
 
 #include <string.h>
@@ -18,8 +19,10 @@ struct _IbMaskChange
   int mask_width;
   int mask_height;
   GdkRectangle rect;
-  guint8 *before;               /* rect.width x rect.height */
+  guint8 *before;               /* rect.width x rect.height pixels, rows packed, then packed (see Packer) */
+  gsize before_size;
   guint8 *after;
+  gsize after_size;
 };
 
 G_DEFINE_BOXED_TYPE (IbMaskChange, ib_mask_change, ib_mask_change_ref, ib_mask_change_unref)
@@ -223,20 +226,182 @@ changed_box (IbMask       *self,
   return TRUE;
 }
 
+/* The packing of a change's pixels, one stream over the rectangle's rows: a byte c < 0x80 is followed by c + 1
+ * literal bytes; 0x80 <= c < 0xff is a run of c - 0x80 + MIN_RUN copies of the byte that follows; 0xff is a
+ * run whose length follows as a LEB128 number, then its byte. */
+#define MIN_RUN 3
+#define MAX_LITERAL 128
+#define LONG_RUN 0xff
+
+typedef struct
+{
+  GByteArray *out;
+  guint8 literal[MAX_LITERAL];
+  guint n_literal;
+  guint8 run_value;
+  gsize run_length;
+} Packer;
+
+static void
+packer_init (Packer *packer)
+{
+  *packer = (Packer) { .out = g_byte_array_sized_new (4096) };
+}
+
+static void
+packer_flush_literal (Packer *packer)
+{
+  if (packer->n_literal == 0)
+    return;
+  guint8 control = (guint8) (packer->n_literal - 1);
+  g_byte_array_append (packer->out, &control, 1);
+  g_byte_array_append (packer->out, packer->literal, packer->n_literal);
+  packer->n_literal = 0;
+}
+
+static void
+packer_flush_run (Packer *packer)
+{
+  gsize n = packer->run_length;
+
+  packer->run_length = 0;
+  if (n < MIN_RUN)
+    {
+      for (gsize i = 0; i < n; i++)
+        {
+          if (packer->n_literal == MAX_LITERAL)
+            packer_flush_literal (packer);
+          packer->literal[packer->n_literal++] = packer->run_value;
+        }
+      return;
+    }
+  packer_flush_literal (packer);
+  if (n - MIN_RUN < LONG_RUN - 0x80)
+    {
+      guint8 run[2] = { (guint8) (0x80 + n - MIN_RUN), packer->run_value };
+      g_byte_array_append (packer->out, run, 2);
+      return;
+    }
+  guint8 run[2 + 10] = { LONG_RUN }, used = 1;
+  for (; n >= 0x80; n >>= 7)
+    run[used++] = (guint8) (0x80 | (n & 0x7f));
+  run[used++] = (guint8) n;
+  run[used++] = packer->run_value;
+  g_byte_array_append (packer->out, run, used);
+}
+
+static void
+packer_feed (Packer       *packer,
+             const guint8 *data,
+             gsize         n)
+{
+  for (gsize i = 0; i < n;)
+    {
+      if (packer->run_length > 0 && data[i] == packer->run_value)
+        {
+          gsize end = i + 1;
+          while (end < n && data[end] == packer->run_value)
+            end++;
+          packer->run_length += end - i;
+          i = end;
+          continue;
+        }
+      packer_flush_run (packer);
+      packer->run_value = data[i++];
+      packer->run_length = 1;
+    }
+}
+
+/* The packed bytes, exactly as large as they are; *size set. */
+static guint8 *
+packer_finish (Packer *packer,
+               gsize  *size)
+{
+  packer_flush_run (packer);
+  packer_flush_literal (packer);
+  *size = packer->out->len;
+  return g_realloc (g_byte_array_free (g_steal_pointer (&packer->out), FALSE), MAX (*size, 1));
+}
+
+/* Writes packed pixels into width x height pixels at dst (rows stride apart). */
+static void
+unpack_pixels (const guint8 *packed,
+               gsize         size,
+               guint8       *dst,
+               gsize         stride,
+               int           width,
+               int           height)
+{
+  gsize at = 0, x = 0;
+  int y = 0;
+
+  while (at < size && y < height)
+    {
+      guint8 control = packed[at++];
+      gsize n;
+      const guint8 *literal = NULL;
+      guint8 value = 0;
+
+      if (control < 0x80)
+        {
+          n = (gsize) control + 1;
+          literal = packed + at;
+          at += n;
+        }
+      else if (control < LONG_RUN)
+        {
+          n = (gsize) control - 0x80 + MIN_RUN;
+          value = packed[at++];
+        }
+      else
+        {
+          n = 0;
+          for (int shift = 0; at < size; shift += 7)
+            {
+              guint8 part = packed[at++];
+              n |= (gsize) (part & 0x7f) << shift;
+              if (part < 0x80)
+                break;
+            }
+          value = packed[at++];
+        }
+      g_return_if_fail (at <= size);
+      /* Across row ends: the stream has no rows. */
+      while (n > 0 && y < height)
+        {
+          gsize chunk = MIN (n, (gsize) width - x);
+          guint8 *out = dst + (gsize) y * stride + x;
+          if (literal != NULL)
+            {
+              memcpy (out, literal, chunk);
+              literal += chunk;
+            }
+          else
+            memset (out, value, chunk);
+          n -= chunk;
+          x += chunk;
+          if (x == (gsize) width)
+            {
+              x = 0;
+              y++;
+            }
+        }
+      g_return_if_fail (n == 0);
+    }
+  g_return_if_fail (at == size && y == height);
+}
+
 static IbMaskChange *
 change_alloc (int                 mask_width,
               int                 mask_height,
               const GdkRectangle *rect)
 {
   IbMaskChange *change = g_new0 (IbMaskChange, 1);
-  gsize n = (gsize) rect->width * rect->height;
 
   g_atomic_ref_count_init (&change->ref_count);
   change->mask_width = mask_width;
   change->mask_height = mask_height;
   change->rect = *rect;
-  change->before = g_malloc (n);
-  change->after = g_malloc (n);
   return change;
 }
 
@@ -257,23 +422,38 @@ ib_mask_change_new (int                 mask_width,
 
   change = change_alloc (mask_width, mask_height, rect);
   n = (gsize) rect->width * rect->height;
-  memcpy (change->before, before, n);
-  memcpy (change->after, after, n);
+  Packer packer;
+  packer_init (&packer);
+  packer_feed (&packer, before, n);
+  change->before = packer_finish (&packer, &change->before_size);
+  packer_init (&packer);
+  packer_feed (&packer, after, n);
+  change->after = packer_finish (&packer, &change->after_size);
   return change;
 }
 
-const guint8 *
-ib_mask_change_get_before (IbMaskChange *change)
+static guint8 *
+dup_pixels (IbMaskChange *change,
+            const guint8 *packed,
+            gsize         size)
 {
-  g_return_val_if_fail (change != NULL, NULL);
-  return change->before;
+  guint8 *pixels = g_malloc ((gsize) change->rect.width * change->rect.height);
+  unpack_pixels (packed, size, pixels, change->rect.width, change->rect.width, change->rect.height);
+  return pixels;
 }
 
-const guint8 *
-ib_mask_change_get_after (IbMaskChange *change)
+guint8 *
+ib_mask_change_dup_before (IbMaskChange *change)
 {
   g_return_val_if_fail (change != NULL, NULL);
-  return change->after;
+  return dup_pixels (change, change->before, change->before_size);
+}
+
+guint8 *
+ib_mask_change_dup_after (IbMaskChange *change)
+{
+  g_return_val_if_fail (change != NULL, NULL);
+  return dup_pixels (change, change->after, change->after_size);
 }
 
 static IbMaskChange *
@@ -281,13 +461,17 @@ make_change (IbMask             *self,
              const GdkRectangle *rect)
 {
   IbMaskChange *change = change_alloc (self->width, self->height, rect);
+  g_autofree guint8 *before = g_malloc (rect->width);
+  Packer packed_before, packed_after;
+
+  packer_init (&packed_before);
+  packer_init (&packed_after);
   for (int y = 0; y < rect->height; y++)
     {
       int py = rect->y + y;
       const guint8 *now = self->data + (gsize) py * self->stride;
-      guint8 *before = change->before + (gsize) y * rect->width;
 
-      memcpy (change->after + (gsize) y * rect->width, now + rect->x, rect->width);
+      packer_feed (&packed_after, now + rect->x, rect->width);
       /* Before: the saved tile where one was saved, otherwise the pixels never changed. */
       for (int x = rect->x; x < rect->x + rect->width;)
         {
@@ -300,7 +484,10 @@ make_change (IbMask             *self,
             memcpy (before + (x - rect->x), now + x, end - x);
           x = end;
         }
+      packer_feed (&packed_before, before, rect->width);
     }
+  change->before = packer_finish (&packed_before, &change->before_size);
+  change->after = packer_finish (&packed_after, &change->after_size);
   return change;
 }
 
@@ -523,7 +710,7 @@ gsize
 ib_mask_change_get_size (IbMaskChange *change)
 {
   g_return_val_if_fail (change != NULL, 0);
-  return sizeof *change + 2 * (gsize) change->rect.width * change->rect.height;
+  return sizeof *change + change->before_size + change->after_size;
 }
 
 void
@@ -537,7 +724,8 @@ ib_mask_change_get_rectangle (IbMaskChange *change,
 static void
 write_rect (IbMaskChange *change,
             IbMask       *mask,
-            const guint8 *pixels)
+            const guint8 *packed,
+            gsize         size)
 {
   const GdkRectangle *r = &change->rect;
 
@@ -546,8 +734,7 @@ write_rect (IbMaskChange *change,
   /* Undo inside an open change would leave the change's saved tiles stale. */
   g_return_if_fail (mask->change_depth == 0);
 
-  for (int y = 0; y < r->height; y++)
-    memcpy (mask->data + (gsize) (r->y + y) * mask->stride + r->x, pixels + (gsize) y * r->width, r->width);
+  unpack_pixels (packed, size, mask->data + (gsize) r->y * mask->stride + r->x, mask->stride, r->width, r->height);
   mask->bounds_valid = FALSE;
   g_signal_emit (mask, signals[SIGNAL_CHANGED], 0, r->x, r->y, r->width, r->height);
 }
@@ -557,7 +744,7 @@ ib_mask_change_undo (IbMaskChange *change,
                      IbMask       *mask)
 {
   g_return_if_fail (change != NULL);
-  write_rect (change, mask, change->before);
+  write_rect (change, mask, change->before, change->before_size);
 }
 
 void
@@ -565,5 +752,5 @@ ib_mask_change_redo (IbMaskChange *change,
                      IbMask       *mask)
 {
   g_return_if_fail (change != NULL);
-  write_rect (change, mask, change->after);
+  write_rect (change, mask, change->after, change->after_size);
 }

@@ -147,9 +147,11 @@ IbMaskChange  *ib_mask_change_new           (int                  mask_width,
                                              const GdkRectangle  *rect,
                                              const guint8        *before,
                                              const guint8        *after);
-/* The rectangle's pixels before and after the change, rows packed (rect.width bytes a row). */
-const guint8  *ib_mask_change_get_before    (IbMaskChange        *change);
-const guint8  *ib_mask_change_get_after     (IbMaskChange        *change);
+/* A copy of the rectangle's pixels before or after the change, rows packed (rect.width bytes a row); g_free it. */
+guint8        *ib_mask_change_dup_before    (IbMaskChange        *change);
+guint8        *ib_mask_change_dup_after     (IbMaskChange        *change);
+/* The memory the change holds: its pixels are kept packed (runs of one value as counts), so this is usually
+ * far less than the rectangle's size. */
 gsize          ib_mask_change_get_size      (IbMaskChange        *change);
 void           ib_mask_change_get_rectangle (IbMaskChange        *change,
                                              GdkRectangle        *rect);
