@@ -165,11 +165,24 @@ class EvalToolTest(unittest.TestCase):
             self.assertIn("background", text["judge"]["classes"])
             self.assertEqual(text["judge"]["held_out"]["examples"], sizes["judge_held_out"])
 
+            # Prompt sensitivity: every level, finite. At the top level x_t is all noise, so the residual of
+            # residual_scaled is the same for every token and the network's logits alone decide: there an
+            # untrained network's prompt tokens must move the distribution. (Below, the residual's weight on
+            # x_t's token can hide a tiny network's differences.)
+            sens = report["prompt_sensitivity"]
+            self.assertEqual(sens["cases"], sizes["sensitivity_cases"])
+            self.assertEqual(set(sens["levels"]), {"level1", "level2", "level3"})
+            for name, row in sens["levels"].items():
+                self.assertTrue(-1e-6 < row["kl_target_vs_empty_prompt"] < 100, (name, row))
+                self.assertTrue(-1e-6 < row["kl_between_noise_draws"] < 100, (name, row))
+            self.assertGreater(sens["levels"]["level3"]["kl_target_vs_empty_prompt"], 1e-6)
+
             self.check_judge_cache(model, os.path.join(tmp, "judge.pt"), sizes)
 
             with open(os.path.join(out, "report.md")) as f:
                 markdown = f.read()
-            for heading in ("## VQGAN reconstruction", "## Inpainting by mask shape", "## Text-guided replacement"):
+            for heading in ("## VQGAN reconstruction", "## Inpainting by mask shape", "## Text-guided replacement",
+                            "## Prompt sensitivity"):
                 self.assertIn(heading, markdown)
             self.assertIn("| guidance | target prompt |", markdown)
             self.assertEqual(markdown.count("| centre |") + markdown.count("| half |"), 2)

@@ -56,6 +56,51 @@ class SceneTest(unittest.TestCase):
         self.assertEqual(len(emoji.subset("train")) + len(emoji.subset("held_out")), len(emoji))
 
 
+class EditSampleTest(unittest.TestCase):
+    """Edits in training look like the editor's: a hole of the tokens a part's box touches is noised, the
+    tokens around it stay x0, and only the hole counts in the loss."""
+
+    def test_box_hole(self):
+        from train_transformer import box_hole
+        hole = box_hole((8, 8, 16), side=8, patch=8, grow=0)
+        self.assertEqual(hole.nonzero().tolist(), [[1, 1], [1, 2], [2, 1], [2, 2]])
+        self.assertEqual(int(box_hole((8, 8, 16), 8, 8, grow=1).sum()), 16)   # a pixel more touches the next tokens
+        self.assertEqual(int(box_hole((-6, 60, 20), 8, 8, grow=0).sum()), 2)   # clipped to the picture
+
+    def test_edit_batch(self):
+        from train_transformer import edit_holes, make_batch, weighted_loss
+
+        class Identity:  # a "VQGAN" whose tokens are given
+            config = type("Config", (), {"n_codes": 16})
+
+            def encode(self, x):
+                return x
+
+        emoji = data.EmojiSet.synthetic()
+        rng = random.Random(3)
+        scenes = [data.render_scene(emoji, rng, n=2) for _ in range(12)]
+        for scene in scenes:
+            self.assertTrue(scene.named and all(0 <= k < 2 for k in scene.named))
+        holes = edit_holes(scenes, 8, 8, 0.5, random.Random(4))
+        edits = [k for k in range(12) if not holes[k].all()]
+        self.assertTrue(0 < len(edits) < 12)
+        x0 = torch.randint(0, 16, (12, 64))
+        tok = tokenizer.Tokenizer(tokenizer.build_vocab(["a b"]), 4)
+        betas = torch.tensor([0.0, 0.5, 1.0])
+        alphacum = torch.cumprod(1 - betas, 0)
+        src, tgt, target, weight, t = make_batch(Identity(), tok, 16, alphacum, betas, [2], x0, ["a"] * 12, 0.0,
+                                                 holes=holes)
+        x_t = src[:, 1 + 4:]
+        self.assertTrue(torch.equal(target[~holes], x0[~holes]))
+        self.assertTrue(torch.equal(x_t[~holes], x0[~holes]))
+        self.assertFalse(torch.equal(x_t[holes], x0[holes]))      # level 2 of 2: the hole is all noise
+        self.assertTrue(torch.equal(weight, holes.float()))
+        logits = torch.zeros(12, 64, 16)
+        logits[~holes] = 100 * torch.nn.functional.one_hot(target[~holes], 16).float()
+        # The tokens outside the holes, predicted perfectly here, add nothing: the loss is the hole's, ln 16.
+        self.assertAlmostEqual(weighted_loss(logits, target, weight).item(), np.log(16), places=5)
+
+
 class FetchTest(unittest.TestCase):
     def test_tampered_tarball_is_refused(self):
         with tempfile.TemporaryDirectory() as cache:

@@ -130,9 +130,14 @@ class SceneBatches:
         self.rng = random.Random(f"{seed}/{rank}/{step}")
 
     def next(self, device):
+        images, scenes = self.next_scenes(device)
+        return images, [s.caption for s in scenes]
+
+    def next_scenes(self, device):
+        """(images, the data.Scene of each)."""
         scenes = [data.render_scene(self.emoji, self.rng) for _ in range(self.batch)]
         images = torch.from_numpy(np.stack([s.image for s in scenes])).permute(0, 3, 1, 2).float()
-        return (images / 127.5 - 1).to(device), [s.caption for s in scenes]
+        return (images / 127.5 - 1).to(device), scenes
 
 
 class Progress:

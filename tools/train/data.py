@@ -315,6 +315,7 @@ class Scene:
     caption: str
     parts: list          # [(item index, (x, y, size), caption of the item)]
     background: str
+    named: tuple = ()    # positions in `parts` of the parts the caption names
 
 
 def render_scene(emoji, rng, n=None, indices=None, background_p=0.3, subset_p=0.5):
@@ -334,7 +335,8 @@ def render_scene(emoji, rng, n=None, indices=None, background_p=0.3, subset_p=0.
     caption = " and ".join(p[2] for p in named)
     if rng.random() < background_p:
         caption = f"{caption} {phrase}"
-    return Scene(np.clip(canvas + 0.5, 0, 255).astype(np.uint8), caption, parts, phrase)
+    named_positions = tuple(k for k, part in enumerate(parts) if any(part is n for n in named))
+    return Scene(np.clip(canvas + 0.5, 0, 255).astype(np.uint8), caption, parts, phrase, named_positions)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -166,6 +166,18 @@ def markdown(report):
               + (f" ({100 * judge['held_out']['reconstructed']:.1f}% after the VQGAN)"
                  if "reconstructed" in judge["held_out"] else "")
               + f"; chance {100 / len(judge['classes']):.1f}%.", "",
-              "Examples: `grid-text.png`.", "", "## Time", "",
+              "Examples: `grid-text.png`.", ""]
+    sens = report.get("prompt_sensitivity")
+    if sens:
+        lines += ["## Prompt sensitivity", "",
+                  f"How far the target prompt moves each level's token distributions in the hole from the empty "
+                  f"prompt's (mean KL in nats over the hole's tokens, the twin teacher-forced on one noise draw; "
+                  f"{sens['cases']} of the edits above), against how far a second draw of the noise moves them:", "",
+                  "| level | target vs empty prompt | between two noise draws |", "|---|---|---|"]
+        for name, row in sens["levels"].items():
+            lines.append(f"| {name[len('level'):]} | {row['kl_target_vs_empty_prompt']:.4f} | "
+                         f"{row['kl_between_noise_draws']:.4f} |")
+        lines.append("")
+    lines += ["## Time", "",
               ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items()) + ".", ""]
     return "\n".join(lines)

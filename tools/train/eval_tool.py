@@ -11,7 +11,10 @@ product's own path: the C tool `imagebart` (encode, decode, inpaint --seed).
 3. text-guided replacement: one emoji of a held-out scene masked and re-made with (a) a prompt naming an
    emoji of a target group, (b) an empty prompt, (c) a prompt of another group, all with the same seed; a
    judge trained here on the training split (tools/train/eval_judge.py) says which group each edited region
-   shows; reported: how often it is the target group, with 95% Wilson intervals.
+   shows; reported: how often it is the target group, with 95% Wilson intervals;
+4. prompt sensitivity: how far the target prompt moves each level's token distributions in those edits' holes
+   from the empty prompt's (the PyTorch twin, teacher-forced on one noise draw), against how far another noise
+   draw moves them: a model that ignores its prompt shows nothing here, whatever the judge makes of its pixels.
 
 Writes report.json, report.md, grid-inpaint.png, grid-text.png and grid-reconstruction.png to --out.
 """
@@ -50,9 +53,9 @@ DEFAULT_MODEL = os.path.join(REPO, "data", "models", "default.safetensors")
 # keeps the run within about 10 minutes on 2 cores (the engine calls run 2 at once).
 SIZES = {
     "full": dict(reconstruction=64, inpaint_scenes=32, text_cases=64, judge_examples=6000, judge_epochs=12,
-                 judge_recon_share=0.35, judge_held_out=400, grid_scenes=2, grid_text=8),
+                 judge_recon_share=0.35, judge_held_out=400, grid_scenes=2, grid_text=8, sensitivity_cases=64),
     "quick": dict(reconstruction=3, inpaint_scenes=2, text_cases=3, judge_examples=200, judge_epochs=1,
-                  judge_recon_share=0.2, judge_held_out=40, grid_scenes=1, grid_text=2),
+                  judge_recon_share=0.2, judge_held_out=40, grid_scenes=1, grid_text=2, sensitivity_cases=2),
 }
 
 
@@ -270,6 +273,47 @@ def eval_text(engine, judge, classes, cases, guidance):
     return out
 
 
+def prompt_sensitivity(twin, cases, seed):
+    """Per level t: the mean KL (nats) over the hole's tokens between the level's distributions with the
+    target prompt and with the empty prompt, both on the same x_t (x0 outside the hole; inside, x0 kept with
+    the probability x_t keeps it, else a uniform token), teacher-forced on x_t; and, for scale, the KL between
+    two draws of that noise with the target prompt."""
+    from imagebart import tokenizer as tk
+
+    tok = tk.Tokenizer.from_config(twin.conditioning)
+    offset = twin.conditioning["token_offset"]
+    side = twin.token_shape[0]
+    keep = 1.0
+    out = {}
+    for t in range(1, twin.n_levels + 1):
+        keep *= 1 - twin.betas[t]
+        transformer = twin.transformer(t)
+        by_prompt, by_noise = [], []
+        for k, case in enumerate(cases):
+            x = torch.from_numpy(np.ascontiguousarray(case["scene"].image)).permute(2, 0, 1).float()[None] / 127.5 - 1
+            with torch.no_grad():
+                x0 = twin.vqgan.encode(x).reshape(1, -1)
+            patch = case["mask"].shape[0] // side
+            hole = torch.from_numpy(case["mask"].reshape(side, patch, side, patch).any(axis=(1, 3)).reshape(1, -1))
+
+            def log_probs(prompt, draw):
+                gen = torch.Generator().manual_seed(seed * 1000003 + k * 7 + draw)
+                kept = torch.rand(x0.shape, generator=gen) < keep
+                x_t = torch.where(hole & ~kept, torch.randint(0, twin.n_codes, x0.shape, generator=gen), x0)
+                src = torch.cat([torch.tensor([[t]]), torch.tensor([tok.encode(prompt)]) + offset, x_t], 1)
+                tgt = torch.cat([torch.zeros(1, 1, dtype=torch.long), x_t[:, :-1]], 1)
+                with torch.no_grad():
+                    return torch.log_softmax(transformer(src, tgt).float(), -1)[hole]
+
+            target = log_probs(case["prompts"]["target"], 0)
+            empty, other_draw = log_probs("", 0), log_probs(case["prompts"]["target"], 1)
+            by_prompt.append((target.exp() * (target - empty)).sum(-1).mean().item())
+            by_noise.append((target.exp() * (target - other_draw)).sum(-1).mean().item())
+        out[f"level{t}"] = {"kl_target_vs_empty_prompt": float(np.mean(by_prompt)),
+                            "kl_between_noise_draws": float(np.mean(by_noise))}
+    return {"cases": len(cases), "levels": out}
+
+
 def judge_key(args, sizes, vqgan):
     """What a judge depends on: the VQGAN's weights (a share of its crops go through them), data, seed, sizes."""
     judge_sizes = {k: v for k, v in sizes.items() if k.startswith("judge_")}
@@ -384,6 +428,7 @@ def main(argv=None):
                                                                          "paired_target_vs_empty")})
         report["text"] = result
         report["text"]["judge"] = judge_stats
+        report["prompt_sensitivity"] = prompt_sensitivity(twin, tcases[:sizes["sensitivity_cases"]], args.seed)
         timings["text"] = time.time() - t
         log(f"eval: text-guided replacement, {len(tcases)} cases x 3 prompts x {len(guidances)} guidance values "
             f"({timings['text']:.0f} s)")

@@ -6,7 +6,12 @@ Each step draws scenes, encodes them to x0 with the VQGAN, picks a level t per s
 with probability 1 - beta_t), and trains p(x_{t-1} | x_t, prompt) with cross-entropy: encoder source
 [t, prompt tokens + token_offset, x_t], decoder target [0, x_{t-1}[:-1]] (docs/model-format.md). The prompt
 is the scene's caption through tools/imagebart/tokenizer.py, empty (all PAD) for --drop-caption of the
-scenes. With --level T only that level is trained (one transformer per level); by default one joint
+scenes.
+
+--edit-fraction of the scenes are edits, as the editor makes them (model/ib-edit-chain.c): a hole of tokens
+(the box of a part the caption names, grown a little, or now and then a random rectangle) is noised to
+x_{t-1} and x_t, every other token stays x0, and only the hole's tokens count in the loss. Without these the
+model never sees clean context next to noise, which is all an edit shows it, least of all at the top level. With --level T only that level is trained (one transformer per level); by default one joint
 transformer learns every level, telling them apart by the scale token (the official "joint training").
 
 Writes <run-dir>/transformer[-level<t>].final.pt: {"stage": StageConfig dict, "levels": [t...],
@@ -17,6 +22,7 @@ is what is saved.
 import argparse
 import copy
 import os
+import random
 import time
 
 import common
@@ -48,20 +54,59 @@ def noise(tokens, keep_prob, k, generator=None):
     return torch.where(keep, tokens, torch.randint_like(tokens, k))
 
 
-def make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, captions, drop_caption, gen=None):
-    """(src, tgt, target, t) for a batch of images."""
+def box_hole(box, side, patch, grow):
+    """(side, side) bool: the tokens whose patch meets the pixel box (x, y, size) grown by `grow` pixels."""
+    x, y, size = box
+    x0, y0, x1, y1 = x - grow, y - grow, x + size + grow, y + size + grow
+    edges = torch.arange(side) * patch
+    rows = (edges + patch > y0) & (edges < y1)
+    cols = (edges + patch > x0) & (edges < x1)
+    return rows[:, None] & cols[None, :]
+
+
+def edit_holes(scenes, side, patch, fraction, rng):
+    """(b, side*side) bool, the tokens each scene re-makes: all of them for a plain diffusion sample, a hole
+    for the `fraction` of scenes that are edits (random.Random rng)."""
+    holes = torch.ones(len(scenes), side, side, dtype=torch.bool)
+    for k, scene in enumerate(scenes):
+        if rng.random() >= fraction:
+            continue
+        if rng.random() < 0.8:
+            named = scene.named or range(len(scene.parts))
+            hole = box_hole(scene.parts[rng.choice(list(named))][1], side, patch, rng.randint(0, 4))
+        else:
+            h, w = rng.randint(1, side - 1), rng.randint(1, side - 1)
+            y, x = rng.randint(0, side - h), rng.randint(0, side - w)
+            hole = torch.zeros(side, side, dtype=torch.bool)
+            hole[y:y + h, x:x + w] = True
+        if hole.any():
+            holes[k] = hole
+    return holes.flatten(1)
+
+
+def make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, captions, drop_caption, gen=None,
+               holes=None):
+    """(src, tgt, target, weight, t) for a batch of images; holes (b, n) bool (default all) are the tokens
+    noised, the others stay x0 and weigh nothing in the loss."""
     with torch.no_grad():
         x0 = vq.encode(x).flatten(1)
     b, k = x0.shape[0], vq.config.n_codes
+    holes = torch.ones_like(x0, dtype=torch.bool) if holes is None else holes.to(x.device)
     t = torch.tensor(levels, device=x.device)[torch.randint(0, len(levels), (b,), device=x.device, generator=gen)]
-    x_prev = noise(x0, alphacum[t - 1].unsqueeze(1), k, gen)
-    x_t = noise(x_prev, (1 - betas[t]).unsqueeze(1), k, gen)
+    x_prev = torch.where(holes, noise(x0, alphacum[t - 1].unsqueeze(1), k, gen), x0)
+    x_t = torch.where(holes, noise(x_prev, (1 - betas[t]).unsqueeze(1), k, gen), x_prev)
     drop = torch.rand(b, generator=gen, device=x.device) < drop_caption
     ids = torch.tensor([tokenizer.encode("" if d else c) for c, d in zip(captions, drop.tolist())],
                        dtype=torch.long, device=x.device)
     src = torch.cat([t.unsqueeze(1), ids + token_offset, x_t], 1)
     tgt = torch.cat([torch.zeros(b, 1, dtype=torch.long, device=x.device), x_prev[:, :-1]], 1)
-    return src, tgt, x_prev, t
+    return src, tgt, x_prev, holes.float(), t
+
+
+def weighted_loss(logits, target, weight):
+    """Cross-entropy averaged over the tokens with weight 1."""
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
+    return (ce * weight.reshape(-1)).sum() / weight.sum()
 
 
 def stage_config(args, k, n_levels, n_vocab, text_length, n_tokens):
@@ -82,6 +127,8 @@ def main(argv=None):
     p.add_argument("--drop-caption", type=float, default=0.1)
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--vqgan", help="stage 1 weights (default <run-dir>/vqgan.final.pt)")
+    p.add_argument("--edit-fraction", type=float, default=0.5,
+                   help="scenes trained as edits: a hole noised in clean context, the loss on the hole")
     args = p.parse_args(argv)
     args.steps = args.steps or (20 if args.tiny else 3000)
     args.batch = args.batch or (4 if args.tiny else 16)
@@ -107,9 +154,14 @@ def main(argv=None):
 
     model = build_transformer(config)
     model.set_alphas(schedule_alphas(betas.cpu().tolist()))
-    with torch.no_grad():  # the official init: small embeddings
-        for emb in (model.encoder.token_emb, model.decoder.token_emb):
-            emb.weight.normal_(0, 0.02)
+    # The official init (x-transformers): token AND position embeddings N(0, 0.02). nn.Embedding's own N(0, 1)
+    # for the positions made them 40 times the tokens, so that after the first LayerNorm a prompt word was a
+    # 2% ripple on its position: the first bundled model learned to ignore its prompt (tools/eval's prompt
+    # sensitivity: 0.0001 nats).
+    with torch.no_grad():
+        for wrapper in (model.encoder, model.decoder):
+            wrapper.token_emb.weight.normal_(0, 0.02)
+            wrapper.pos_emb.emb.weight.normal_(0, 0.02)
     for unused in UNUSED_TRANSFORMER_TENSORS:  # the encoder's logits head: never run, never stored
         model.get_parameter(unused).requires_grad_(False)
     ema = copy.deepcopy(model).eval()
@@ -133,6 +185,8 @@ def main(argv=None):
     ema.to(dist_.device)
     ddp = dist_.wrap(model)
     batches = SceneBatches(emoji, args.batch, args.seed, dist_.rank, start)
+    hole_rng = random.Random(f"holes/{args.seed}/{dist_.rank}/{start}")
+    patch = 64 // side
     progress = Progress(name, start, args.steps, dist_.main)
     sums, n_sums, t_last = {}, 0, time.time()
 
@@ -145,11 +199,11 @@ def main(argv=None):
         step += 1
         lr = common.phase_lr(args, step, max_warmup=300)
         common.set_lr(opt, lr)
-        x, captions = batches.next(dist_.device)
-        src, tgt, target, _ = make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, captions,
-                                         args.drop_caption)
-        logits = ddp(src, tgt)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+        x, scenes = batches.next_scenes(dist_.device)
+        holes = edit_holes(scenes, side, patch, args.edit_fraction, hole_rng)
+        src, tgt, target, weight, _ = make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x,
+                                                 [s.caption for s in scenes], args.drop_caption, holes=holes)
+        loss = weighted_loss(ddp(src, tgt), target, weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -178,18 +232,19 @@ def main(argv=None):
     eval_batches = SceneBatches(held_out, 32, 999, 0)
     metrics = {"steps": args.steps}
     with torch.no_grad():
-        x, captions = eval_batches.next(dist_.device)
+        x, scenes = eval_batches.next_scenes(dist_.device)
+        captions = [s.caption for s in scenes]
+        edit = edit_holes(scenes, side, patch, 1.0, random.Random(778))
         for t in levels:
-            src, tgt, target, _ = make_batch(vq, tokenizer, token_offset, alphacum, betas, [t], x, captions, 0.0, gen)
-            logits = ema(src, tgt)
-            metrics[f"held_out_loss_level{t}"] = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                                                 target.reshape(-1)).item()
+            for prefix, holes in (("held_out_loss", None), ("held_out_edit_loss", edit)):
+                src, tgt, target, weight, _ = make_batch(vq, tokenizer, token_offset, alphacum, betas, [t], x,
+                                                         captions, 0.0, gen, holes)
+                metrics[f"{prefix}_level{t}"] = weighted_loss(ema(src, tgt), target, weight).item()
     run.log({"final": metrics})
     run.save_final({**state(args.steps), "state_dict": ema.state_dict(), "metrics": metrics})
     if dist_.main:
-        print(f"{name}: held-out loss " + ", ".join(f"{k[-6:]} {v:.3f}" for k, v in metrics.items()
-                                                     if k.startswith("held")) + f"; wrote {run.final_path}",
-              flush=True)
+        losses = ", ".join(f"{k[len('held_out_'):]} {v:.3f}" for k, v in metrics.items() if k.startswith("held"))
+        print(f"{name}: held-out {losses}; wrote {run.final_path}", flush=True)
     dist_.close()
 
 
