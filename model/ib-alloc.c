@@ -66,6 +66,32 @@ ib_alloc_fault_count (void)
 #endif
 }
 
+/* n * size (plus extra) in *bytes; FALSE with an error when that overflows. */
+static gboolean
+checked_bytes (gsize       n,
+               gsize       size,
+               gsize       extra,
+               const char *what,
+               gsize      *bytes,
+               GError    **error)
+{
+  if (!g_size_checked_mul (bytes, n, size) || *bytes > G_MAXSIZE - extra)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_NO_MEMORY, "Not enough memory for %s (its size overflows)", what);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+set_out_of_memory (GError    **error,
+                   const char *what,
+                   gsize       bytes)
+{
+  g_set_error (error, IB_ERROR, IB_ERROR_NO_MEMORY, "Not enough memory for %s (%" G_GSIZE_FORMAT " MiB)", what,
+               bytes >> 20);
+}
+
 gpointer
 ib_try_alloc_n (gsize       n,
                 gsize       size,
@@ -75,16 +101,12 @@ ib_try_alloc_n (gsize       n,
   gsize bytes;
   gpointer memory = NULL;
 
-  if (!g_size_checked_mul (&bytes, n, size))
-    {
-      g_set_error (error, IB_ERROR, IB_ERROR_NO_MEMORY, "Not enough memory for %s (its size overflows)", what);
-      return NULL;
-    }
+  if (!checked_bytes (n, size, 0, what, &bytes, error))
+    return NULL;
   if (!ib_alloc_fault_point ())
     memory = g_try_malloc (MAX (bytes, 1));
   if (memory == NULL)
-    g_set_error (error, IB_ERROR, IB_ERROR_NO_MEMORY, "Not enough memory for %s (%" G_GSIZE_FORMAT " MiB)", what,
-                 bytes >> 20);
+    set_out_of_memory (error, what, bytes);
   return memory;
 }
 
@@ -145,30 +167,22 @@ ib_work_alloc (gsize       n,
 {
   gsize bytes;
 
-  if (!g_size_checked_mul (&bytes, n, size) || bytes > G_MAXSIZE - WORK_HEADER)
-    {
-      g_set_error (error, IB_ERROR, IB_ERROR_NO_MEMORY, "Not enough memory for %s (its size overflows)", what);
-      return NULL;
-    }
+  if (!checked_bytes (n, size, WORK_HEADER, what, &bytes, error))
+    return NULL;
   bytes = MAX (bytes, 1);
   /* A reused block counts as an allocation too: the fault tests fail the same points either way. */
   if (ib_alloc_fault_point ())
     {
-      g_set_error (error, IB_ERROR, IB_ERROR_NO_MEMORY, "Not enough memory for %s (%" G_GSIZE_FORMAT " MiB)",
-                   what, bytes >> 20);
+      set_out_of_memory (error, what, bytes);
       return NULL;
     }
   guint8 *block = take_kept_work (bytes);
+  if (block == NULL && (block = g_try_malloc (WORK_HEADER + bytes)) != NULL)
+    *(gsize *) block = bytes;
   if (block == NULL)
     {
-      block = g_try_malloc (WORK_HEADER + bytes);
-      if (block == NULL)
-        {
-          g_set_error (error, IB_ERROR, IB_ERROR_NO_MEMORY, "Not enough memory for %s (%" G_GSIZE_FORMAT " MiB)",
-                       what, bytes >> 20);
-          return NULL;
-        }
-      *(gsize *) block = bytes;
+      set_out_of_memory (error, what, bytes);
+      return NULL;
     }
   return block + WORK_HEADER;
 }

@@ -349,10 +349,7 @@ unpack_pixels (const guint8 *packed,
           at += n;
         }
       else if (control < LONG_RUN)
-        {
-          n = (gsize) control - 0x80 + MIN_RUN;
-          value = packed[at++];
-        }
+        n = (gsize) control - 0x80 + MIN_RUN;
       else
         {
           n = 0;
@@ -363,6 +360,11 @@ unpack_pixels (const guint8 *packed,
               if (part < 0x80)
                 break;
             }
+        }
+      /* A run's value follows its length; checked before it is read. */
+      if (literal == NULL)
+        {
+          g_return_if_fail (at < size);
           value = packed[at++];
         }
       g_return_if_fail (at <= size);
