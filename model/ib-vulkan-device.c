@@ -747,9 +747,13 @@ create_batch_objects (IbVkDevice *d,
   if (d->staging == NULL)
     return FALSE;
   d->attention_unsplit = g_strcmp0 (g_getenv ("IMAGEBART_VK_SPLIT_ATTENTION"), "0") == 0;
+  d->attention_by_row = g_strcmp0 (g_getenv ("IMAGEBART_VK_ROW_BLOCK_ATTENTION"), "0") == 0;
+  const char *tile = g_getenv ("IMAGEBART_VK_MATMUL_TILE");
+  d->matmul_tile = tile != NULL && g_ascii_isdigit (tile[0]) ? (int) MIN (g_ascii_strtoull (tile, NULL, 10), 99) : -1;
+  d->matmul_unsplit = g_strcmp0 (g_getenv ("IMAGEBART_VK_SPLIT_MATMUL"), "0") == 0;
   /* Made here, not on first use: a buffer allocated while a batch records could fail halfway through it. */
-  d->attention_partials = ib_vk_buffer_new (d, IB_VK_ATTENTION_PARTIALS_BYTES, FALSE, error);
-  return d->attention_partials != NULL;
+  d->scratch = ib_vk_buffer_new (d, MIN ((guint64) IB_VK_SCRATCH_BYTES, d->limits.max_allocation), FALSE, error);
+  return d->scratch != NULL;
 }
 
 IbVkDevice *
@@ -827,7 +831,7 @@ ib_vk_device_free (IbVkDevice *d)
       for (guint i = 0; i < d->descriptor_pools->len; i++)
         d->vk.vkDestroyDescriptorPool (d->device, g_ptr_array_index (d->descriptor_pools, i), NULL);
       g_clear_pointer (&d->staging, ib_vk_buffer_free);
-      g_clear_pointer (&d->attention_partials, ib_vk_buffer_free);
+      g_clear_pointer (&d->scratch, ib_vk_buffer_free);
       if (d->fence != VK_NULL_HANDLE)
         d->vk.vkDestroyFence (d->device, d->fence, NULL);
       if (d->command_pool != VK_NULL_HANDLE)

@@ -6,7 +6,9 @@
 
 #include "ib-vulkan-private.h"
 
-#define LINEAR_VECTOR_MAX_ROWS 4
+/* The matrix-vector kernel takes up to this many rows in one pass over the weights: an edit's decoding step
+ * that catches up on a few known tokens costs about what a one-token step does. */
+#define LINEAR_VECTOR_MAX_ROWS 16
 
 static gboolean
 check_view (const IbVkView *view,
@@ -86,28 +88,127 @@ weight_suffix (IbDType dtype)
     }
 }
 
-/* Tiles of the matrix product: the largest that fits the device's workgroup and shared-memory limits. */
+/* The most bytes one dispatch may take of the scratch ring. */
+static guint64
+scratch_capacity (IbVkDevice *d)
+{
+  return MIN (d->scratch->size, d->limits.max_range);
+}
+
+/* The next bytes of the scratch ring (at most scratch_capacity), for one dispatch's partial results. */
+static IbVkView
+take_scratch (IbVkDevice *d,
+              guint64     bytes)
+{
+  if (d->scratch_next + bytes > d->scratch->size)
+    d->scratch_next = 0;
+  IbVkView view = { .buffer = d->scratch, .offset = d->scratch_next, .size = bytes };
+  d->scratch_next += (bytes + d->limits.offset_alignment - 1) / d->limits.offset_alignment * d->limits.offset_alignment;
+  return view;
+}
+
+/* Tiles of the matrix product, largest first: threads = (bm / tm) * (bn / tn). Big tiles reuse each staged
+ * value more; tiles of fewer rows waste less on products of few rows (choose_tile). A 128 x 128 tile with 8 x 8
+ * values a thread ran 10 times slower than these on an H200 (its accumulators spilled), so there is none. */
 typedef struct
 {
   uint32_t threads, bm, bn, bk, tm, tn;
+  gboolean fallback;            /* only where no other tile fits the device */
 } Tile;
 
 static const Tile tiles[] = {
-  { 256, 64, 64, 16, 4, 4 },
-  { 64, 32, 32, 16, 4, 4 },
-  { 16, 16, 16, 8, 4, 4 },
+  { 256, 64, 128, 16, 4, 8, FALSE },
+  { 256, 64, 64, 16, 4, 4, FALSE },
+  { 128, 32, 64, 16, 4, 4, FALSE },
+  { 16, 16, 16, 8, 4, 4, TRUE },
 };
+#define FIRST_CONV_TILE 1
 
+/* A linear product with fewer workgroups than this splits its K (below). */
+#define MATMUL_FILL_GROUPS 256
+/* Split-K: each split walks at least this many K values (the partial sums' extra pass costs about as much as
+ * a few slices of K); a product splits into as many as give MATMUL_SPLIT_GROUPS workgroups. */
+#define MATMUL_MIN_SPLIT_K 128
+#define MATMUL_SPLIT_GROUPS 1024
+
+int
+ib_vk_matmul_tile_count (void)
+{
+  return G_N_ELEMENTS (tiles);
+}
+
+void
+ib_vk_set_attention_kernel (IbVkDevice *d,
+                            gboolean    split_keys,
+                            gboolean    row_blocks)
+{
+  g_return_if_fail (d != NULL);
+  d->attention_unsplit = !split_keys;
+  d->attention_by_row = !row_blocks;
+}
+
+gboolean
+ib_vk_set_matmul_kernel (IbVkDevice *d,
+                         int         tile,
+                         gboolean    split_k)
+{
+  g_return_val_if_fail (d != NULL, FALSE);
+  if (tile < -1 || tile >= (int) G_N_ELEMENTS (tiles))
+    return FALSE;
+  d->matmul_tile = tile;
+  d->matmul_unsplit = !split_k;
+  return TRUE;
+}
+
+static gboolean
+tile_fits (IbVkDevice *d,
+           const Tile *tile)
+{
+  return tile->threads <= d->limits.max_invocations && tile->threads <= d->limits.max_group_size[0] &&
+         (tile->bm + 1 + tile->bn + 1) * tile->bk * 4 <= d->limits.max_shared_bytes;
+}
+
+static guint64
+tile_groups (const Tile *tile,
+             guint64     m,
+             guint64     n)
+{
+  return ((m + tile->bm - 1) / tile->bm) * ((n + tile->bn - 1) / tile->bn);
+}
+
+/* The tile for a product of m rows: the device's forced one (IMAGEBART_VK_MATMUL_TILE, for benchmarks and
+ * tests), else the largest that fits the device's limits and that the rows fill (a decoder's prefill of a few
+ * rows takes a tile of fewer rows: a larger one would mostly compute padding). A linear product then splits its
+ * K to fill the GPU. Convolutions start from first_conv_tile, the tile they were measured with. On an H200
+ * (docs/performance.md), the 257-row products of the FFHQ size's encoder ran 1.2 to 1.3 times faster with the
+ * 64 x 128 tile than with the 32 x 64 one, and 12- to 16-row products 1.2 to 1.5 times slower. */
 static const Tile *
 choose_tile (IbVkDevice *d,
+             guint64     m,
+             gboolean    conv,
              GError    **error)
 {
-  for (gsize i = 0; i < G_N_ELEMENTS (tiles); i++)
-    if (tiles[i].threads <= d->limits.max_invocations && tiles[i].threads <= d->limits.max_group_size[0] &&
-        (tiles[i].bm + tiles[i].bn) * tiles[i].bk * 4 <= d->limits.max_shared_bytes)
-      return &tiles[i];
-  g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED, "The GPU's workgroups are too small for the matrix product");
-  return NULL;
+  if (d->matmul_tile >= 0)
+    {
+      if (d->matmul_tile < (int) G_N_ELEMENTS (tiles) && tile_fits (d, &tiles[d->matmul_tile]))
+        return &tiles[d->matmul_tile];
+      g_set_error (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED, "Matrix-product tile %d does not exist on this GPU",
+                   d->matmul_tile);
+      return NULL;
+    }
+  const Tile *chosen = NULL;
+  for (gsize i = conv ? FIRST_CONV_TILE : 0; i < G_N_ELEMENTS (tiles); i++)
+    {
+      if (!tile_fits (d, &tiles[i]) || (tiles[i].fallback && chosen != NULL))
+        continue;
+      chosen = &tiles[i];
+      if (m >= chosen->bm)
+        break;
+    }
+  if (chosen == NULL)
+    g_set_error_literal (error, IB_VK_ERROR, IB_VK_ERROR_UNSUPPORTED,
+                         "The GPU's workgroups are too small for the matrix product");
+  return chosen;
 }
 
 typedef struct
@@ -115,7 +216,60 @@ typedef struct
   uint32_t m, n, k, ldy, n0, flags;
   uint32_t ldw, w_row0, w_k0, y_row0;
   uint32_t c_in, h, w, ksize, stride, pad_top, pad_left, out_w;
+  uint32_t k_per_split;
 } MatmulPush;
+
+/* How many workgroups share the K of an m x n x k linear product with this tile: enough to fill the GPU, each
+ * with at least MATMUL_MIN_SPLIT_K values, and partial sums that fit the scratch ring. Sets *k_per_split, a
+ * multiple of the tile's K slice. */
+static uint32_t
+matmul_splits (IbVkDevice *d,
+               const Tile *tile,
+               guint64     m,
+               guint64     n,
+               guint64     k,
+               uint32_t   *k_per_split)
+{
+  guint64 groups = tile_groups (tile, m, n);
+  guint64 splits = 1;
+
+  if (!d->matmul_unsplit && groups < MATMUL_FILL_GROUPS)
+    {
+      splits = MIN ((MATMUL_SPLIT_GROUPS + groups - 1) / groups, k / MATMUL_MIN_SPLIT_K);
+      splits = MIN (splits, d->limits.max_group_count[2]);
+      splits = MIN (splits, scratch_capacity (d) / (m * n * 4));
+      splits = MAX (splits, 1);
+    }
+  guint64 per_split = ((k + splits - 1) / splits + tile->bk - 1) / tile->bk * tile->bk;
+  *k_per_split = (uint32_t) per_split;
+  /* Rounding the share up to whole slices may leave the last splits nothing. */
+  return (uint32_t) ((k + per_split - 1) / per_split);
+}
+
+/* A split product's second pass: y's rows m (n0 .. n0 + n - 1) from the partial sums, with the bias and what y held
+ * (push's flags). */
+static gboolean
+reduce_splits (IbVkDevice       *d,
+               const IbVkView   *partials,
+               const IbVkTensor *bias,
+               const IbVkView   *y,
+               const MatmulPush *push,
+               uint32_t          splits,
+               GError          **error)
+{
+  struct
+  {
+    uint32_t m, n, ldy, n0, flags, splits;
+  } reduce = { push->m, push->n, push->ldy, push->n0, push->flags, splits };
+  uint32_t threads = ib_vk_threads_for (d, 256);
+  uint32_t spec[] = { threads };
+  uint32_t groups[3];
+  const IbVkView *bindings[] = { partials, bias ? &bias->chunks[0] : partials, y };
+
+  if (!groups_for (d, ((guint64) push->m * push->n + threads - 1) / threads, groups, error))
+    return FALSE;
+  return ib_vk_dispatch (d, "matmul_reduce", spec, 1, bindings, 3, 1u << 2, &reduce, sizeof reduce, groups, error);
+}
 
 gboolean
 ib_vk_linear (IbVkDevice       *d,
@@ -142,7 +296,7 @@ ib_vk_linear (IbVkDevice       *d,
 
   const Tile *tile = NULL;
   uint32_t vector_threads = ib_vk_threads_for (d, 128);
-  if (kernel == IB_VK_LINEAR_TILED && !(tile = choose_tile (d, error)))
+  if (kernel == IB_VK_LINEAR_TILED && !(tile = choose_tile (d, (guint64) n, FALSE, error)))
     return FALSE;
   if (kernel == IB_VK_LINEAR_VECTOR && (vector_threads < LINEAR_VECTOR_MAX_ROWS ||
                                         LINEAR_VECTOR_MAX_ROWS * vector_threads * 4 > d->limits.max_shared_bytes))
@@ -169,27 +323,35 @@ ib_vk_linear (IbVkDevice       *d,
 
       if (kernel == IB_VK_LINEAR_TILED)
         {
-          uint32_t spec[] = { tile->threads, tile->bm, tile->bn, tile->bk, tile->tm, tile->tn };
+          uint32_t splits = matmul_splits (d, tile, (guint64) n, (guint64) rows, (guint64) in, &push.k_per_split);
+          uint32_t spec[] = { tile->threads, tile->bm, tile->bn, tile->bk, tile->tm, tile->tn, splits > 1 };
           push.m = (uint32_t) n;
           groups[0] = (uint32_t) ((rows + tile->bn - 1) / tile->bn);
           groups[1] = (uint32_t) ((n + tile->bm - 1) / tile->bm);
-          groups[2] = 1;
+          groups[2] = splits;
+          IbVkView partials = splits > 1 ? take_scratch (d, (guint64) splits * n * rows * 4) : *y;
+          const IbVkView *split_bindings[] = { x, &weight->chunks[c], x, &partials };
           ib_vk_profile_work (d, 2.0 * n * rows * in, (double) rows * in * ib_dtype_size (weight->dtype));
-          if (!ib_vk_dispatch (d, name, spec, G_N_ELEMENTS (spec), bindings, 4, 1u << 3, &push, sizeof push, groups,
-                               error))
+          if (!ib_vk_dispatch (d, name, spec, G_N_ELEMENTS (spec), splits > 1 ? split_bindings : bindings, 4, 1u << 3,
+                               &push, sizeof push, groups, error) ||
+              (splits > 1 && !reduce_splits (d, &partials, bias, y, &push, splits, error)))
             return FALSE;
         }
       else
         {
-          uint32_t spec[] = { vector_threads, LINEAR_VECTOR_MAX_ROWS };
+          /* Rows a pass: the power of two that holds n (a one-token step reduces one row, not sixteen). */
+          uint32_t per_pass = 1;
+          while (per_pass < (uint32_t) MIN (n, LINEAR_VECTOR_MAX_ROWS))
+            per_pass *= 2;
+          uint32_t spec[] = { vector_threads, per_pass };
           if (!groups_for (d, (guint64) rows, groups, error))
             return FALSE;
-          for (int m0 = 0; m0 < n; m0 += LINEAR_VECTOR_MAX_ROWS)
+          for (int m0 = 0; m0 < n; m0 += (int) per_pass)
             {
               struct
               {
                 uint32_t m, n, k, ldy, n0, flags, m0;
-              } vpush = { (uint32_t) MIN (LINEAR_VECTOR_MAX_ROWS, n - m0), push.n, push.k, push.ldy, push.n0,
+              } vpush = { (uint32_t) MIN ((int) per_pass, n - m0), push.n, push.k, push.ldy, push.n0,
                           push.flags, (uint32_t) m0 };
               ib_vk_profile_work (d, 2.0 * vpush.m * rows * in, (double) rows * in * ib_dtype_size (weight->dtype));
               if (!ib_vk_dispatch (d, name, spec, G_N_ELEMENTS (spec), bindings, 4, 1u << 3, &vpush, sizeof vpush,
@@ -241,10 +403,6 @@ ib_vk_conv2d_channels (IbVkDevice           *d,
   g_return_val_if_fail (c_in > 0 && h > 0 && w > 0, FALSE);
   int64_t out = weight->rows, k_len = weight->row_len;
   int ksize = conv_kernel_side (weight, c_in);
-  const Tile *tile = choose_tile (d, error);
-
-  if (tile == NULL)
-    return FALSE;
   if ((int64_t) ksize * ksize * c_in != k_len || g->stride < 1 || g->pad_top < 0 || g->pad_left < 0 ||
       g->pad_bottom < 0 || g->pad_right < 0 || h + g->pad_top + g->pad_bottom < ksize ||
       w + g->pad_left + g->pad_right < ksize)
@@ -265,6 +423,9 @@ ib_vk_conv2d_channels (IbVkDevice           *d,
   int oh, ow;
   ib_vk_conv2d_output_size (weight, c_in, h, w, g, &oh, &ow);
   guint64 pixels = (guint64) oh * ow;
+  const Tile *tile = choose_tile (d, pixels, TRUE, error);
+  if (tile == NULL)
+    return FALSE;
   if (!check_view (x->view, (guint64) x->count * h * w, "conv2d", "x", error) ||
       !check_view (y->view, (guint64) y->count * pixels, "conv2d", "y", error) ||
       (bias != NULL && !check_vector (bias, out, "conv2d", "the bias", error)))
@@ -293,7 +454,7 @@ ib_vk_conv2d_channels (IbVkDevice           *d,
         .y_row0 = (uint32_t) y->first,
         .c_in = (uint32_t) x->count, .h = (uint32_t) h, .w = (uint32_t) w, .ksize = (uint32_t) ksize,
         .stride = (uint32_t) g->stride, .pad_top = (uint32_t) g->pad_top, .pad_left = (uint32_t) g->pad_left,
-        .out_w = (uint32_t) ow,
+        .out_w = (uint32_t) ow, .k_per_split = (uint32_t) (x->count * kk),
       };
       uint32_t groups[3] = { (uint32_t) ((rows + tile->bn - 1) / tile->bn),
                              (uint32_t) ((pixels + tile->bm - 1) / tile->bm), 1 };
@@ -474,8 +635,36 @@ attention_splits (IbVkDevice               *d,
   guint64 splits = MIN (((guint64) s->n_kv + ATTENTION_MIN_SPLIT_KEYS - 1) / ATTENTION_MIN_SPLIT_KEYS,
                         (ATTENTION_FILL_GROUPS + row_heads - 1) / row_heads);
   splits = MIN (splits, ATTENTION_MAX_SPLITS);
-  splits = MIN (splits, MIN (IB_VK_ATTENTION_PARTIALS_BYTES, d->limits.max_range) / (row_heads * (s->dim_head + 2) * 4));
+  splits = MIN (splits, scratch_capacity (d) / (row_heads * (s->dim_head + 2) * 4));
   return (uint32_t) MAX (splits, 1);
+}
+
+/* attention-rows.comp: QB query rows a workgroup of QB x 8 threads, KB keys a block in shared memory. */
+#define ATTENTION_ROWS_QB 16
+#define ATTENTION_ROWS_KB 32
+#define ATTENTION_ROWS_MIN_ROWS 16      /* fewer rows fill too few workgroups: one row a workgroup is faster */
+#define ATTENTION_ROWS_MAX_DH 128
+
+/* Whether attention-rows.comp takes this attention (many rows, heads it holds in shared memory, not switched off),
+ * and its specialization. */
+static gboolean
+rows_kernel_fits (IbVkDevice               *d,
+                  const IbVkAttentionShape *s,
+                  uint32_t                  spec[4])
+{
+  uint32_t threads = ATTENTION_ROWS_QB * 8, max_dh = s->dim_head <= 64 ? 64 : ATTENTION_ROWS_MAX_DH;
+  guint64 shared = ((guint64) ATTENTION_ROWS_QB * (max_dh + 1) + ATTENTION_ROWS_KB * (max_dh + 1) +
+                    ATTENTION_ROWS_KB * max_dh + ATTENTION_ROWS_QB * (ATTENTION_ROWS_KB + 1)) * 4;
+
+  if (d->attention_by_row || s->n_q < ATTENTION_ROWS_MIN_ROWS || s->dim_head > ATTENTION_ROWS_MAX_DH ||
+      threads > d->limits.max_invocations || threads > d->limits.max_group_size[0] ||
+      shared > d->limits.max_shared_bytes)
+    return FALSE;
+  spec[0] = threads;
+  spec[1] = ATTENTION_ROWS_QB;
+  spec[2] = ATTENTION_ROWS_KB;
+  spec[3] = max_dh;
+  return TRUE;
 }
 
 gboolean
@@ -518,7 +707,9 @@ ib_vk_attention (IbVkDevice               *d,
                    s->n_q, s->heads);
       return FALSE;
     }
-  uint32_t splits = attention_splits (d, s);
+  uint32_t rows_spec[4];
+  gboolean by_rows = rows_kernel_fits (d, s, rows_spec);
+  uint32_t splits = by_rows ? 1 : attention_splits (d, s);
   uint32_t keys_per_split = splits > 1 ? (uint32_t) ((s->n_kv + splits - 1) / splits) : (uint32_t) MAX (s->n_kv, 1);
   struct
   {
@@ -534,22 +725,20 @@ ib_vk_attention (IbVkDevice               *d,
   };
   uint32_t spec[] = { threads, max_kv, max_dh, splits > 1 };
   uint32_t groups[3] = { (uint32_t) s->n_q, (uint32_t) s->heads, splits };
-  IbVkView partials = { .buffer = d->attention_partials,
-                        .size = (guint64) s->n_q * s->heads * splits * (s->dim_head + 2) * 4 };
-  if (splits > 1)
-    {
-      if (d->partials_next + partials.size > IB_VK_ATTENTION_PARTIALS_BYTES)
-        d->partials_next = 0;
-      partials.offset = d->partials_next;
-      d->partials_next += (partials.size + d->limits.offset_alignment - 1) / d->limits.offset_alignment *
-                          d->limits.offset_alignment;
-    }
+  IbVkView partials = splits > 1 ? take_scratch (d, (guint64) s->n_q * s->heads * splits * (s->dim_head + 2) * 4)
+                                  : *out;
   const IbVkView *bindings[] = { q, k, v, splits > 1 ? &partials : out };
   /* Scores and the weighted sum: the keys each row sees, as the shader counts them. */
   double pairs = 0.0;
   for (int r = 0; r < s->n_q; r++)
     pairs += s->causal ? MIN (MAX (s->q_offset + r + 1, s->n_unmasked), s->n_kv) : s->n_kv;
   ib_vk_profile_work (d, 4.0 * pairs * width, 0.0);
+  if (by_rows)
+    {
+      uint32_t row_groups[3] = { (s->n_q + ATTENTION_ROWS_QB - 1) / ATTENTION_ROWS_QB, (uint32_t) s->heads, 1 };
+      return ib_vk_dispatch (d, "attention_rows", rows_spec, 4, bindings, 4, 1u << 3, &push, sizeof push, row_groups,
+                             error);
+    }
   if (!ib_vk_dispatch (d, "attention", spec, 4, bindings, 4, 1u << 3, &push, sizeof push, groups, error))
     return FALSE;
   if (splits == 1)

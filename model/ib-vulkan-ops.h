@@ -16,7 +16,7 @@ G_BEGIN_DECLS
 
 typedef enum
 {
-  IB_VK_LINEAR_AUTO,            /* matrix-vector for up to 4 rows, else tiled */
+  IB_VK_LINEAR_AUTO,            /* matrix-vector for up to 16 rows, else tiled */
   IB_VK_LINEAR_TILED,
   IB_VK_LINEAR_VECTOR,
 } IbVkLinearKernel;
@@ -31,6 +31,20 @@ gboolean  ib_vk_linear        (IbVkDevice       *device,
                                gboolean          accumulate,
                                IbVkLinearKernel  kernel,
                                GError          **error);
+
+/* The matrix product's kernels, for benchmarks and tests: how many tiles there are, and forcing a tile on a device
+ * (-1: chosen per product, the default) and whether linear products may split their K (the default). FALSE, and
+ * nothing changed, for a tile out of range. */
+int       ib_vk_matmul_tile_count (void);
+gboolean  ib_vk_set_matmul_kernel (IbVkDevice       *device,
+                                   int               tile,
+                                   gboolean          split_k);
+
+/* The attention's kernels, for benchmarks and tests: whether a few rows may split their keys over several
+ * workgroups, and whether many rows go in blocks that share each key (both the default). */
+void      ib_vk_set_attention_kernel (IbVkDevice    *device,
+                                      gboolean       split_keys,
+                                      gboolean       row_blocks);
 
 /* ib_layer_norm: rows of dim; y may be x. */
 gboolean  ib_vk_layer_norm    (IbVkDevice       *device,

@@ -113,7 +113,8 @@ typedef struct
   gboolean float64;                 /* shaderFloat64 */
 } IbVkLimits;
 
-#define IB_VK_ATTENTION_PARTIALS_BYTES (4u << 20)
+/* The scratch ring (IbVkDevice.scratch): split-K partial results of attention and matrix products. */
+#define IB_VK_SCRATCH_BYTES (32u << 20)
 
 typedef struct _IbVkPipeline IbVkPipeline;
 typedef struct _IbVkProfile IbVkProfile;
@@ -170,13 +171,20 @@ struct _IbVkDevice
   IbVkBuffer *staging;
   guint64 staging_used;
 
-  /* Scratch of split-K attention (ib_vk_attention): the partial softmax states of a decoding step's splits,
-   * taken in turn from partials_next on (wrapping), so that the attention of one sequence of a batch need not
-   * wait for another's merge; the hazard tracking orders any reuse. */
-  IbVkBuffer *attention_partials;
-  guint64 partials_next;
+  /* Scratch of split-K attention and matrix products (ib-vulkan-ops.c): partial results, taken in turn from
+   * scratch_next on (wrapping), so that the attention of one sequence of a batch need not wait for another's
+   * merge; the hazard tracking orders any reuse. */
+  IbVkBuffer *scratch;
+  guint64 scratch_next;
   /* IMAGEBART_VK_SPLIT_ATTENTION=0: every row's keys in one workgroup, for benchmarks against split-K. */
   gboolean attention_unsplit;
+  /* IMAGEBART_VK_ROW_BLOCK_ATTENTION=0: many rows too get one workgroup a row (attention.comp), for benchmarks. */
+  gboolean attention_by_row;
+  /* The matrix product's tile (ib-vulkan-ops.c), forced for benchmarks and tests (IMAGEBART_VK_MATMUL_TILE, or
+   * ib_vk_set_matmul_tile); -1: chosen per product. */
+  int matmul_tile;
+  /* IMAGEBART_VK_SPLIT_MATMUL=0 (or ib_vk_set_matmul_kernel): every product walks all of K in one workgroup. */
+  gboolean matmul_unsplit;
 
   /* A device loss or failed submission; every later call fails with it. */
   GError *failure;

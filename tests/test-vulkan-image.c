@@ -163,55 +163,81 @@ conv2d_by_parts (const ConvCase   *cc,
   g_assert_error (error, IB_VK_ERROR, IB_VK_ERROR_ARGUMENT);
 }
 
+/* Every convolution case with weights of dtype, against the CPU's; label names the tile choice. */
+static void
+check_conv2d (GRand      *rand,
+              IbDType     dtype,
+              const char *label)
+{
+  IbVkDevice *device = ib_test_vulkan_device ();
+
+  for (guint c = 0; c < G_N_ELEMENTS (conv_cases); c++)
+    {
+      const ConvCase *cc = &conv_cases[c];
+      int64_t wshape[4] = { cc->c_out, cc->c_in, cc->k, cc->k }, bshape[1] = { cc->c_out };
+      g_autoptr (HostTensor) w = host_tensor_new (rand, dtype, 4, wshape, 0.5);
+      g_autoptr (HostTensor) b = host_tensor_new (rand, IB_DTYPE_F32, 1, bshape, 0.5);
+      gsize nx = (gsize) cc->c_in * cc->h * cc->w;
+      g_autofree float *x = g_new (float, nx);
+      int oh, ow, goh, gow;
+      gboolean accumulate = c % 2 == 1;
+      g_autoptr (GError) error = NULL;
+
+      fill_random (rand, x, nx, 1.0);
+      int ref_h = (cc->h + cc->geometry.pad_top + cc->geometry.pad_bottom - cc->k) / cc->geometry.stride + 1;
+      int ref_w = (cc->w + cc->geometry.pad_left + cc->geometry.pad_right - cc->k) / cc->geometry.stride + 1;
+      gsize ny = (gsize) cc->c_out * ref_h * ref_w;
+      g_autofree float *want = g_new (float, ny);
+      g_autofree float *start = g_new (float, ny);
+      fill_random (rand, start, ny, 1.0);
+      ib_conv2d (want, x, cc->c_in, cc->h, cc->w, &w->tensor, c % 3 ? &b->tensor : NULL, &cc->geometry, &oh, &ow);
+      g_assert_cmpint (oh, ==, ref_h);
+      if (accumulate)
+        for (gsize i = 0; i < ny; i++)
+          want[i] += start[i];
+
+      g_autoptr (IbVkTensor) wd = upload (&w->tensor, FALSE);
+      g_autoptr (IbVkTensor) bd = upload (&b->tensor, TRUE);
+      IbVkView xd = upload_floats (x, nx), yd = ib_test_vulkan_guarded (ny);
+      if (accumulate)
+        ib_test_vulkan_write (&yd, start, ny * 4);
+      g_assert_true (ib_vk_conv2d (device, &yd, &xd, cc->c_in, cc->h, cc->w, wd, c % 3 ? bd : NULL, &cc->geometry,
+                                   accumulate, &goh, &gow, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (goh, ==, oh);
+      g_assert_cmpint (gow, ==, ow);
+      g_autofree float *got = ib_test_vulkan_read (&yd, ny);
+      g_autofree char *what = g_strdup_printf ("conv %s case %u (%s)", ib_dtype_name (dtype), c, label);
+      assert_close (got, want, ny, what);
+      if (cc->c_in >= 2 && cc->c_out >= 3)
+        conv2d_by_parts (cc, x, wd, c % 3 ? bd : NULL, accumulate ? start : NULL, want, oh * ow, what);
+      ib_test_vulkan_reset ();
+    }
+}
+
 static void
 test_conv2d (void)
 {
-  IbVkDevice *device = ib_test_vulkan_device ();
   g_autoptr (GRand) rand = g_rand_new_with_seed (31);
 
   for (IbDType dtype = IB_DTYPE_F32; dtype <= IB_DTYPE_BF16; dtype++)
-    for (guint c = 0; c < G_N_ELEMENTS (conv_cases); c++)
-      {
-        const ConvCase *cc = &conv_cases[c];
-        int64_t wshape[4] = { cc->c_out, cc->c_in, cc->k, cc->k }, bshape[1] = { cc->c_out };
-        g_autoptr (HostTensor) w = host_tensor_new (rand, dtype, 4, wshape, 0.5);
-        g_autoptr (HostTensor) b = host_tensor_new (rand, IB_DTYPE_F32, 1, bshape, 0.5);
-        gsize nx = (gsize) cc->c_in * cc->h * cc->w;
-        g_autofree float *x = g_new (float, nx);
-        int oh, ow, goh, gow;
-        gboolean accumulate = c % 2 == 1;
-        g_autoptr (GError) error = NULL;
+    check_conv2d (rand, dtype, "tile chosen per product");
+}
 
-        fill_random (rand, x, nx, 1.0);
-        int ref_h = (cc->h + cc->geometry.pad_top + cc->geometry.pad_bottom - cc->k) / cc->geometry.stride + 1;
-        int ref_w = (cc->w + cc->geometry.pad_left + cc->geometry.pad_right - cc->k) / cc->geometry.stride + 1;
-        gsize ny = (gsize) cc->c_out * ref_h * ref_w;
-        g_autofree float *want = g_new (float, ny);
-        g_autofree float *start = g_new (float, ny);
-        fill_random (rand, start, ny, 1.0);
-        ib_conv2d (want, x, cc->c_in, cc->h, cc->w, &w->tensor, c % 3 ? &b->tensor : NULL, &cc->geometry, &oh, &ow);
-        g_assert_cmpint (oh, ==, ref_h);
-        if (accumulate)
-          for (gsize i = 0; i < ny; i++)
-            want[i] += start[i];
+/* Each of the matrix product's tiles, forced (the automatic choice takes only some of them on a given GPU). */
+static void
+test_conv2d_tiles (void)
+{
+  IbVkDevice *device = ib_test_vulkan_device ();
+  g_autoptr (GRand) rand = g_rand_new_with_seed (33);
 
-        g_autoptr (IbVkTensor) wd = upload (&w->tensor, FALSE);
-        g_autoptr (IbVkTensor) bd = upload (&b->tensor, TRUE);
-        IbVkView xd = upload_floats (x, nx), yd = ib_test_vulkan_guarded (ny);
-        if (accumulate)
-          ib_test_vulkan_write (&yd, start, ny * 4);
-        g_assert_true (ib_vk_conv2d (device, &yd, &xd, cc->c_in, cc->h, cc->w, wd, c % 3 ? bd : NULL, &cc->geometry,
-                                     accumulate, &goh, &gow, &error));
-        g_assert_no_error (error);
-        g_assert_cmpint (goh, ==, oh);
-        g_assert_cmpint (gow, ==, ow);
-        g_autofree float *got = ib_test_vulkan_read (&yd, ny);
-        g_autofree char *what = g_strdup_printf ("conv %s case %u", ib_dtype_name (dtype), c);
-        assert_close (got, want, ny, what);
-        if (cc->c_in >= 2 && cc->c_out >= 3)
-          conv2d_by_parts (cc, x, wd, c % 3 ? bd : NULL, accumulate ? start : NULL, want, oh * ow, what);
-        ib_test_vulkan_reset ();
-      }
+  for (int tile = 0; tile < ib_vk_matmul_tile_count (); tile++)
+    {
+      g_autofree char *label = g_strdup_printf ("tile %d", tile);
+      g_assert_true (ib_vk_set_matmul_kernel (device, tile, TRUE));
+      check_conv2d (rand, IB_DTYPE_F32, label);
+    }
+  g_assert_true (ib_vk_set_matmul_kernel (device, -1, TRUE));
 }
 
 static void
@@ -325,6 +351,7 @@ main (int    argc,
   ib_set_num_threads (2);
   ib_test_vulkan_device ();
   g_test_add_func ("/vulkan/image/conv2d", test_conv2d);
+  g_test_add_func ("/vulkan/image/conv2d/tiles", test_conv2d_tiles);
   g_test_add_func ("/vulkan/image/group-norm", test_group_norm);
   g_test_add_func ("/vulkan/image/upsample", test_upsample);
   g_test_add_func ("/vulkan/image/nearest-code", test_nearest_code);

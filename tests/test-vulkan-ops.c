@@ -169,6 +169,25 @@ test_linear (gconstpointer data)
   check_linear (ib_test_vulkan_device (), dtype, kernel, label);
 }
 
+/* Each of the matrix product's tiles, forced (the automatic choice takes only some of them on a given GPU), with
+ * K split where the product is small (the default) and unsplit; out-of-range tiles refused. */
+static void
+test_linear_tiles (void)
+{
+  IbVkDevice *device = ib_test_vulkan_device ();
+
+  for (int tile = -1; tile < ib_vk_matmul_tile_count (); tile++)
+    for (int split_k = 0; split_k <= 1; split_k++)
+      {
+        g_autofree char *label = g_strdup_printf ("f32 tile %d%s", tile, split_k ? " split-K" : "");
+        g_assert_true (ib_vk_set_matmul_kernel (device, tile, split_k));
+        check_linear (device, IB_DTYPE_F32, IB_VK_LINEAR_TILED, label);
+      }
+  g_assert_false (ib_vk_set_matmul_kernel (device, ib_vk_matmul_tile_count (), TRUE));
+  g_assert_false (ib_vk_set_matmul_kernel (device, -2, TRUE));
+  g_assert_true (ib_vk_set_matmul_kernel (device, -1, TRUE));
+}
+
 /* Weights larger than the storage range are split into chunks: a device that pretends the range is 4 KiB. */
 static void
 test_linear_split (void)
@@ -337,6 +356,11 @@ static const AttentionCase attention_cases[] = {
   { 2, 600, 2, 32, TRUE, 10, FALSE },   /* causal rows that see 11 and 12 of 600 keys: most splits empty */
   { 100, 40, 2, 32, FALSE, 0, FALSE },  /* 200 row-heads: still split, in 3 */
   { 300, 4200, 2, 32, FALSE, 0, FALSE },/* 600 row-heads fill a GPU unsplit: two blocks a row */
+  /* Many rows go in blocks of 16 that share each block of 32 keys (attention-rows.comp). */
+  { 257, 257, 4, 64, FALSE, 0, TRUE },  /* the FFHQ size's encoder: a last block of one row, one of one key */
+  { 40, 61, 2, 64, TRUE, 21, FALSE },   /* a causal prefill after a prefix: rows of a block see different keys */
+  { 20, 20, 2, 32, TRUE, 0, FALSE, 9 }, /* minGPT's prefill with many rows */
+  { 17, 40, 1, 100, FALSE, 0, FALSE },  /* heads past 64 values, not a multiple of 8 */
 };
 
 /* The reference of a causal case with unmasked positions: each row on its own over the keys it sees. */
@@ -359,9 +383,9 @@ attention_unmasked (float       *out,
 }
 
 static void
-test_attention (void)
+check_attention (IbVkDevice *device,
+                 const char *label)
 {
-  IbVkDevice *device = ib_test_vulkan_device ();
   g_autoptr (GRand) rand = g_rand_new_with_seed (13);
 
   for (guint c = 0; c < G_N_ELEMENTS (attention_cases); c++)
@@ -409,10 +433,22 @@ test_attention (void)
       g_assert_true (ib_vk_attention (device, &od, &qd, &kd, &vd, &shape, &error));
       g_assert_no_error (error);
       g_autofree float *got = ib_test_vulkan_read (&od, no);
-      g_autofree char *what = g_strdup_printf ("attention case %u", c);
+      g_autofree char *what = g_strdup_printf ("attention case %u (%s)", c, label);
       assert_close (got, want, no, OP_TOLERANCE, what);
       ib_test_vulkan_reset ();
     }
+}
+
+/* Every case with the kernels chosen by shape (the default), then with one row a workgroup and no split keys. */
+static void
+test_attention (void)
+{
+  IbVkDevice *device = ib_test_vulkan_device ();
+
+  check_attention (device, "kernels chosen by shape");
+  ib_vk_set_attention_kernel (device, FALSE, FALSE);
+  check_attention (device, "one row a workgroup, keys unsplit");
+  ib_vk_set_attention_kernel (device, TRUE, TRUE);
 }
 
 /* Transpose */
@@ -596,6 +632,7 @@ main (int    argc,
                                                which % 2 ? "vector" : "tiled");
       g_test_add_data_func (path, GUINT_TO_POINTER (which), test_linear);
     }
+  g_test_add_func ("/vulkan/linear/tiles", test_linear_tiles);
   g_test_add_func ("/vulkan/linear/split", test_linear_split);
   g_test_add_func ("/vulkan/layer-norm", test_layer_norm);
   g_test_add_func ("/vulkan/elementwise", test_elementwise);
