@@ -51,20 +51,23 @@ now (void)
   return g_get_monotonic_time () / 1e6;
 }
 
-/* A square block of about fraction * n tokens with its top row at row first_row (clamped). */
+/* A block of about fraction * n tokens (as square as whole tokens allow: on an 8 x 8 grid 10% is 3 x 2, where a
+ * 3 x 3 square would be 14%), centred across, from the top (where 0) to the bottom (where 1) of the grid. */
 static int
 block_mask (int       height,
             int       width,
             double    fraction,
-            int       first_row,
+            double    where,
             gboolean *unknown)
 {
-  int side = MAX (1, (int) lround (sqrt (fraction * height * width)));
-  int y0 = CLAMP (first_row, 0, height - side), x0 = (width - side) / 2, n = 0;
+  double wanted = fraction * height * width;
+  int rows = CLAMP ((int) lround (sqrt (wanted)), 1, height);
+  int cols = CLAMP ((int) lround (wanted / rows), 1, width);
+  int y0 = (int) lround (where * (height - rows)), x0 = (width - cols) / 2, n = 0;
   for (int y = 0; y < height; y++)
     for (int x = 0; x < width; x++)
       {
-        unknown[y * width + x] = y >= y0 && y < y0 + side && x >= x0 && x < x0 + side;
+        unknown[y * width + x] = y >= y0 && y < y0 + rows && x >= x0 && x < x0 + cols;
         n += unknown[y * width + x];
       }
   return n;
@@ -177,7 +180,6 @@ main (int    argc,
   gboolean *masks[N_MASKS];
   int n_unknown[N_MASKS];
   double best[N_MASKS], encoder = l->variant == IB_VARIANT_GPT ? 0.0 : INFINITY;
-  int side = MAX (1, (int) lround (sqrt (fraction * n)));
   for (int m = 0; m < N_MASKS; m++)
     {
       masks[m] = g_new (gboolean, n);
@@ -189,7 +191,7 @@ main (int    argc,
           n_unknown[m] = n;
         }
       else
-        n_unknown[m] = block_mask (h, w, fraction, (int) lround (where[m] * (h - side)), masks[m]);
+        n_unknown[m] = block_mask (h, w, fraction, where[m], masks[m]);
     }
 
   int n_src = 1 + n_conditioning + n;

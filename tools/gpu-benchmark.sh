@@ -4,12 +4,18 @@
 #   2. the Vulkan test programs (every kernel, the sampler, whole-network parity of logits, encode and decode
 #      against the CPU engine on small models) on the GPU, under the validation layer (tests.tap);
 #   3. the benchmark at the FFHQ size: the Vulkan engine (per-kernel times, GFLOP/s, time per level and per
-#      token step) against the PyTorch twin with a KV cache on the same card, and the engine again with the
-#      attention unsplit (IMAGEBART_VK_SPLIT_ATTENTION=0), the baseline of split-K on the same card
-#      (benchmark.txt);
+#      token step) against the PyTorch twin with a KV cache on the same card, then the engine alone with the
+#      per-kernel profiles of its encoder pass and of the level, as built and with each of LEVEL_VARIANTS (kernel
+#      switches, default IMAGEBART_VK_SPLIT_ATTENTION=0: the baselines on the same card) (benchmark.txt);
 #   4. an edit's level against its mask on the GPU (benchmark-edit --backend vulkan): the FFHQ-size level and
 #      the bundled model (edit.txt);
 #   5. the PyTorch-twin parity suites with --backend vulkan, if time is left (parity.txt);
+#   6. the linear layer's kernels and tiles on the FFHQ size's shapes (LINEAR_ARGS: other shapes), f32 and f16
+#      weights (linear.txt);
+#   STEPS picks which of them run (default "tests benchmark edit parity"; "level" is the FFHQ-size level of 3
+#   alone, without the twin; "linear" is 6). When the bundle holds
+#   tools/benchmark-edit-before (gpu-bundle.sh's BEFORE_BUILD, the build to compare with), 4 runs it too,
+#   alternating with the current one on the same card;
 #   and, when the bundle holds libFuzzer harnesses, FUZZ_CPUS names spare cores (e.g. 8-15) that fuzz the parsers
 #   the whole time while 1-5 run on the others (BENCH_CPUS), or FUZZ_AFTER=1 fuzzes on every core for the time
 #   left after 5 (fuzz.txt, crash inputs in fuzz-crashes.tar; FUZZ_PLAN names the harnesses, one per core).
@@ -24,6 +30,7 @@ gpu_name=${GPU_NAME:-NVIDIA}
 twin_device=${TWIN_DEVICE:-cuda}
 bench_args=${BENCH_ARGS:-}
 budget=${BUDGET_SECONDS:-300}
+steps=" ${STEPS:-tests benchmark edit parity} "
 bench_cpus=${BENCH_CPUS:-}
 fuzz_cpus=${FUZZ_CPUS:-}
 
@@ -51,6 +58,8 @@ export GDK_PIXBUF_MODULE_FILE="$root/lib/pixbuf-loaders/loaders.cache"
 export XDG_DATA_DIRS="$root/share:${XDG_DATA_DIRS:-/usr/local/share:/usr/share}"
 export XDG_CACHE_HOME=/tmp/imagebart-cache
 cli="$root/cli/imagebart"
+
+wants () { case $steps in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # Fuzzing: one process per core of CPUS, each harness restarted after a crash, until SECONDS have passed.
 fuzz_pids=""
@@ -103,9 +112,9 @@ for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulka
 done
 cat /tmp/devices.txt >> "$log"
 
-say "Vulkan tests on the GPU (validation layer on)"
 export IMAGEBART_TEST_VULKAN_DEVICE=$gpu_name
-for test in ${VULKAN_TESTS:-ops sampler transformer vqgan image device faults}; do
+wants tests && say "Vulkan tests on the GPU (validation layer on)"
+wants tests && for test in ${VULKAN_TESTS:-ops sampler transformer vqgan image device faults}; do
   program="$root/tests/test-vulkan-$test"
   [ -x "$program" ] || continue
   # At most a quarter of the budget for the tests, so that the benchmarks run whatever happens here.
@@ -114,38 +123,66 @@ for test in ${VULKAN_TESTS:-ops sampler transformer vqgan image device faults}; 
   OMP_NUM_THREADS=4 pinned timeout "$left" "$program" --tap > "/tmp/test-$test.tap" 2>&1
   echo "test-vulkan-$test: exit $? ($(grep -c '^ok' "/tmp/test-$test.tap") ok, $(grep -c '^not ok' "/tmp/test-$test.tap") not ok)" | tee -a "$log"
 done
-cat /tmp/test-*.tap > "$out/tests.tap"
+wants tests && cat /tmp/test-*.tap > "$out/tests.tap"
 
-say "Benchmark: the Vulkan engine against the PyTorch twin with a KV cache, FFHQ size"
 # The model file (770 MB at the FFHQ size) is written here, by the twin's code: too large to carry.
 model=$root/benchmark-ffhq-level.safetensors
 case $bench_args in *--small*) model=$root/benchmark-small-level.safetensors ;; esac
-# shellcheck disable=SC2086
-PYTHONUNBUFFERED=1 pinned timeout "$(left_of $(( budget * 3 / 5 )))" python3 tools/benchmark --build "$root" \
-  --model "$model" --threads 8 --backend vulkan --device "$gpu_name" --twin-device "$twin_device" $bench_args \
-  > "$out/benchmark.txt" 2>&1
-echo "benchmark: exit $?" >> "$log"
-grep -E "^\(a\)|^\(b\)|^\(c\)|faster|slower" "$out/benchmark.txt" >> "$log"
-if [ -f "$model" ]; then
-  say "The same level with the attention unsplit (the baseline of split-K)"
-  echo "== IMAGEBART_VK_SPLIT_ATTENTION=0 benchmark-level" >> "$out/benchmark.txt"
-  IMAGEBART_VK_SPLIT_ATTENTION=0 pinned timeout "$(left_of $(( budget * 3 / 5 + 30 )))" "$root/tools/benchmark-level" \
-    "$model" --level 1 --repeats 3 --backend vulkan --skip-machine --device "$gpu_name" >> "$out/benchmark.txt" 2>&1
-  echo "unsplit: exit $?" >> "$log"
-
+if wants benchmark; then
+  say "Benchmark: the Vulkan engine against the PyTorch twin with a KV cache, FFHQ size"
+  # shellcheck disable=SC2086
+  PYTHONUNBUFFERED=1 pinned timeout "$(left_of $(( budget * 3 / 5 )))" python3 tools/benchmark --build "$root" \
+    --model "$model" --threads 8 --backend vulkan --device "$gpu_name" --twin-device "$twin_device" $bench_args \
+    > "$out/benchmark.txt" 2>&1
+  echo "benchmark: exit $?" >> "$log"
+  grep -E "^\(a\)|^\(b\)|^\(c\)|faster|slower" "$out/benchmark.txt" >> "$log"
+elif wants level || wants edit; then
+  say "The FFHQ-size model file"
+  # shellcheck disable=SC2086
+  python3 tools/benchmark --build "$root" --model "$model" --write-model-only $bench_args >> "$log" 2>&1
+  echo "model: exit $?" >> "$log"
+fi
+if [ -f "$model" ] && { wants benchmark || wants level; }; then
+  # The level on the engine alone, with the per-kernel profiles of its encoder pass and of the whole level: as
+  # built, then with each of LEVEL_VARIANTS (VAR=VALUE switches of the kernels: the baselines on the same card).
+  for variant in default ${LEVEL_VARIANTS:-IMAGEBART_VK_SPLIT_ATTENTION=0}; do
+    say "The level on the engine alone ($variant)"
+    echo "== $variant benchmark-level" >> "$out/benchmark.txt"
+    (
+      [ "$variant" = default ] || export "${variant?}"
+      pinned timeout "$(left_of $(( budget * 3 / 5 + 30 )))" "$root/tools/benchmark-level" "$model" --level 1 \
+        --repeats 3 --backend vulkan --skip-machine --device "$gpu_name"
+    ) >> "$out/benchmark.txt" 2>&1
+    echo "benchmark-level $variant: exit $?" >> "$log"
+  done
+fi
+if wants linear && [ -x "$root/tools/benchmark-vulkan-linear" ]; then
+  say "The linear layer's kernels and tiles"
+  for dtype in f32 f16; do
+    echo "== benchmark-vulkan-linear --dtype $dtype" >> "$out/linear.txt"
+    pinned timeout "$(left_of $(( budget * 3 / 4 )))" "$root/tools/benchmark-vulkan-linear" --device "$gpu_name" \
+      --dtype "$dtype" ${LINEAR_ARGS:-} >> "$out/linear.txt" 2>&1
+    echo "benchmark-vulkan-linear $dtype: exit $?" >> "$log"
+  done
+fi
+if [ -f "$model" ] && wants edit; then
   say "An edit's level against its mask on the GPU"
+  editions=benchmark-edit
+  [ -x "$root/tools/benchmark-edit-before" ] && editions="benchmark-edit-before benchmark-edit benchmark-edit-before benchmark-edit"
   for m in "$model" data/models/default.safetensors; do
-    left=$(left_of $(( budget * 3 / 4 )))
-    [ "$left" -gt 5 ] || { echo "benchmark-edit $(basename "$m"): no time left" >> "$log"; continue; }
-    echo "== benchmark-edit --backend vulkan $(basename "$m")" >> "$out/edit.txt"
-    pinned timeout "$left" "$root/tools/benchmark-edit" "$m" --backend vulkan \
-      --device "$gpu_name" --level 1 --repeats 4 --variants 4 >> "$out/edit.txt" 2>&1
-    echo "benchmark-edit $(basename "$m"): exit $?" >> "$log"
+    for program in $editions; do
+      left=$(left_of $(( budget * 9 / 10 )))
+      [ "$left" -gt 5 ] || { echo "$program $(basename "$m"): no time left" >> "$log"; continue; }
+      echo "== $program --backend vulkan $(basename "$m")" >> "$out/edit.txt"
+      pinned timeout "$left" "$root/tools/$program" "$m" --backend vulkan \
+        --device "$gpu_name" --level 1 --repeats "${EDIT_REPEATS:-4}" --variants 4 >> "$out/edit.txt" 2>&1
+      echo "$program $(basename "$m"): exit $?" >> "$log"
+    done
   done
 fi
 
 left=$(left_of $(( budget - 20 )))
-if [ "$left" -gt 30 ]; then
+if wants parity && [ "$left" -gt 30 ]; then
   say "PyTorch-twin parity suites with --backend vulkan ($left s at most)"
   IMAGEBART_CLI="$cli" PYTHONUNBUFFERED=1 pinned timeout "$left" python3 tests/parity/test_vulkan.py -v \
     > "$out/parity.txt" 2>&1

@@ -3,7 +3,8 @@
 # has a driver but none of our libraries: the command-line tool, benchmark-level, benchmark-edit and the Vulkan
 # test programs from BUILD (stripped, in the build folder's layout), the shared libraries they load except the C
 # library's own, and the Khronos validation layer (the tests run with it). With FUZZ_BUILD (a -Dfuzzing=true
-# build), its libFuzzer harnesses come too, so that the machine's spare cores fuzz while the GPU is measured.
+# build), its libFuzzer harnesses come too, so that the machine's spare cores fuzz while the GPU is measured. With
+# BEFORE_BUILD set (a build of the code to compare with), its benchmark-edit comes as tools/benchmark-edit-before.
 # xz keeps OpenBLAS and the layer small enough to carry (the device tool takes 64 MiB).
 set -eu
 
@@ -16,6 +17,8 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/cli" "$stage/tools" "$stage/tests" "$stage/lib" "$stage/layers" "$stage/fuzz"
 cp "$build/cli/imagebart" "$stage/cli/"
 cp "$build/tools/benchmark-level" "$build/tools/benchmark-edit" "$stage/tools/"
+[ -x "$build/tools/benchmark-vulkan-linear" ] && cp "$build/tools/benchmark-vulkan-linear" "$stage/tools/"
+[ -n "${BEFORE_BUILD:-}" ] && cp "$BEFORE_BUILD/tools/benchmark-edit" "$stage/tools/benchmark-edit-before"
 for test in "$build"/tests/test-vulkan-*; do
   [ -x "$test" ] && [ -f "$test" ] && cp "$test" "$stage/tests/"
 done
