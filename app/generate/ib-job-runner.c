@@ -6,14 +6,24 @@
  * made, so that a fast level does not flood the UI's main context with events that would be dropped. */
 #include "ib-job-runner.h"
 
+#include <errno.h>
 #include <glib/gi18n.h>
+#include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "ib-generate-error.h"
 #include "ib-texture-pyramid.h"
 
 /* At most about 15 progress updates a second. */
 #define PROGRESS_INTERVAL_US (G_USEC_PER_SEC / 15)
+
+/* How much nicer than the UI the worker runs (IMAGEBART_JOB_NICE overrides it; 0 keeps the UI's priority). */
+#define JOB_NICE_DELTA 10
 
 G_DEFINE_BOXED_TYPE (IbEditResult, ib_edit_result, ib_edit_result_ref, ib_edit_result_unref)
 G_DEFINE_BOXED_TYPE (IbEditImage, ib_edit_image, ib_edit_image_ref, ib_edit_image_unref)
@@ -233,11 +243,31 @@ worker_event_cb (IbEditJob         *job,
   post (run, event);
 }
 
+/* Lowers the calling thread's priority by IMAGEBART_JOB_NICE (default JOB_NICE_DELTA). On Linux a nice value
+ * belongs to a thread, and threads inherit it from the thread that starts them: the OpenMP threads that the
+ * job's first parallel region starts here run nicer too. With a job on every core the UI thread (and the
+ * display server) then still get one when a frame is due (docs/performance.md, the editor's paint benchmark). */
+static void
+lower_own_priority (void)
+{
+#ifdef __linux__
+  const char *value = g_getenv ("IMAGEBART_JOB_NICE");
+  int delta = value != NULL ? CLAMP (atoi (value), 0, 19) : JOB_NICE_DELTA;
+  id_t self = (id_t) syscall (SYS_gettid);
+
+  errno = 0;
+  int nice = getpriority (PRIO_PROCESS, self);
+  if (delta > 0 && errno == 0 && setpriority (PRIO_PROCESS, self, MIN (nice + delta, 19)) != 0)
+    g_debug ("The job thread keeps its priority: %s", g_strerror (errno));
+#endif
+}
+
 static gpointer
 worker_main (gpointer data)
 {
   Worker *worker = data;
 
+  lower_own_priority ();
   for (;;)
     {
       gpointer item = g_async_queue_pop (worker->queue);

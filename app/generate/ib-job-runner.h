@@ -1,5 +1,6 @@
 /* ib-job-runner.h: runs edit jobs (model/ib-edit-job.h) for the UI, one at a time, on one long-lived worker
- * thread, and reports them as signals on the thread that created the runner.
+ * thread, and reports them as signals on the thread that created the runner. The worker, and the threads its
+ * jobs start, run at a lower priority than the UI (10 nicer on Linux; IMAGEBART_JOB_NICE sets how much).
  *
  * Starting a job replaces the one running: the old one is cancelled and none of its events is emitted any
  * more (no "cancelled" for it either). ib_job_runner_cancel emits "cancelled" at once; the worker stops within

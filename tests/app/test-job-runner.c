@@ -1,9 +1,14 @@
 /* test-job-runner.c: IbJobRunner on small random models: the order of its signals, throttled progress with
  * the last update of every pass, cancelling, replacing a job, disposing during a job, failures, resampling
- * from a level, and the texture helper. */
+ * from a level, the worker's lower priority, and the texture helper. */
 #include <string.h>
 
 #include <glib.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "../ib-test-model.h"
 #include "ib-edit-chain.h"
@@ -605,17 +610,69 @@ test_resample (Test          *test,
   g_assert_error (error, IB_GENERATE_ERROR, IB_GENERATE_ERROR_NOT_READY);
 }
 
+#ifdef __linux__
+/* The nice value of thread tid of this process, from /proc (field 19 of its stat, the 17th after the name). */
+static int
+thread_nice (const char *tid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/self/task/%s/stat", tid), *stat = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (g_file_get_contents (path, &stat, NULL, &error));
+  g_assert_no_error (error);
+  const char *after_name = strrchr (stat, ')');
+  g_assert_nonnull (after_name);
+  g_auto (GStrv) fields = g_strsplit (after_name + 2, " ", -1);
+  g_assert_cmpuint (g_strv_length (fields), >, 16);
+  return atoi (fields[16]);
+}
+#endif
+
+/* The worker, and the OpenMP threads its jobs start (named after it), run 10 nicer than the UI thread, so that
+ * a job on every core leaves the UI a core when a frame is due. */
+static void
+test_background_priority (Test          *test,
+                          gconstpointer  data)
+{
+#ifdef __linux__
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (ib_job_runner_start (test->runner, test->fixture.file, &test->request, &error));
+  g_assert_no_error (error);
+  WAIT_UNTIL (test->recorder.n_ended > 0);
+  g_assert_nonnull (test->recorder.result);
+
+  g_autofree char *own_tid = g_strdup_printf ("%ld", (long) syscall (SYS_gettid));
+  int ui_nice = thread_nice (own_tid), workers = 0;
+  g_autoptr (GDir) tasks = g_dir_open ("/proc/self/task", 0, &error);
+  g_assert_no_error (error);
+  for (const char *tid; (tid = g_dir_read_name (tasks)) != NULL;)
+    {
+      g_autofree char *path = g_strdup_printf ("/proc/self/task/%s/comm", tid), *comm = NULL;
+      if (!g_file_get_contents (path, &comm, NULL, NULL) || !g_str_equal (g_strstrip (comm), "ib-job-runner"))
+        continue;
+      g_assert_cmpint (thread_nice (tid), ==, MIN (ui_nice + 10, 19));
+      workers++;
+    }
+  g_assert_cmpint (workers, >=, 1);
+#else
+  g_test_skip ("thread priorities are read from /proc on Linux");
+#endif
+}
+
 int
 main (int    argc,
       char **argv)
 {
   ib_studio_init ();
   g_test_init (&argc, &argv, NULL);
+  g_unsetenv ("IMAGEBART_JOB_NICE");
   g_test_add ("/app/job-runner/events-in-order", Test, &small_model, setup, test_events_in_order, teardown);
   g_test_add ("/app/job-runner/cancel", Test, &larger_model, setup, test_cancel, teardown);
   g_test_add ("/app/job-runner/replace", Test, &larger_model, setup, test_replace, teardown);
   g_test_add ("/app/job-runner/dispose-during-run", Test, &larger_model, setup, test_dispose_during_run, teardown);
   g_test_add ("/app/job-runner/failures", Test, &two_levels, setup, test_failures, teardown);
   g_test_add ("/app/job-runner/resample", Test, &small_model, setup, test_resample, teardown);
+  g_test_add ("/app/job-runner/background-priority", Test, &small_model, setup, test_background_priority, teardown);
   return g_test_run ();
 }
