@@ -179,9 +179,10 @@ tile_groups (const Tile *tile,
 /* The tile for a product of m rows: the device's forced one (IMAGEBART_VK_MATMUL_TILE, for benchmarks and
  * tests), else the largest that fits the device's limits and that the rows fill (a decoder's prefill of a few
  * rows takes a tile of fewer rows: a larger one would mostly compute padding). A linear product then splits its
- * K to fill the GPU. Convolutions start from first_conv_tile, the tile they were measured with. On an H200
- * (docs/performance.md), the 257-row products of the FFHQ size's encoder ran 1.2 to 1.3 times faster with the
- * 64 x 128 tile than with the 32 x 64 one, and 12- to 16-row products 1.2 to 1.5 times slower. */
+ * K to fill the GPU. Convolutions start from FIRST_CONV_TILE, the tile they had before the split (they are not
+ * split, and were not measured with the others). On an H200 (docs/performance.md), the widest 257-row products
+ * of the FFHQ size's encoder ran 1.2 times faster with the 64 x 128 tile than with the 32 x 64 one (the others
+ * alike), and 12- to 16-row products 1.3 to 1.6 times slower. */
 static const Tile *
 choose_tile (IbVkDevice *d,
              guint64     m,
