@@ -112,7 +112,7 @@ for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulka
 done
 cat /tmp/devices.txt >> "$log"
 
-export IMAGEBART_TEST_VULKAN_DEVICE=$gpu_name
+export IMAGEBART_TEST_VULKAN_DEVICE="$gpu_name"
 wants tests && say "Vulkan tests on the GPU (validation layer on)"
 wants tests && for test in ${VULKAN_TESTS:-ops sampler transformer vqgan image device faults}; do
   program="$root/tests/test-vulkan-$test"
@@ -160,6 +160,7 @@ if wants linear && [ -x "$root/tools/benchmark-vulkan-linear" ]; then
   say "The linear layer's kernels and tiles"
   for dtype in f32 f16; do
     echo "== benchmark-vulkan-linear --dtype $dtype" >> "$out/linear.txt"
+    # shellcheck disable=SC2086
     pinned timeout "$(left_of $(( budget * 3 / 4 )))" "$root/tools/benchmark-vulkan-linear" --device "$gpu_name" \
       --dtype "$dtype" ${LINEAR_ARGS:-} >> "$out/linear.txt" 2>&1
     echo "benchmark-vulkan-linear $dtype: exit $?" >> "$log"
