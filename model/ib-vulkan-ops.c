@@ -330,11 +330,16 @@ ib_vk_linear (IbVkDevice       *d,
           groups[0] = (uint32_t) ((rows + tile->bn - 1) / tile->bn);
           groups[1] = (uint32_t) ((n + tile->bm - 1) / tile->bm);
           groups[2] = splits;
-          IbVkView partials = splits > 1 ? take_scratch (d, (guint64) splits * n * rows * 4) : *y;
-          const IbVkView *split_bindings[] = { x, &weight->chunks[c], x, &partials };
+          /* A split product writes its partial sums to scratch; the reduce writes y. */
+          IbVkView partials;
+          if (splits > 1)
+            {
+              partials = take_scratch (d, (guint64) splits * n * rows * 4);
+              bindings[3] = &partials;
+            }
           ib_vk_profile_work (d, 2.0 * n * rows * in, (double) rows * in * ib_dtype_size (weight->dtype));
-          if (!ib_vk_dispatch (d, name, spec, G_N_ELEMENTS (spec), splits > 1 ? split_bindings : bindings, 4, 1u << 3,
-                               &push, sizeof push, groups, error) ||
+          if (!ib_vk_dispatch (d, name, spec, G_N_ELEMENTS (spec), bindings, 4, 1u << 3, &push, sizeof push, groups,
+                               error) ||
               (splits > 1 && !reduce_splits (d, &partials, bias, y, &push, splits, error)))
             return FALSE;
         }
@@ -643,7 +648,7 @@ attention_splits (IbVkDevice               *d,
 /* attention-rows.comp: QB query rows a workgroup of QB x 8 threads, KB keys a block in shared memory. */
 #define ATTENTION_ROWS_QB 16
 #define ATTENTION_ROWS_KB 32
-#define ATTENTION_ROWS_MIN_ROWS 16      /* fewer rows fill too few workgroups: one row a workgroup is faster */
+#define ATTENTION_ROWS_MIN_ROWS 16      /* a block's worth; fewer rows go one a workgroup, with split keys */
 #define ATTENTION_ROWS_MAX_DH 128
 
 /* Whether attention-rows.comp takes this attention (many rows, heads it holds in shared memory, not switched off),
@@ -726,9 +731,13 @@ ib_vk_attention (IbVkDevice               *d,
   };
   uint32_t spec[] = { threads, max_kv, max_dh, splits > 1 };
   uint32_t groups[3] = { (uint32_t) s->n_q, (uint32_t) s->heads, splits };
-  IbVkView partials = splits > 1 ? take_scratch (d, (guint64) s->n_q * s->heads * splits * (s->dim_head + 2) * 4)
-                                  : *out;
-  const IbVkView *bindings[] = { q, k, v, splits > 1 ? &partials : out };
+  const IbVkView *bindings[] = { q, k, v, out };
+  IbVkView partials;
+  if (splits > 1)
+    {
+      partials = take_scratch (d, (guint64) s->n_q * s->heads * splits * (s->dim_head + 2) * 4);
+      bindings[3] = &partials;
+    }
   /* Scores and the weighted sum: the keys each row sees, as the shader counts them. */
   double pairs = 0.0;
   for (int r = 0; r < s->n_q; r++)

@@ -168,10 +168,10 @@ if wants linear && [ -x "$root/tools/benchmark-vulkan-linear" ]; then
 fi
 if [ -f "$model" ] && wants edit; then
   say "An edit's level against its mask on the GPU"
-  editions=benchmark-edit
-  [ -x "$root/tools/benchmark-edit-before" ] && editions="benchmark-edit-before benchmark-edit benchmark-edit-before benchmark-edit"
+  programs=benchmark-edit
+  [ -x "$root/tools/benchmark-edit-before" ] && programs="benchmark-edit-before benchmark-edit benchmark-edit-before benchmark-edit"
   for m in "$model" data/models/default.safetensors; do
-    for program in $editions; do
+    for program in $programs; do
       left=$(left_of $(( budget * 9 / 10 )))
       [ "$left" -gt 5 ] || { echo "$program $(basename "$m"): no time left" >> "$log"; continue; }
       echo "== $program --backend vulkan $(basename "$m")" >> "$out/edit.txt"
