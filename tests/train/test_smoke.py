@@ -88,9 +88,10 @@ class EditSampleTest(unittest.TestCase):
         tok = tokenizer.Tokenizer(tokenizer.build_vocab(["a b"]), 4)
         betas = torch.tensor([0.0, 0.5, 1.0])
         alphacum = torch.cumprod(1 - betas, 0)
-        src, tgt, target, weight, t = make_batch(Identity(), tok, 16, alphacum, betas, [2], x0, ["a"] * 12, 0.0,
-                                                 holes=holes)
-        x_t = src[:, 1 + 4:]
+        batch = make_batch(Identity(), tok, 16, alphacum, betas, [2], x0, ["a"] * 12, 0.0, holes=holes)
+        target, weight = batch.target, batch.weight
+        x_t = batch.src[:, 1 + 4:]
+        self.assertTrue(torch.equal(batch.x0, x0))
         self.assertTrue(torch.equal(target[~holes], x0[~holes]))
         self.assertTrue(torch.equal(x_t[~holes], x0[~holes]))
         self.assertFalse(torch.equal(x_t[holes], x0[holes]))      # level 2 of 2: the hole is all noise
@@ -99,6 +100,26 @@ class EditSampleTest(unittest.TestCase):
         logits[~holes] = 100 * torch.nn.functional.one_hot(target[~holes], 16).float()
         # The tokens outside the holes, predicted perfectly here, add nothing: the loss is the hole's, ln 16.
         self.assertAlmostEqual(weighted_loss(logits, target, weight).item(), np.log(16), places=5)
+
+
+    def test_encoder_head(self):
+        """--encoder-loss reads the encoder's own logits head at x_t's positions, image tokens only, and leaves
+        the decoder's logits as the model computes them."""
+        from train_transformer import TrainingForward
+        from imagebart.transformer import StageConfig, build_transformer
+        config = StageConfig(variant="residual_scaled", dim=16, enc_depth=1, dec_depth=1, enc_heads=2, dec_heads=2,
+                             dim_head=8, enc_num_tokens=40, dec_num_tokens=16, enc_max_seq_len=1 + 4 + 9,
+                             dec_max_seq_len=9, n_scales=2, xt_start=5, xt_size=9)
+        model = build_transformer(config)
+        model.set_alphas([1.0, 0.5, 0.0])
+        src = torch.cat([torch.tensor([[2]]), torch.randint(16, 40, (1, 4)), torch.randint(0, 16, (1, 9))], 1)
+        tgt = torch.randint(0, 16, (1, 9))
+        logits, encoder_logits = TrainingForward(model, True)(src, tgt)
+        self.assertTrue(torch.equal(logits, model(src, tgt)))
+        enc = model.encode(src)[:, 5:]
+        self.assertEqual(tuple(encoder_logits.shape), (1, 9, 16))
+        self.assertTrue(torch.allclose(encoder_logits, model.encoder.to_logits(enc)[..., :16]))
+        self.assertIsNone(TrainingForward(model, False)(src, tgt)[1])
 
 
 class FetchTest(unittest.TestCase):
@@ -136,14 +157,18 @@ class SmokeTest(unittest.TestCase):
             self.assertEqual(final["step"], 5)
             self.assertNotIn("opt", final)
 
-            # Extend: a finished stage trains 2 steps further, with a new warm-up of the learning rate.
+            # Extend: a finished stage trains 2 steps further, with a new warm-up of the learning rate; here
+            # with the encoder's auxiliary loss, which trains one more parameter (its head): new optimizer moments.
             log = run([os.path.join(TRAIN, "train_transformer.py"), "--tiny", "--synthetic-data", "--run-dir",
-                       run_dir, "--extend", "--steps", "2", "--threads", "1", "--log-every", "1", "--lr", "1e-3"])
+                       run_dir, "--extend", "--steps", "2", "--threads", "1", "--log-every", "1", "--lr", "1e-3",
+                       "--encoder-loss", "1"])
             self.assertIn("resuming at step 5", log)
+            self.assertIn("the optimizer's moments start over", log)
             self.assertEqual(torch.load(os.path.join(run_dir, "transformer.final.pt"))["step"], 7)
             with open(os.path.join(run_dir, "transformer.log.jsonl")) as f:
                 extended = [json.loads(x) for x in f if '"step"' in x and '"final"' not in x][-2:]
             self.assertEqual([x["step"] for x in extended], [6, 7])
+            self.assertTrue(all(x["encoder_loss"] > 0 for x in extended))
             # A new cycle over the 2 steps (a 1-step warm-up to the full rate), not the tail of one over all 7.
             self.assertAlmostEqual(extended[0]["lr"], 1e-3)
 

@@ -11,7 +11,17 @@ scenes.
 --edit-fraction of the scenes are edits, as the editor makes them (model/ib-edit-chain.c): a hole of tokens
 (the box of a part the caption names, grown a little, or now and then a random rectangle) is noised to
 x_{t-1} and x_t, every other token stays x0, and only the hole's tokens count in the loss. Without these the
-model never sees clean context next to noise, which is all an edit shows it, least of all at the top level. With --level T only that level is trained (one transformer per level); by default one joint
+model never sees clean context next to noise, which is all an edit shows it, least of all at the top level.
+
+--encoder-loss (off by default) weighs an auxiliary loss on the encoder: its own logits head (`encoder.to_logits`, which the
+official class creates and inference never runs, so the model file does not store it) predicts x0 at each
+hole token from the prompt and x_t, without the decoder. The decoder's target x_{t-1} keeps only
+alphacum_{t-1} of x0 (a third at the top level), so the prompt's signal reaches it through mostly random
+targets; the encoder's target is always the clean picture, which gives the prompt path a direct, clean
+gradient, and the decoder an estimate of x0 in its memory to read. (On the bundled model, 750 steps of it
+moved nothing: docs/model-card.md.)
+
+With --level T only that level is trained (one transformer per level); by default one joint
 transformer learns every level, telling them apart by the scale token (the official "joint training").
 
 Writes <run-dir>/transformer[-level<t>].final.pt: {"stage": StageConfig dict, "levels": [t...],
@@ -24,6 +34,7 @@ import copy
 import os
 import random
 import time
+from typing import NamedTuple
 
 import common
 from common import Dist, Progress, Run, SceneBatches
@@ -84,10 +95,19 @@ def edit_holes(scenes, side, patch, fraction, rng):
     return holes.flatten(1)
 
 
+class Batch(NamedTuple):
+    src: torch.Tensor     # [t, prompt tokens + token_offset, x_t]
+    tgt: torch.Tensor     # [0, x_{t-1}[:-1]]
+    target: torch.Tensor  # x_{t-1}
+    weight: torch.Tensor  # 1 at the tokens that count in the loss (the hole), else 0
+    t: torch.Tensor       # the level of each row
+    x0: torch.Tensor      # the clean tokens (the encoder's target)
+
+
 def make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, captions, drop_caption, gen=None,
                holes=None):
-    """(src, tgt, target, weight, t) for a batch of images; holes (b, n) bool (default all) are the tokens
-    noised, the others stay x0 and weigh nothing in the loss."""
+    """A Batch of images; holes (b, n) bool (default all) are the tokens noised, the others stay x0 and weigh
+    nothing in the loss."""
     with torch.no_grad():
         x0 = vq.encode(x).flatten(1)
     b, k = x0.shape[0], vq.config.n_codes
@@ -100,13 +120,51 @@ def make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, captions
                        dtype=torch.long, device=x.device)
     src = torch.cat([t.unsqueeze(1), ids + token_offset, x_t], 1)
     tgt = torch.cat([torch.zeros(b, 1, dtype=torch.long, device=x.device), x_prev[:, :-1]], 1)
-    return src, tgt, x_prev, holes.float(), t
+    return Batch(src, tgt, x_prev, holes.float(), t, x0)
+
+
+class TrainingForward(torch.nn.Module):
+    """The transformer as training runs it (one module, so that DistributedDataParallel sees every
+    parameter used): the decoder's logits, and with encoder_head the encoder's logits over the image tokens
+    at x_t's positions (its own to_logits head, rows 0..K-1), else None."""
+
+    def __init__(self, model, encoder_head):
+        super().__init__()
+        self.model, self.encoder_head = model, encoder_head
+
+    def forward(self, src, tgt):
+        enc = self.model.encode(src)
+        logits = self.model(src, tgt, enc)
+        if not self.encoder_head:
+            return logits, None
+        c, head = self.model.config, self.model.encoder.to_logits
+        xt = enc[:, c.xt_start:c.xt_start + c.xt_size]
+        return logits, F.linear(xt, head.weight[:c.dec_num_tokens], head.bias[:c.dec_num_tokens])
 
 
 def weighted_loss(logits, target, weight):
     """Cross-entropy averaged over the tokens with weight 1."""
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
     return (ce * weight.reshape(-1)).sum() / weight.sum()
+
+
+def held_out_losses(model, vq, tokenizer, token_offset, alphacum, betas, levels, held_out, side, patch, device):
+    """Per level, the cross-entropy of a fixed set of held-out scenes (the same on every rank): whole
+    pictures, edits, and the same edits (same noise) with an empty prompt; their difference is what the
+    prompt tells the model, in nats a hole token."""
+    x, scenes = SceneBatches(held_out, 32, 999, 0).next_scenes(device)
+    captions = [s.caption for s in scenes]
+    edit = edit_holes(scenes, side, patch, 1.0, random.Random(778))
+    out = {}
+    with torch.no_grad():
+        for t in levels:
+            for name, holes, drop in (("held_out_loss", None, 0.0), ("held_out_edit_loss", edit, 0.0),
+                                      ("held_out_edit_loss_empty_prompt", edit, 1.0)):
+                gen = torch.Generator(device=device).manual_seed(777 + t)
+                batch = make_batch(vq, tokenizer, token_offset, alphacum, betas, [t], x, captions, drop, gen, holes)
+                out[f"{name}_level{t}"] = weighted_loss(model(batch.src, batch.tgt), batch.target,
+                                                        batch.weight).item()
+    return out
 
 
 def stage_config(args, k, n_levels, n_vocab, text_length, n_tokens):
@@ -129,6 +187,9 @@ def main(argv=None):
     p.add_argument("--vqgan", help="stage 1 weights (default <run-dir>/vqgan.final.pt)")
     p.add_argument("--edit-fraction", type=float, default=0.5,
                    help="scenes trained as edits: a hole noised in clean context, the loss on the hole")
+    p.add_argument("--encoder-loss", type=float, default=0.0,
+                   help="weight of an auxiliary loss on the encoder: x0 at the hole's tokens from the prompt and x_t "
+                        "(0, off: it did not make the bundled model read its prompt, docs/model-card.md)")
     args = p.parse_args(argv)
     args.steps = args.steps or (20 if args.tiny else 3000)
     args.batch = args.batch or (4 if args.tiny else 16)
@@ -162,8 +223,8 @@ def main(argv=None):
         for wrapper in (model.encoder, model.decoder):
             wrapper.token_emb.weight.normal_(0, 0.02)
             wrapper.pos_emb.emb.weight.normal_(0, 0.02)
-    for unused in UNUSED_TRANSFORMER_TENSORS:  # the encoder's logits head: never run, never stored
-        model.get_parameter(unused).requires_grad_(False)
+    for unused in UNUSED_TRANSFORMER_TENSORS:  # the encoder's logits head: never stored; trained by --encoder-loss
+        model.get_parameter(unused).requires_grad_(args.encoder_loss > 0)
     ema = copy.deepcopy(model).eval()
     for param in ema.parameters():
         param.requires_grad_(False)
@@ -176,14 +237,20 @@ def main(argv=None):
             raise SystemExit(f"{run.ckpt_path} is for another configuration; use --no-resume or another --run-dir")
         model.load_state_dict(ckpt["model"])
         ema.load_state_dict(ckpt["ema"])
-        opt.load_state_dict(ckpt["opt"])
+        try:
+            opt.load_state_dict(ckpt["opt"])
+        except ValueError:  # another set of trained parameters (--encoder-loss turned on or off)
+            if not args.extend:
+                raise
+            if dist_.main:
+                print(f"{name}: the trained parameters changed; the optimizer's moments start over", flush=True)
         start = ckpt["step"]
         torch.set_rng_state(ckpt["rng"]["torch"])
         if dist_.main:
             print(f"{name}: resuming at step {start} from {run.ckpt_path}", flush=True)
     model.to(dist_.device)
     ema.to(dist_.device)
-    ddp = dist_.wrap(model)
+    ddp = dist_.wrap(TrainingForward(model, args.encoder_loss > 0))
     batches = SceneBatches(emoji, args.batch, args.seed, dist_.rank, start)
     hole_rng = random.Random(f"holes/{args.seed}/{dist_.rank}/{start}")
     patch = 64 // side
@@ -201,9 +268,15 @@ def main(argv=None):
         common.set_lr(opt, lr)
         x, scenes = batches.next_scenes(dist_.device)
         holes = edit_holes(scenes, side, patch, args.edit_fraction, hole_rng)
-        src, tgt, target, weight, _ = make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x,
-                                                 [s.caption for s in scenes], args.drop_caption, holes=holes)
-        loss = weighted_loss(ddp(src, tgt), target, weight)
+        batch = make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, [s.caption for s in scenes],
+                           args.drop_caption, holes=holes)
+        logits, encoder_logits = ddp(batch.src, batch.tgt)
+        decoder_loss = weighted_loss(logits, batch.target, batch.weight)
+        loss = decoder_loss
+        if encoder_logits is not None:
+            encoder_loss = weighted_loss(encoder_logits, batch.x0, batch.weight)
+            loss = loss + args.encoder_loss * encoder_loss
+            sums["encoder_loss"] = sums.get("encoder_loss", 0.0) + encoder_loss.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -213,33 +286,22 @@ def main(argv=None):
             for e, m in zip(ema.parameters(), model.parameters()):
                 e.lerp_(m, 1 - decay)
 
-        sums["loss"] = sums.get("loss", 0.0) + loss.item()
+        sums["loss"] = sums.get("loss", 0.0) + decoder_loss.item()
         n_sums += 1
-        progress.update(step + 1, {"loss": loss.item()})
+        progress.update(step + 1, {"loss": decoder_loss.item()})
         if budget.after_step(step + 1):
             progress.total = args.steps
         if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
             run.log({"step": step + 1, "lr": lr, "sec_per_step": (time.time() - t_last) / n_sums,
-                     "loss": dist_.mean(sums["loss"] / n_sums).item()})
+                     **{key: dist_.mean(total / n_sums).item() for key, total in sorted(sums.items())}})
             sums, n_sums, t_last = {}, 0, time.time()
         if (step + 1) % args.ckpt_every == 0 or step + 1 == args.steps:
             run.save_checkpoint({**state(step + 1), "model": model.state_dict(), "ema": ema.state_dict(),
                                  "opt": opt.state_dict(), "rng": common.random_state(), "args": vars(args)})
 
-    # Held-out loss per level with the EMA weights (a fixed set of scenes, the same on every rank).
     held_out = common.load_emoji(args, "held_out")
-    gen = torch.Generator(device=dist_.device).manual_seed(777)
-    eval_batches = SceneBatches(held_out, 32, 999, 0)
-    metrics = {"steps": args.steps}
-    with torch.no_grad():
-        x, scenes = eval_batches.next_scenes(dist_.device)
-        captions = [s.caption for s in scenes]
-        edit = edit_holes(scenes, side, patch, 1.0, random.Random(778))
-        for t in levels:
-            for prefix, holes in (("held_out_loss", None), ("held_out_edit_loss", edit)):
-                src, tgt, target, weight, _ = make_batch(vq, tokenizer, token_offset, alphacum, betas, [t], x,
-                                                         captions, 0.0, gen, holes)
-                metrics[f"{prefix}_level{t}"] = weighted_loss(ema(src, tgt), target, weight).item()
+    metrics = {"steps": args.steps, **held_out_losses(ema, vq, tokenizer, token_offset, alphacum, betas, levels,
+                                                      held_out, side, patch, dist_.device)}
     run.log({"final": metrics})
     run.save_final({**state(args.steps), "state_dict": ema.state_dict(), "metrics": metrics})
     if dist_.main:
