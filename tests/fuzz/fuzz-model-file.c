@@ -14,8 +14,10 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
 {
-  /* A copy, so that the tensors' alignment follows the header length as in a mapped file. */
-  g_autoptr (GBytes) bytes = g_bytes_new (data, size);
+  /* Not copied: libFuzzer's buffer is already a fresh heap block of exactly the input (its base aligned as
+   * malloc aligns, so that the tensors' alignment follows the header length as in a mapped file), and a
+   * second copy of a 300 KB input was a third of each run's time. Everything below is freed before return. */
+  g_autoptr (GBytes) bytes = g_bytes_new_static (data, size);
   g_autoptr (GError) error = NULL;
   g_autoptr (IbModelFile) file = ib_model_file_new_from_bytes (bytes, "fuzzed model", &error);
 
