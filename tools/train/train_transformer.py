@@ -13,13 +13,13 @@ scenes.
 x_{t-1} and x_t, every other token stays x0, and only the hole's tokens count in the loss. Without these the
 model never sees clean context next to noise, which is all an edit shows it, least of all at the top level.
 
---encoder-loss (off by default) weighs an auxiliary loss on the encoder: its own logits head (`encoder.to_logits`, which the
-official class creates and inference never runs, so the model file does not store it) predicts x0 at each
-hole token from the prompt and x_t, without the decoder. The decoder's target x_{t-1} keeps only
-alphacum_{t-1} of x0 (a third at the top level), so the prompt's signal reaches it through mostly random
-targets; the encoder's target is always the clean picture, which gives the prompt path a direct, clean
-gradient, and the decoder an estimate of x0 in its memory to read. (On the bundled model, 750 steps of it
-moved nothing: docs/model-card.md.)
+--encoder-loss (off by default) weighs an auxiliary loss on the encoder: its own logits head
+(`encoder.to_logits`, which the official class creates and inference never runs, so the model file does not
+store it) predicts x0 at each hole token from the prompt and x_t, without the decoder. The decoder's target
+x_{t-1} keeps only alphacum_{t-1} of x0 (a third at the top level), so the prompt's signal reaches it through
+mostly random targets; the encoder's target is always the clean picture, which gives the prompt path a
+direct, clean gradient, and the decoder an estimate of x0 in its memory to read. (On the bundled model, 750
+steps of it moved nothing: docs/model-card.md.)
 
 With --level T only that level is trained (one transformer per level); by default one joint
 transformer learns every level, telling them apart by the scale token (the official "joint training").
