@@ -181,6 +181,11 @@ class SmokeTest(unittest.TestCase):
             tok = tokenizer.Tokenizer.from_config(model.conditioning)
             self.assertNotIn(tokenizer.UNK, tok.encode("cat face"))
 
+            # The prompt probe reads the model's VQGAN and vocabulary and fits its linear map.
+            log = run([os.path.join(TRAIN, "probe_prompt.py"), "--model", out, "--synthetic-data", "--scenes", "256",
+                       "--passes", "2", "--threads", "1"])
+            self.assertRegex(log, r"held-out emoji +[-+]\d\.\d{3}")
+
             cli = os.environ.get("IMAGEBART_CLI")
             if cli:
                 info = subprocess.run([cli, "info", out], capture_output=True, text=True, check=True).stdout
