@@ -101,7 +101,6 @@ class EditSampleTest(unittest.TestCase):
         # The tokens outside the holes, predicted perfectly here, add nothing: the loss is the hole's, ln 16.
         self.assertAlmostEqual(weighted_loss(logits, target, weight).item(), np.log(16), places=5)
 
-
     def test_encoder_head(self):
         """--encoder-loss reads the encoder's own logits head at x_t's positions, image tokens only, and leaves
         the decoder's logits as the model computes them."""
@@ -156,6 +155,9 @@ class SmokeTest(unittest.TestCase):
             final = torch.load(os.path.join(run_dir, "transformer.final.pt"))
             self.assertEqual(final["step"], 5)
             self.assertNotIn("opt", final)
+            # Held-out edits scored with their captions and with an empty prompt, at every level.
+            self.assertEqual({k for k in final["metrics"] if "empty_prompt" in k},
+                             {f"held_out_edit_loss_empty_prompt_level{t}" for t in (1, 2, 3)})
 
             # Extend: a finished stage trains 2 steps further, with a new warm-up of the learning rate; here
             # with the encoder's auxiliary loss, which trains one more parameter (its head): new optimizer moments.
