@@ -54,11 +54,15 @@ def scenes_as_rows(emoji, n, seed, vqgan, tokenizer, n_vocab):
     return torch.cat(words)[:n], torch.cat(histograms)[:n]
 
 
+def histogram_nats(logits, histograms):
+    """Per row, nats of the histogram under the distribution of the logits."""
+    return -(histograms * torch.log_softmax(logits, -1)).sum(1)
+
+
 def cross_entropy(probe, words, histograms, with_words=True):
     """Per row, nats of the histogram under the probe's distribution (with no words: the prior)."""
     with torch.no_grad():
-        logits = probe(words if with_words else torch.zeros_like(words))
-        return -(histograms * torch.log_softmax(logits, -1)).sum(1)
+        return histogram_nats(probe(words if with_words else torch.zeros_like(words)), histograms)
 
 
 def gain(probe, words, histograms):
@@ -74,7 +78,7 @@ def fit(train, check, passes, penalty, seed):
     best, best_state, best_pass = None, None, 0
     for n in range(passes):
         for rows in torch.randperm(len(words)).split(512):
-            loss = -(histograms[rows] * torch.log_softmax(probe(words[rows]), -1)).sum(1).mean()
+            loss = histogram_nats(probe(words[rows]), histograms[rows]).mean()
             loss = loss + penalty * probe.weight.pow(2).sum()
             optimizer.zero_grad()
             loss.backward()
