@@ -68,7 +68,7 @@ class EditSampleTest(unittest.TestCase):
         self.assertEqual(int(box_hole((-6, 60, 20), 8, 8, grow=0).sum()), 2)   # clipped to the picture
 
     def test_edit_batch(self):
-        from train_transformer import edit_holes, make_batch, weighted_loss
+        from train_transformer import edit_holes, encode_captions, make_batch, weighted_loss
 
         class Identity:  # a "VQGAN" whose tokens are given
             config = type("Config", (), {"n_codes": 16})
@@ -88,9 +88,12 @@ class EditSampleTest(unittest.TestCase):
         tok = tokenizer.Tokenizer(tokenizer.build_vocab(["a b"]), 4)
         betas = torch.tensor([0.0, 0.5, 1.0])
         alphacum = torch.cumprod(1 - betas, 0)
-        batch = make_batch(Identity(), tok, 16, alphacum, betas, [2], x0, ["a"] * 12, 0.0, holes=holes)
+        batch = make_batch(Identity(), tok, 16, alphacum, betas, [2], x0, encode_captions(tok, ["a"] * 12), 0.5,
+                           gen=torch.Generator().manual_seed(5), holes=holes)
         target, weight = batch.target, batch.weight
         x_t = batch.src[:, 1 + 4:]
+        prompts = (batch.src[:, 1:1 + 4] - 16).tolist()  # --drop-caption 0.5: some rows get the empty prompt
+        self.assertEqual(set(map(tuple, prompts)), {tuple(tok.encode("a")), tuple(tok.encode(""))})
         self.assertTrue(torch.equal(batch.x0, x0))
         self.assertTrue(torch.equal(target[~holes], x0[~holes]))
         self.assertTrue(torch.equal(x_t[~holes], x0[~holes]))
@@ -100,6 +103,22 @@ class EditSampleTest(unittest.TestCase):
         logits[~holes] = 100 * torch.nn.functional.one_hot(target[~holes], 16).float()
         # The tokens outside the holes, predicted perfectly here, add nothing: the loss is the hole's, ln 16.
         self.assertAlmostEqual(weighted_loss(logits, target, weight).item(), np.log(16), places=5)
+
+    def test_loader_workers(self):
+        """--loader-workers: each worker draws its own scenes, holes and prompt tokens, shaped as training
+        takes them; without workers the stream is the training process's own, the same every time."""
+        from train_transformer import EditScenes, edit_scene_loader
+        tok = tokenizer.Tokenizer(tokenizer.build_vocab(data.EmojiSet.synthetic().all_captions()), 8)
+        dataset = EditScenes(data.EmojiSet.synthetic(), tok, 6, 0, 0, 0, 8, 0.5)
+        pixels, holes, ids = next(edit_scene_loader(dataset, 0, torch.device("cpu")))
+        self.assertEqual((pixels.shape, pixels.dtype), ((6, 3, 64, 64), torch.uint8))
+        self.assertEqual((holes.shape, holes.dtype), ((6, 64), torch.bool))
+        self.assertEqual(tuple(ids.shape), (6, 8))
+        self.assertTrue(torch.equal(next(edit_scene_loader(dataset, 0, torch.device("cpu")))[0], pixels))
+        loader = edit_scene_loader(dataset, 2, torch.device("cpu"))
+        first, second = next(loader), next(loader)  # one from each worker, each its own stream
+        self.assertFalse(torch.equal(first[0], second[0]))
+        self.assertFalse(torch.equal(first[0], pixels))
 
     def test_encoder_head(self):
         """--encoder-loss reads the encoder's own logits head at x_t's positions, image tokens only, and leaves
@@ -119,6 +138,39 @@ class EditSampleTest(unittest.TestCase):
         self.assertEqual(tuple(encoder_logits.shape), (1, 9, 16))
         self.assertTrue(torch.allclose(encoder_logits, model.encoder.to_logits(enc)[..., :16]))
         self.assertIsNone(TrainingForward(model, False)(src, tgt)[1])
+
+
+class StepBudgetTest(unittest.TestCase):
+    def test_measures_again_once_settled(self):
+        """--minutes: the first steps can run fast on a loader's queue filled in advance; the number of steps
+        fixed after them is corrected by a second measurement, so the stage still ends within its budget."""
+        import argparse
+        import common
+
+        class OneProcess:
+            main = False
+
+            def mean(self, value):
+                return torch.tensor(float(value))
+
+        clock = [1000.0]
+        saved = common.time.time
+        common.time.time = lambda: clock[0]
+        try:
+            args = argparse.Namespace(minutes=1.0, extend=False, steps=10 ** 6)
+            budget = common.StepBudget(args, OneProcess(), 0, t_begin=clock[0], warm=5, settle=200)
+            changes = []
+            for step in range(1, 2000):
+                if step > args.steps:
+                    break
+                clock[0] += 0.01 if step <= 6 else 0.1  # the queue's 0.01 s a step, then the real 0.1 s
+                if budget.after_step(step):
+                    changes.append((step, args.steps))
+        finally:
+            common.time.time = saved
+        self.assertEqual([step for step, _ in changes], [6, 206])
+        self.assertGreater(changes[0][1], 5000)            # the queue's speed: far too many steps
+        self.assertAlmostEqual(changes[1][1], 206 + (60 - 20.05) / 0.1, delta=2)  # what fits the minute
 
 
 class FetchTest(unittest.TestCase):
@@ -182,6 +234,17 @@ class SmokeTest(unittest.TestCase):
             self.assertEqual(len(model.transformers()), 1)  # the joint transformer is stored once
             tok = tokenizer.Tokenizer.from_config(model.conditioning)
             self.assertNotIn(tokenizer.UNK, tok.encode("cat face"))
+
+            # A new transformer on the shipped model's VQGAN (tools/train/train_on_gpu.sh), its scenes drawn
+            # by a loader worker, exports a model file with the same VQGAN.
+            run_dir2, out2 = os.path.join(tmp, "run2"), os.path.join(tmp, "model2.safetensors")
+            run([os.path.join(TRAIN, "train_transformer.py"), "--tiny", "--synthetic-data", "--run-dir", run_dir2,
+                 "--vqgan", out, "--steps", "2", "--batch", "2", "--threads", "1", "--loader-workers", "1"])
+            run([os.path.join(TRAIN, "export.py"), "--run-dir", run_dir2, "--out", out2])
+            first, second = modelfile.read_safetensors(out)[0], modelfile.read_safetensors(out2)[0]
+            vqgan_names = [k for k in first if k.startswith(modelfile.VQGAN_PREFIX)]
+            self.assertTrue(vqgan_names)
+            self.assertTrue(all(torch.equal(first[k], second[k]) for k in vqgan_names))
 
             # The prompt probe reads the model's VQGAN and vocabulary and fits its linear map.
             log = run([os.path.join(TRAIN, "probe_prompt.py"), "--model", out, "--synthetic-data", "--scenes", "256",

@@ -312,7 +312,7 @@ class ResidualScaledXTransformer(ScaledXTransformer):
         if xt.shape[1] < n:
             raise ValueError(f"x_t in src has fewer than {start + n} tokens")
         onehot = F.one_hot(xt, c.dec_num_tokens)
-        alphas = self.scale_alphas[scale + 1].to(logits.device).reshape(logits.shape[0], 1, 1)
+        alphas = self.scale_alphas.to(logits.device)[scale + 1].reshape(logits.shape[0], 1, 1)
         # Same operation order as the reference, in float32.
         residual = torch.log(alphas * onehot + (1 - alphas) * torch.ones_like(onehot) / c.dec_num_tokens)
         return logits + residual

@@ -66,6 +66,8 @@ class Dist:
         if torch.cuda.is_available():
             self.device = torch.device("cuda", local)
             torch.cuda.set_device(self.device)
+            torch.backends.cuda.matmul.allow_tf32 = True  # float32 weights, TensorFloat-32 products
+            torch.backends.cudnn.allow_tf32 = True
         else:
             self.device = torch.device("cpu")
         if self.world > 1:
@@ -135,9 +137,22 @@ class SceneBatches:
 
     def next_scenes(self, device):
         """(images, the data.Scene of each)."""
+        images, scenes = self.next_pixels()
+        return to_unit_range(images.to(device)), scenes
+
+    def next_pixels(self):
+        """(images (b, 3, 64, 64) uint8 on the CPU, the data.Scene of each without its image): what a
+        loader worker sends, a quarter of the floats' bytes."""
         scenes = [data.render_scene(self.emoji, self.rng) for _ in range(self.batch)]
-        images = torch.from_numpy(np.stack([s.image for s in scenes])).permute(0, 3, 1, 2).float()
-        return (images / 127.5 - 1).to(device), scenes
+        images = torch.from_numpy(np.stack([s.image for s in scenes])).permute(0, 3, 1, 2)
+        for scene in scenes:
+            scene.image = None
+        return images, scenes
+
+
+def to_unit_range(pixels):
+    """uint8 pixels -> floats in [-1, 1], the networks' input."""
+    return pixels.float() / 127.5 - 1
 
 
 class Progress:
@@ -207,15 +222,16 @@ class Run:
 
 class StepBudget:
     """--minutes: times steps start+1 .. start+1+warm of this process (the first step is slow), then fixes
-    args.steps so that the stage, counted from `t_begin`, ends within the budget. The fixed number is saved in
-    the checkpoint's args, and a resumed run keeps it.
+    args.steps so that the stage, counted from `t_begin`, ends within the budget; `settle` steps later it
+    measures again and fixes args.steps once more (the first steps can run fast on a loader's queue filled
+    in advance, or slow while caches warm up). The fixed number is saved in the checkpoint's args, and a
+    resumed run keeps it.
 
     --extend: the run goes on past a finished checkpoint at step `start`; args.phase_start = start marks where
     the new learning-rate cycle begins (phase_lr), and is kept by a run that resumes the extension."""
 
-    def __init__(self, args, dist_, start, t_begin, resumed_args=None, warm=5):
-        self.args, self.dist, self.start, self.t_begin, self.warm = args, dist_, start, t_begin, warm
-        self.t_warm = None
+    def __init__(self, args, dist_, start, t_begin, resumed_args=None, warm=5, settle=200):
+        self.args, self.dist, self.t_begin = args, dist_, t_begin
         args.phase_start = resumed_args.get("phase_start", 0) if resumed_args else 0
         if args.extend:
             if resumed_args is None:
@@ -228,22 +244,27 @@ class StepBudget:
             args.steps, args.steps_fixed = resumed_args["steps"], True
         else:
             args.steps_fixed = not args.minutes
+        # The steps after which to measure the rate (from the step before): none when the number is fixed.
+        self.marks = [] if args.steps_fixed else [start + 1 + warm, start + 1 + warm + settle]
+        self.last_mark = (start + 1, None)
 
     def after_step(self, step):
         """Call after finishing `step` (1-based count); True when args.steps changed."""
-        if self.args.steps_fixed:
+        if not self.marks:
             return False
-        if step == self.start + 1:
-            self.t_warm = time.time()
+        now = time.time()
+        if step == self.last_mark[0]:
+            self.last_mark = (step, now)
+        if step != self.marks[0]:
             return False
-        if step < self.start + 1 + self.warm:
-            return False
-        rate = self.dist.mean((time.time() - self.t_warm) / self.warm).item()
-        left = self.args.minutes * 60 - self.dist.mean(time.time() - self.t_begin).item()
+        rate = self.dist.mean((now - self.last_mark[1]) / (step - self.last_mark[0])).item()
+        left = self.args.minutes * 60 - self.dist.mean(now - self.t_begin).item()
         self.args.steps = max(step + 1, step + int(left / rate))
         self.args.steps_fixed = True
+        self.last_mark = (step, now)
+        self.marks = [m for m in self.marks[1:] if m < self.args.steps]
         if self.dist.main:
-            print(f"\n{rate:.2f} s/step: training {self.args.steps} steps to fit {self.args.minutes:g} minutes",
+            print(f"\n{rate:.3f} s/step: training {self.args.steps} steps to fit {self.args.minutes:g} minutes",
                   file=sys.stderr, flush=True)
         return True
 

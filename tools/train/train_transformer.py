@@ -31,6 +31,8 @@ is what is saved.
 
 import argparse
 import copy
+import dataclasses
+import json
 import os
 import random
 import time
@@ -42,7 +44,7 @@ from common import Dist, Progress, Run, SceneBatches
 import torch
 import torch.nn.functional as F
 
-from imagebart import tokenizer as tok
+from imagebart import modelfile, tokenizer as tok
 from imagebart.modelfile import UNUSED_TRANSFORMER_TENSORS
 from imagebart.schedule import compute_betas, alphas as schedule_alphas
 from imagebart.transformer import StageConfig, build_transformer
@@ -50,6 +52,16 @@ from imagebart.vqgan import VqganConfig, VQModel
 
 FULL = dict(dim=192, enc_depth=4, dec_depth=3, enc_heads=3, dec_heads=3, dim_head=64)
 TINY = dict(dim=32, enc_depth=1, dec_depth=1, enc_heads=2, dec_heads=2, dim_head=16)
+
+
+def unpack_vqgan(model_path, out_path):
+    """Writes a model file's VQGAN as stage 1's final weights (config, state_dict, metrics from its
+    provenance), so that a transformer can be trained, and exported, on a shipped tokenizer."""
+    model = modelfile.load_model(model_path)
+    provenance = model.provenance.split("metrics: ", 1)
+    metrics = json.loads(provenance[1]).get("vqgan", {}) if len(provenance) == 2 else {}
+    config = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(model.vqgan.config).items()}
+    torch.save({"config": config, "state_dict": model.vqgan.state_dict(), "metrics": metrics}, out_path)
 
 
 def load_vqgan(path, device):
@@ -104,10 +116,14 @@ class Batch(NamedTuple):
     x0: torch.Tensor      # the clean tokens (the encoder's target)
 
 
-def make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, captions, drop_caption, gen=None,
-               holes=None):
-    """A Batch of images; holes (b, n) bool (default all) are the tokens noised, the others stay x0 and weigh
-    nothing in the loss."""
+def encode_captions(tokenizer, captions):
+    """(b, L) long: each caption's prompt tokens."""
+    return torch.tensor([tokenizer.encode(c) for c in captions], dtype=torch.long)
+
+
+def make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, ids, drop_caption, gen=None, holes=None):
+    """A Batch of images x and their captions' tokens ids (encode_captions); holes (b, n) bool (default all)
+    are the tokens noised, the others stay x0 and weigh nothing in the loss."""
     with torch.no_grad():
         x0 = vq.encode(x).flatten(1)
     b, k = x0.shape[0], vq.config.n_codes
@@ -116,11 +132,40 @@ def make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, captions
     x_prev = torch.where(holes, noise(x0, alphacum[t - 1].unsqueeze(1), k, gen), x0)
     x_t = torch.where(holes, noise(x_prev, (1 - betas[t]).unsqueeze(1), k, gen), x_prev)
     drop = torch.rand(b, generator=gen, device=x.device) < drop_caption
-    ids = torch.tensor([tokenizer.encode("" if d else c) for c, d in zip(captions, drop.tolist())],
-                       dtype=torch.long, device=x.device)
+    empty = torch.tensor(tokenizer.encode(""), dtype=torch.long, device=x.device)
+    ids = torch.where(drop.unsqueeze(1), empty, ids.to(x.device))
     src = torch.cat([t.unsqueeze(1), ids + token_offset, x_t], 1)
     tgt = torch.cat([torch.zeros(b, 1, dtype=torch.long, device=x.device), x_prev[:, :-1]], 1)
     return Batch(src, tgt, x_prev, holes.float(), t, x0)
+
+
+class EditScenes(torch.utils.data.IterableDataset):
+    """Endless training batches drawn on the CPU: (images (b, 3, 64, 64) uint8, holes (b, n) bool, the
+    captions' tokens (b, L)). Under a DataLoader with workers each worker draws its own scenes (its stream
+    of the rank), so that rendering, holes and tokenizing keep up with a GPU; without workers the rank's
+    stream is the same as SceneBatches' own."""
+
+    def __init__(self, emoji, tokenizer, batch, seed, rank, step, side, edit_fraction):
+        super().__init__()
+        self.emoji, self.tokenizer, self.batch, self.seed, self.rank, self.step = emoji, tokenizer, batch, seed, rank, step
+        self.side, self.edit_fraction = side, edit_fraction
+
+    def __iter__(self):
+        worker = torch.utils.data.get_worker_info()
+        stream = f"{self.rank}" if worker is None else f"{self.rank}.{worker.id}"
+        if worker is not None:
+            torch.set_num_threads(1)
+        batches = SceneBatches(self.emoji, self.batch, self.seed, stream, self.step)
+        hole_rng = random.Random(f"holes/{self.seed}/{stream}/{self.step}")
+        while True:
+            images, scenes = batches.next_pixels()
+            holes = edit_holes(scenes, self.side, 64 // self.side, self.edit_fraction, hole_rng)
+            yield images, holes, encode_captions(self.tokenizer, [s.caption for s in scenes])
+
+
+def edit_scene_loader(dataset, workers, device):
+    kwargs = dict(num_workers=workers, persistent_workers=True, prefetch_factor=4) if workers else {}
+    return iter(torch.utils.data.DataLoader(dataset, batch_size=None, pin_memory=device.type == "cuda", **kwargs))
 
 
 class TrainingForward(torch.nn.Module):
@@ -153,7 +198,7 @@ def held_out_losses(model, vq, tokenizer, token_offset, alphacum, betas, levels,
     pictures, edits, and the same edits (same noise) with an empty prompt; their difference is what the
     prompt tells the model, in nats a hole token."""
     x, scenes = SceneBatches(held_out, 32, 999, 0).next_scenes(device)
-    captions = [s.caption for s in scenes]
+    ids = encode_captions(tokenizer, [s.caption for s in scenes])
     edit = edit_holes(scenes, side, patch, 1.0, random.Random(778))
     out = {}
     with torch.no_grad():
@@ -161,7 +206,7 @@ def held_out_losses(model, vq, tokenizer, token_offset, alphacum, betas, levels,
             for name, holes, drop in (("held_out_loss", None, 0.0), ("held_out_edit_loss", edit, 0.0),
                                       ("held_out_edit_loss_empty_prompt", edit, 1.0)):
                 gen = torch.Generator(device=device).manual_seed(777 + t)
-                batch = make_batch(vq, tokenizer, token_offset, alphacum, betas, [t], x, captions, drop, gen, holes)
+                batch = make_batch(vq, tokenizer, token_offset, alphacum, betas, [t], x, ids, drop, gen, holes)
                 out[f"{name}_level{t}"] = weighted_loss(model(batch.src, batch.tgt), batch.target,
                                                         batch.weight).item()
     return out
@@ -184,12 +229,15 @@ def main(argv=None):
     p.add_argument("--text-length", type=int, default=16, help="L, prompt tokens")
     p.add_argument("--drop-caption", type=float, default=0.1)
     p.add_argument("--ema", type=float, default=0.999)
-    p.add_argument("--vqgan", help="stage 1 weights (default <run-dir>/vqgan.final.pt)")
+    p.add_argument("--vqgan", help="stage 1 weights (default <run-dir>/vqgan.final.pt), or a model file whose "
+                                   "VQGAN is copied to <run-dir>/vqgan.final.pt (a new transformer for a shipped model)")
     p.add_argument("--edit-fraction", type=float, default=0.5,
                    help="scenes trained as edits: a hole noised in clean context, the loss on the hole")
     p.add_argument("--encoder-loss", type=float, default=0.0,
                    help="weight of an auxiliary loss on the encoder: x0 at the hole's tokens from the prompt and x_t "
                         "(0, off: it did not make the bundled model read its prompt, docs/model-card.md)")
+    p.add_argument("--loader-workers", type=int, default=0,
+                   help="processes drawing the scenes (0: the training process itself; on a GPU, enough to feed it)")
     args = p.parse_args(argv)
     args.steps = args.steps or (20 if args.tiny else 3000)
     args.batch = args.batch or (4 if args.tiny else 16)
@@ -200,7 +248,13 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     name = "transformer" if args.level is None else f"transformer-level{args.level}"
     run = Run(args.run_dir, name, dist_)
-    vq = load_vqgan(args.vqgan or os.path.join(args.run_dir, "vqgan.final.pt"), dist_.device)
+    vqgan_path = args.vqgan or os.path.join(args.run_dir, "vqgan.final.pt")
+    if vqgan_path.endswith(".safetensors"):
+        vqgan_path = os.path.join(args.run_dir, "vqgan.final.pt")
+        if dist_.main:
+            unpack_vqgan(args.vqgan, vqgan_path)
+        dist_.barrier()
+    vq = load_vqgan(vqgan_path, dist_.device)
     emoji = common.load_emoji(args)
 
     # The vocabulary covers every emoji's words (held-out ones too: their pictures stay unseen).
@@ -251,8 +305,8 @@ def main(argv=None):
     model.to(dist_.device)
     ema.to(dist_.device)
     ddp = dist_.wrap(TrainingForward(model, args.encoder_loss > 0))
-    batches = SceneBatches(emoji, args.batch, args.seed, dist_.rank, start)
-    hole_rng = random.Random(f"holes/{args.seed}/{dist_.rank}/{start}")
+    scenes = edit_scene_loader(EditScenes(emoji, tokenizer, args.batch, args.seed, dist_.rank, start, side,
+                                          args.edit_fraction), args.loader_workers, dist_.device)
     patch = 64 // side
     progress = Progress(name, start, args.steps, dist_.main)
     sums, n_sums, t_last = {}, 0, time.time()
@@ -266,10 +320,10 @@ def main(argv=None):
         step += 1
         lr = common.phase_lr(args, step, max_warmup=300)
         common.set_lr(opt, lr)
-        x, scenes = batches.next_scenes(dist_.device)
-        holes = edit_holes(scenes, side, patch, args.edit_fraction, hole_rng)
-        batch = make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, [s.caption for s in scenes],
-                           args.drop_caption, holes=holes)
+        pixels, holes, ids = next(scenes)
+        x = common.to_unit_range(pixels.to(dist_.device, non_blocking=True))
+        batch = make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, ids, args.drop_caption,
+                           holes=holes)
         logits, encoder_logits = ddp(batch.src, batch.tgt)
         decoder_loss = weighted_loss(logits, batch.target, batch.weight)
         loss = decoder_loss
@@ -283,8 +337,11 @@ def main(argv=None):
         opt.step()
         with torch.no_grad():
             decay = min(args.ema, (1 + step) / (10 + step))
-            for e, m in zip(ema.parameters(), model.parameters()):
-                e.lerp_(m, 1 - decay)
+            if hasattr(torch, "_foreach_lerp_"):  # one kernel launch for all, where torch has it (2.0+)
+                torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
+            else:
+                for e, m in zip(ema.parameters(), model.parameters()):
+                    e.lerp_(m, 1 - decay)
 
         sums["loss"] = sums.get("loss", 0.0) + decoder_loss.item()
         n_sums += 1
