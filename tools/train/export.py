@@ -43,7 +43,7 @@ def transformer_files(run_dir):
     return files
 
 
-def build_model(run_dir, top_k=0, guidance=1.0, name="ImageBART Studio emoji 64 px (text)"):
+def build_model(run_dir, top_k=0, guidance=1.0, name="ImageBART Studio emoji 64 px (text)", made_by="tools/train"):
     vq_final = torch.load(os.path.join(run_dir, "vqgan.final.pt"), map_location="cpu")
     vqgan = VQModel(VqganConfig(**vq_final["config"]))
     vqgan.load_state_dict(vq_final["state_dict"])
@@ -62,7 +62,7 @@ def build_model(run_dir, top_k=0, guidance=1.0, name="ImageBART Studio emoji 64 
     conditioning = {"kind": "text", "token_offset": tokenizer["token_offset"], "tokenizer": tokenizer}
     if guidance != 1.0:  # training drops some captions, so the empty prompt is the unconditional mode
         conditioning["guidance"] = guidance
-    provenance = "tools/train (see docs/model-card.md); metrics: " + json.dumps(metrics, sort_keys=True)
+    provenance = f"{made_by} (see docs/model-card.md); metrics: " + json.dumps(metrics, sort_keys=True)
     return ImageBART(vqgan, levels, betas, schedule, conditioning, name, LICENSE, provenance).eval()
 
 
@@ -75,8 +75,9 @@ def main(argv=None):
     p.add_argument("--top-k", type=int, default=0, help="the levels' default top-k (0: no cut)")
     p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
                    help="the default classifier-free guidance scale stored in the file (1: none)")
+    p.add_argument("--made-by", default="tools/train", help="how the weights were made: the provenance's first words")
     args = p.parse_args(argv)
-    model = build_model(args.run_dir, args.top_k, args.guidance)
+    model = build_model(args.run_dir, args.top_k, args.guidance, made_by=args.made_by)
     modelfile.save_model(model, args.out, args.dtype)
     print(f"wrote {args.out}: {os.path.getsize(args.out) / 1e6:.1f} MB, {model.n_levels} levels, "
           f"K = {model.n_codes}, {len(model.conditioning['tokenizer']['vocab'])} words", flush=True)
