@@ -270,6 +270,79 @@ webp_canvas_size (GBytes *bytes,
   return TRUE;
 }
 
+/* Skips a GIF's data sub-blocks (a length byte, that many bytes; a zero length ends them) from i; past the
+ * end of the bytes when they are cut short. */
+static gsize
+gif_skip_sub_blocks (const guint8 *data,
+                     gsize         length,
+                     gsize         i)
+{
+  while (i < length && data[i] != 0)
+    i += (gsize) data[i] + 1;
+  return i + 1;
+}
+
+/* GdkPixbuf's GIF loader asks for an empty pixbuf, with criticals on the console, for a frame of zero width or
+ * height (36- and 47-byte files; found by fuzzing): such a GIF is refused before the loader sees it. Walks the
+ * blocks to the trailer as the loader does, stray bytes skipped; what it does not follow (not a GIF, cut
+ * short) is left to the loader, which reports it: TRUE. */
+static gboolean
+gif_frames_have_pixels (GBytes *bytes)
+{
+  gsize length;
+  const guint8 *data = g_bytes_get_data (bytes, &length);
+
+  if (length < 13 || memcmp (data, "GIF8", 4) != 0)
+    return TRUE;
+  gsize i = 13;
+  if (data[10] & 0x80)  /* the global colour table */
+    i += 3 * ((gsize) 2 << (data[10] & 7));
+  while (i < length)
+    {
+      switch (data[i])
+        {
+        case 0x21:  /* an extension: its label, then sub-blocks */
+          i = gif_skip_sub_blocks (data, length, i + 2);
+          break;
+        case 0x2c:  /* a frame: position, size, flags, its own colour table, LZW code size, sub-blocks */
+          if (i + 10 > length)
+            return TRUE;
+          if ((data[i + 5] | data[i + 6] << 8) == 0 || (data[i + 7] | data[i + 8] << 8) == 0)
+            return FALSE;
+          if (data[i + 9] & 0x80)
+            i += 3 * ((gsize) 2 << (data[i + 9] & 7));
+          i = gif_skip_sub_blocks (data, length, i + 11);
+          break;
+        case 0x3b:  /* the trailer */
+          return TRUE;
+        default:  /* a stray byte: the loader skips it and reads on, so do we */
+          i++;
+        }
+    }
+  return TRUE;
+}
+
+/* The WebP loader takes an extended (VP8X) file whose flags say "animated" as an animation, and without the
+ * animation's ANIM chunk it asks an animation iterator it never made for a frame, with criticals on the
+ * console (a 99-byte file; found by fuzzing). TRUE for such a file: its chunks are walked for an ANIM. */
+static gboolean
+webp_animation_lacks_frames (GBytes *bytes)
+{
+  gsize length;
+  const guint8 *data = g_bytes_get_data (bytes, &length);
+
+  if (length < 30 || memcmp (data, "RIFF", 4) != 0 || memcmp (data + 8, "WEBPVP8X", 8) != 0 || !(data[20] & 0x02))
+    return FALSE;
+  for (gsize i = 12; i + 8 <= length;)
+    {
+      if (memcmp (data + i, "ANIM", 4) == 0)
+        return FALSE;
+      guint32 size = data[i + 4] | data[i + 5] << 8 | data[i + 6] << 16 | (guint32) data[i + 7] << 24;
+      i += 8 + (gsize) size + (size & 1);  /* chunks are padded to an even size */
+    }
+  return TRUE;
+}
+
 /* What a header claims that some loader would believe and allocate for before it reports the picture's size:
  * checked here, before any loader sees the file. */
 static gboolean
@@ -283,6 +356,18 @@ header_claims_are_believable (GBytes      *bytes,
     {
       g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT,
                    _("“%s” is a damaged BMP file: its header points past the end of the file."), name);
+      return FALSE;
+    }
+  if (!gif_frames_have_pixels (bytes))
+    {
+      g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT,
+                   _("“%s” is a damaged GIF file: one of its frames has no pixels."), name);
+      return FALSE;
+    }
+  if (webp_animation_lacks_frames (bytes))
+    {
+      g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT,
+                   _("“%s” is a damaged WebP file: it says it is animated but holds no animation."), name);
       return FALSE;
     }
   if (webp_canvas_size (bytes, &width, &height))
@@ -336,12 +421,15 @@ ib_image_io_load_from_bytes (GBytes      *bytes,
   GdkPixbuf *first = gdk_pixbuf_loader_get_pixbuf (loader);
   GdkPixbufFormat *format = gdk_pixbuf_loader_get_format (loader);
   g_autofree char *format_name = format != NULL ? gdk_pixbuf_format_get_name (format) : NULL;
-  /* A GIF's first frame may cover part of its canvas only; its loader reports truncation itself. */
+  GdkPixbufAnimation *animation = gdk_pixbuf_loader_get_animation (loader);
+  gboolean animated = animation != NULL && !gdk_pixbuf_animation_is_static_image (animation);
+  /* A GIF's first frame may cover part of its canvas only; its loader reports truncation itself. An animated
+   * WebP's loader reports no rows at all: its RIFF header says whether it is whole. */
   if (g_strcmp0 (format_name, "gif") == 0)
     complete = TRUE;
   else if (complete && g_strcmp0 (format_name, "jpeg") == 0)
     complete = jpeg_is_complete (bytes);
-  else if (complete && g_strcmp0 (format_name, "webp") == 0)
+  else if ((complete || animated) && g_strcmp0 (format_name, "webp") == 0)
     complete = webp_is_complete (bytes);
   if (!written || !closed || first == NULL || !complete)
     {
@@ -367,9 +455,8 @@ ib_image_io_load_from_bytes (GBytes      *bytes,
 
   if (info != NULL)
     {
-      GdkPixbufAnimation *animation = gdk_pixbuf_loader_get_animation (loader);
       info->format = g_steal_pointer (&format_name);
-      info->animated = animation != NULL && !gdk_pixbuf_animation_is_static_image (animation);
+      info->animated = animated;
       info->has_alpha = gdk_pixbuf_get_has_alpha (first);
       info->recipe = g_strdup (gdk_pixbuf_get_option (first, "tEXt::" IB_EDIT_RECIPE_PNG_KEY));
     }
