@@ -172,6 +172,13 @@ jpeg_is_complete (GBytes *bytes)
   return FALSE;
 }
 
+/* A little-endian 32-bit field (RIFF and BMP headers). */
+static guint32
+read_le32 (const guint8 *p)
+{
+  return (guint32) p[0] | (guint32) p[1] << 8 | (guint32) p[2] << 16 | (guint32) p[3] << 24;
+}
+
 /* The WebP loader decodes what it has of a truncated file too; the RIFF header says how long it must be. */
 static gboolean
 webp_is_complete (GBytes *bytes)
@@ -180,7 +187,7 @@ webp_is_complete (GBytes *bytes)
   const guint8 *data = g_bytes_get_data (bytes, &length);
   if (length < 12 || memcmp (data, "RIFF", 4) != 0)
     return FALSE;
-  guint32 riff_size = (guint32) data[4] | (guint32) data[5] << 8 | (guint32) data[6] << 16 | (guint32) data[7] << 24;
+  guint32 riff_size = read_le32 (data + 4);
   return (guint64) riff_size + 8 <= length;
 }
 
@@ -237,14 +244,14 @@ bmp_header_fits (GBytes *bytes)
     return TRUE;
   if (length < 18)
     return FALSE;
-  guint32 pixel_offset = data[10] | data[11] << 8 | data[12] << 16 | (guint32) data[13] << 24;
-  guint32 header_size = data[14] | data[15] << 8 | data[16] << 16 | (guint32) data[17] << 24;
+  guint32 pixel_offset = read_le32 (data + 10);
+  guint32 header_size = read_le32 (data + 14);
   if (pixel_offset > length || header_size > length - 14)
     return FALSE;
   /* The palette it reads before the picture's size is known: as many entries as the file can hold. */
   if (header_size >= 40 && length >= 50)
     {
-      guint32 n_colours = data[46] | data[47] << 8 | data[48] << 16 | (guint32) data[49] << 24;
+      guint32 n_colours = read_le32 (data + 46);
       if (n_colours > length / 3)
         return FALSE;
     }
@@ -337,7 +344,7 @@ webp_animation_lacks_frames (GBytes *bytes)
     {
       if (memcmp (data + i, "ANIM", 4) == 0)
         return FALSE;
-      guint32 size = data[i + 4] | data[i + 5] << 8 | data[i + 6] << 16 | (guint32) data[i + 7] << 24;
+      guint32 size = read_le32 (data + i + 4);
       i += 8 + (gsize) size + (size & 1);  /* chunks are padded to an even size */
     }
   return TRUE;
