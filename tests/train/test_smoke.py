@@ -107,18 +107,26 @@ class EditSampleTest(unittest.TestCase):
     def test_loader_workers(self):
         """--loader-workers: each worker draws its own scenes, holes and prompt tokens, shaped as training
         takes them; without workers the stream is the training process's own, the same every time."""
-        from train_transformer import EditScenes, edit_scene_loader
+        from common import ScenePixels, SceneBatches, scene_loader
+        from train_transformer import EditScenes
         tok = tokenizer.Tokenizer(tokenizer.build_vocab(data.EmojiSet.synthetic().all_captions()), 8)
         dataset = EditScenes(data.EmojiSet.synthetic(), tok, 6, 0, 0, 0, 8, 0.5)
-        pixels, holes, ids = next(edit_scene_loader(dataset, 0, torch.device("cpu")))
+        pixels, holes, ids = next(scene_loader(dataset, 0, torch.device("cpu")))
         self.assertEqual((pixels.shape, pixels.dtype), ((6, 3, 64, 64), torch.uint8))
         self.assertEqual((holes.shape, holes.dtype), ((6, 64), torch.bool))
         self.assertEqual(tuple(ids.shape), (6, 8))
-        self.assertTrue(torch.equal(next(edit_scene_loader(dataset, 0, torch.device("cpu")))[0], pixels))
-        loader = edit_scene_loader(dataset, 2, torch.device("cpu"))
+        self.assertTrue(torch.equal(next(scene_loader(dataset, 0, torch.device("cpu")))[0], pixels))
+        loader = scene_loader(dataset, 2, torch.device("cpu"))
         first, second = next(loader), next(loader)  # one from each worker, each its own stream
         self.assertFalse(torch.equal(first[0], second[0]))
         self.assertFalse(torch.equal(first[0], pixels))
+        # The VQGAN's pixels: without workers the same scenes as SceneBatches' of the rank (the stream train_all
+        # always drew); with them, another stream per worker.
+        own = next(scene_loader(ScenePixels(data.EmojiSet.synthetic(), 6, 0, 0, 0), 0, torch.device("cpu")))
+        self.assertTrue(torch.equal(own, SceneBatches(data.EmojiSet.synthetic(), 6, 0, 0, 0).next_pixels()[0]))
+        worker = next(scene_loader(ScenePixels(data.EmojiSet.synthetic(), 6, 0, 0, 0), 1, torch.device("cpu")))
+        self.assertEqual((worker.shape, worker.dtype), ((6, 3, 64, 64), torch.uint8))
+        self.assertFalse(torch.equal(worker, own))
 
     def test_encoder_head(self):
         """--encoder-loss reads the encoder's own logits head at x_t's positions, image tokens only, and leaves
@@ -245,6 +253,12 @@ class SmokeTest(unittest.TestCase):
             vqgan_names = [k for k in first if k.startswith(modelfile.VQGAN_PREFIX)]
             self.assertTrue(vqgan_names)
             self.assertTrue(all(torch.equal(first[k], second[k]) for k in vqgan_names))
+
+            # The VQGAN's scenes drawn by a loader worker too.
+            run_dir3 = os.path.join(tmp, "run3")
+            run([os.path.join(TRAIN, "train_vqgan.py"), "--tiny", "--synthetic-data", "--run-dir", run_dir3,
+                 "--steps", "2", "--batch", "2", "--threads", "1", "--loader-workers", "1"])
+            self.assertEqual(torch.load(os.path.join(run_dir3, "vqgan.final.pt"))["metrics"]["steps"], 2)
 
             # The prompt probe reads the model's VQGAN and vocabulary and fits its linear map.
             log = run([os.path.join(TRAIN, "probe_prompt.py"), "--model", out, "--synthetic-data", "--scenes", "256",

@@ -150,6 +150,41 @@ class SceneBatches:
         return images, scenes
 
 
+class ScenePixels(torch.utils.data.IterableDataset):
+    """Endless batches of scene pixels ((b, 3, 64, 64) uint8) drawn on the CPU. Under a DataLoader with workers
+    (scene_loader) each worker draws its own scenes, its own stream of the rank, so that drawing keeps up with
+    a GPU; without workers the stream is the rank's own, the same as SceneBatches'."""
+
+    def __init__(self, emoji, batch, seed, rank, step):
+        super().__init__()
+        self.emoji, self.batch, self.seed, self.rank, self.step = emoji, batch, seed, rank, step
+
+    def stream(self):
+        """The stream's name (the rank, or rank.worker) and its SceneBatches."""
+        worker = torch.utils.data.get_worker_info()
+        name = f"{self.rank}" if worker is None else f"{self.rank}.{worker.id}"
+        if worker is not None:
+            torch.set_num_threads(1)
+        return name, SceneBatches(self.emoji, self.batch, self.seed, name, self.step)
+
+    def __iter__(self):
+        _, batches = self.stream()
+        while True:
+            yield batches.next_pixels()[0]
+
+
+def scene_loader(dataset, workers, device):
+    """An endless iterator over a ScenePixels-like dataset's batches, drawn by `workers` processes (0: this
+    one), pinned for a copy to the GPU."""
+    kwargs = dict(num_workers=workers, persistent_workers=True, prefetch_factor=4) if workers else {}
+    return iter(torch.utils.data.DataLoader(dataset, batch_size=None, pin_memory=device.type == "cuda", **kwargs))
+
+
+def add_loader_args(p):
+    p.add_argument("--loader-workers", type=int, default=0,
+                   help="processes drawing the scenes (0: the training process itself; on a GPU, enough to feed it)")
+
+
 def to_unit_range(pixels):
     """uint8 pixels -> floats in [-1, 1], the networks' input."""
     return pixels.float() / 127.5 - 1

@@ -139,33 +139,22 @@ def make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, ids, dro
     return Batch(src, tgt, x_prev, holes.float(), t, x0)
 
 
-class EditScenes(torch.utils.data.IterableDataset):
+class EditScenes(common.ScenePixels):
     """Endless training batches drawn on the CPU: (images (b, 3, 64, 64) uint8, holes (b, n) bool, the
-    captions' tokens (b, L)). Under a DataLoader with workers each worker draws its own scenes (its stream
-    of the rank), so that rendering, holes and tokenizing keep up with a GPU; without workers the rank's
-    stream is the same as SceneBatches' own."""
+    captions' tokens (b, L)), each worker its own stream (common.ScenePixels), so that rendering, holes and
+    tokenizing keep up with a GPU."""
 
     def __init__(self, emoji, tokenizer, batch, seed, rank, step, side, edit_fraction):
-        super().__init__()
-        self.emoji, self.tokenizer, self.batch, self.seed, self.rank, self.step = emoji, tokenizer, batch, seed, rank, step
-        self.side, self.edit_fraction = side, edit_fraction
+        super().__init__(emoji, batch, seed, rank, step)
+        self.tokenizer, self.side, self.edit_fraction = tokenizer, side, edit_fraction
 
     def __iter__(self):
-        worker = torch.utils.data.get_worker_info()
-        stream = f"{self.rank}" if worker is None else f"{self.rank}.{worker.id}"
-        if worker is not None:
-            torch.set_num_threads(1)
-        batches = SceneBatches(self.emoji, self.batch, self.seed, stream, self.step)
-        hole_rng = random.Random(f"holes/{self.seed}/{stream}/{self.step}")
+        name, batches = self.stream()
+        hole_rng = random.Random(f"holes/{self.seed}/{name}/{self.step}")
         while True:
             images, scenes = batches.next_pixels()
             holes = edit_holes(scenes, self.side, 64 // self.side, self.edit_fraction, hole_rng)
             yield images, holes, encode_captions(self.tokenizer, [s.caption for s in scenes])
-
-
-def edit_scene_loader(dataset, workers, device):
-    kwargs = dict(num_workers=workers, persistent_workers=True, prefetch_factor=4) if workers else {}
-    return iter(torch.utils.data.DataLoader(dataset, batch_size=None, pin_memory=device.type == "cuda", **kwargs))
 
 
 class TrainingForward(torch.nn.Module):
@@ -236,8 +225,7 @@ def main(argv=None):
     p.add_argument("--encoder-loss", type=float, default=0.0,
                    help="weight of an auxiliary loss on the encoder: x0 at the hole's tokens from the prompt and x_t "
                         "(0, off: it did not make the bundled model read its prompt, docs/model-card.md)")
-    p.add_argument("--loader-workers", type=int, default=0,
-                   help="processes drawing the scenes (0: the training process itself; on a GPU, enough to feed it)")
+    common.add_loader_args(p)
     args = p.parse_args(argv)
     args.steps = args.steps or (20 if args.tiny else 3000)
     args.batch = args.batch or (4 if args.tiny else 16)
@@ -305,7 +293,7 @@ def main(argv=None):
     model.to(dist_.device)
     ema.to(dist_.device)
     ddp = dist_.wrap(TrainingForward(model, args.encoder_loss > 0))
-    scenes = edit_scene_loader(EditScenes(emoji, tokenizer, args.batch, args.seed, dist_.rank, start, side,
+    scenes = common.scene_loader(EditScenes(emoji, tokenizer, args.batch, args.seed, dist_.rank, start, side,
                                           args.edit_fraction), args.loader_workers, dist_.device)
     patch = 64 // side
     progress = Progress(name, start, args.steps, dist_.main)

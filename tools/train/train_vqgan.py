@@ -84,6 +84,7 @@ def main(argv=None):
     p.add_argument("--restart-every", type=int, default=50, help="re-seed rows unused for this many steps")
     p.add_argument("--remap-scenes", type=int, help="scenes encoded to find the used codes (default 2048)")
     p.add_argument("--eval-scenes", type=int, help="held-out scenes for the PSNR (default 256)")
+    common.add_loader_args(p)
     args = p.parse_args(argv)
     args.steps = args.steps or (20 if args.tiny else 2000)
     args.batch = args.batch or (4 if args.tiny else 16)
@@ -121,7 +122,8 @@ def main(argv=None):
     model = dist_.wrap(Autoencoder(vq))
     disc_ddp = dist_.wrap(disc)
     emoji = common.load_emoji(args)
-    batches = SceneBatches(emoji, args.batch, args.seed, dist_.rank, start)
+    pixels = common.scene_loader(common.ScenePixels(emoji, args.batch, args.seed, dist_.rank, start),
+                                 args.loader_workers, dist_.device)
     progress = Progress("vqgan", start, args.steps, dist_.main)
     usage = torch.zeros(config.n_embed, device=dist_.device)
     sums, n_sums, t_last = {}, 0, time.time()
@@ -137,7 +139,7 @@ def main(argv=None):
         lr = common.phase_lr(args, step, max_warmup=200)
         common.set_lr(opt_g, lr)
         common.set_lr(opt_d, lr)
-        x, _ = batches.next(dist_.device)
+        x = common.to_unit_range(next(pixels).to(dist_.device, non_blocking=True))
         adversarial = step >= args.disc_start
         if step == 0:
             # Data-dependent codebook init: rows drawn from the first batch's latents (rank 0's, broadcast).
