@@ -462,8 +462,8 @@ ib_vk_list_devices (GError **error)
   return list;
 }
 
-gboolean
-ib_vk_has_gpu (void)
+static gboolean
+find_gpu (void)
 {
   g_autoptr (GPtrArray) list = ib_vk_list_devices (NULL);
 
@@ -476,6 +476,19 @@ ib_vk_has_gpu (void)
         return TRUE;
     }
   return FALSE;
+}
+
+gboolean
+ib_vk_has_gpu (void)
+{
+  /* Once: each look creates a Vulkan instance (about 60 ms with lavapipe), and the editor asks at the start
+   * of every job on the "auto" engine. */
+  enum { NOT_ASKED, NO_GPU, GPU };
+  static gsize answer = NOT_ASKED;
+
+  if (g_once_init_enter (&answer))
+    g_once_init_leave (&answer, find_gpu () ? GPU : NO_GPU);
+  return answer == GPU;
 }
 
 /* The chosen entry of the sorted list, or NULL with error. */

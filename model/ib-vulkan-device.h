@@ -66,7 +66,8 @@ gboolean        ib_vk_is_built              (void);
 GPtrArray      *ib_vk_list_devices          (GError        **error);
 
 /* TRUE when a usable device that is not a CPU implementation (lavapipe, SwiftShader) exists: what
- * --backend auto asks. Never fails: no loader counts as no GPU. */
+ * --backend auto asks. Never fails: no loader counts as no GPU. Looked up once a process (a GPU plugged in
+ * later is found by a new process, or at once by naming it as the device). */
 gboolean        ib_vk_has_gpu               (void);
 
 typedef struct _IbVkDevice IbVkDevice;
