@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "ib-test-model.h"
+#include "ib-transformer.h"
+#include "ib-vqgan.h"
 
 IbModelConfig *
 fuzz_test_config (void)
@@ -34,6 +36,21 @@ fuzz_test_model (void)
       g_assert (file != NULL);
     }
   return file;
+}
+
+void
+fuzz_check_loaded_model (IbModelFile *file)
+{
+  const IbModelConfig *config = ib_model_file_get_config (file);
+  for (guint i = 0; i < ib_model_file_n_tensors (file); i++)
+    g_assert (ib_model_file_lookup (file, ib_model_file_nth_tensor (file, i)->name) != NULL);
+
+  g_autoptr (IbVqgan) vqgan = ib_vqgan_new (file, NULL);
+  for (int t = 1; t <= config->n_levels; t++)
+    {
+      IbStage *stage = ib_stage_new (file, t, NULL);
+      g_clear_pointer (&stage, ib_stage_free);
+    }
 }
 
 void
