@@ -18,8 +18,12 @@ ib_shell_test_init (int    *argc,
 {
   g_autofree char *state = NULL;
 
-  /* Before anything asks GLib for the user's folders (it keeps the first answer). */
-  state = g_build_filename (get_temp_dir (), "state", NULL);
+  /* Before anything asks GLib for the user's folders (it keeps the first answer). A test's child process is
+   * given its parent's folder, so that the parent sees what the child left. */
+  if (g_getenv (IB_SHELL_TEST_STATE_ENV) != NULL)
+    state = g_strdup (g_getenv (IB_SHELL_TEST_STATE_ENV));
+  else
+    state = g_build_filename (get_temp_dir (), "state", NULL);
   g_setenv ("XDG_STATE_HOME", state, TRUE);
   ib_studio_init ();
   gtk_test_init (argc, argv, NULL);

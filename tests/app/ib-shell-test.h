@@ -11,7 +11,9 @@
 G_BEGIN_DECLS
 
 /* ib_studio_init, GTK and libadwaita for a test program; the user's state folder (crash recovery) is a
- * temporary one, so that tests neither see nor leave autosaves. Call first in main. */
+ * temporary one, so that tests neither see nor leave autosaves, or the folder IB_SHELL_TEST_STATE_ENV names
+ * (a child process of a test). Call first in main. */
+#define IB_SHELL_TEST_STATE_ENV "IB_SHELL_TEST_STATE_HOME"
 void        ib_shell_test_init             (int                *argc,
                                             char             ***argv);
 
