@@ -16,17 +16,32 @@ G_DEFINE_QUARK (ib-document-error-quark, ib_document_error)
 /* Writes are issued in slices so that a cancellation is seen within one slice. */
 #define WRITE_SLICE ((gsize) 4 << 20)
 
-/* The byte budget of IMAGEBART_FAULT_WRITE, or -1 when no fault is injected (always in release builds). */
-static gint64
-fault_budget (void)
+/* An injected write failure: after budget bytes (-1: never, always in release builds) writes fail with
+ * errno_value. */
+typedef struct
 {
+  gint64 budget;
+  int errno_value;
+} WriteFault;
+
+/* IMAGEBART_FAULT_WRITE=N (a full disk after N bytes) or N:EIO (an I/O error after N bytes). */
+static WriteFault
+write_fault_from_env (void)
+{
+  WriteFault fault = { -1, ENOSPC };
 #ifndef NDEBUG
   const char *value = g_getenv ("IMAGEBART_FAULT_WRITE");
+  if (value == NULL)
+    return fault;
+  g_auto (GStrv) parts = g_strsplit (value, ":", 2);
   guint64 budget;
-  if (value != NULL && g_ascii_string_to_unsigned (value, 10, 0, G_MAXINT64, &budget, NULL))
-    return (gint64) budget;
+  if (!g_ascii_string_to_unsigned (parts[0], 10, 0, G_MAXINT64, &budget, NULL))
+    return fault;
+  fault.budget = (gint64) budget;
+  if (parts[1] != NULL && g_ascii_strcasecmp (parts[1], "EIO") == 0)
+    fault.errno_value = EIO;
 #endif
-  return -1;
+  return fault;
 }
 
 static gboolean
@@ -44,12 +59,12 @@ set_write_error (GError    **error,
   return FALSE;
 }
 
-/* write() all of data to fd, honouring the fault budget; FALSE with errno set. */
+/* write() all of data to fd, honouring the injected fault; FALSE with errno set. */
 static gboolean
 write_all (int           fd,
            const guint8 *data,
            gsize         length,
-           gint64       *budget,
+           WriteFault   *fault,
            GCancellable *cancellable,
            GError      **error)
 {
@@ -58,11 +73,11 @@ write_all (int           fd,
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
       gsize slice = MIN (length, WRITE_SLICE);
-      gboolean fault = FALSE;
-      if (*budget >= 0 && (guint64) *budget < slice)
+      gboolean fails = FALSE;
+      if (fault->budget >= 0 && (guint64) fault->budget < slice)
         {
-          slice = (gsize) *budget;
-          fault = TRUE;
+          slice = (gsize) fault->budget;
+          fails = TRUE;
         }
       gssize written = slice > 0 ? write (fd, data, slice) : 0;
       if (written < 0)
@@ -71,11 +86,11 @@ write_all (int           fd,
             continue;
           return FALSE;
         }
-      if (*budget >= 0)
-        *budget -= written;
-      if (fault && (gsize) written == slice)
+      if (fault->budget >= 0)
+        fault->budget -= written;
+      if (fails && (gsize) written == slice)
         {
-          errno = ENOSPC;
+          errno = fault->errno_value;
           return FALSE;
         }
       data += written;
@@ -113,10 +128,10 @@ write_local (GFile        *file,
       mode = 0666 & ~mask;
     }
 
-  gint64 budget = fault_budget ();
+  WriteFault fault = write_fault_from_env ();
   g_autoptr (GError) local = NULL;
   int saved_errno = 0;
-  if (fchmod (fd, mode) != 0 || !write_all (fd, data, length, &budget, cancellable, &local) || fsync (fd) != 0)
+  if (fchmod (fd, mode) != 0 || !write_all (fd, data, length, &fault, cancellable, &local) || fsync (fd) != 0)
     saved_errno = errno;
   if (close (fd) != 0 && saved_errno == 0 && local == NULL)
     saved_errno = errno;
@@ -162,8 +177,8 @@ write_remote (GFile        *file,
                    local->message);
       return FALSE;
     }
-  gint64 budget = fault_budget ();
-  gsize limit = budget >= 0 ? MIN (length, (gsize) budget) : length;
+  WriteFault fault = write_fault_from_env ();
+  gsize limit = fault.budget >= 0 ? MIN (length, (gsize) fault.budget) : length;
   gsize written = 0;
   if (g_output_stream_write_all (G_OUTPUT_STREAM (stream), data, limit, &written, cancellable, &local) &&
       limit == length && g_output_stream_close (G_OUTPUT_STREAM (stream), cancellable, &local))
@@ -173,7 +188,7 @@ write_remote (GFile        *file,
   g_cancellable_cancel (abort);
   g_output_stream_close (G_OUTPUT_STREAM (stream), abort, NULL);
   if (local == NULL)
-    return set_write_error (error, file, ENOSPC);
+    return set_write_error (error, file, fault.errno_value);
   g_autofree char *name = g_file_get_parse_name (file);
   g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_IO, _("Could not save “%s”: %s"), name,
                local->message);

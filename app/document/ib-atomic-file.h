@@ -6,7 +6,8 @@
  * file untouched and removes the temporary one. An existing target's permissions are kept.
  *
  * Debug builds only (NDEBUG not defined): the environment variable IMAGEBART_FAULT_WRITE=N makes every write
- * fail with ENOSPC after N bytes, so that tests can check what a full disk does. */
+ * fail with ENOSPC after N bytes, and IMAGEBART_FAULT_WRITE=N:EIO with an I/O error, so that tests can check
+ * what a full or failing disk does. */
 #pragma once
 
 #include <gio/gio.h>

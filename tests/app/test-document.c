@@ -1,5 +1,6 @@
 /* test-document.c: IbDocument: opening pictures and projects, mask and result steps with undo/redo, saving
- * projects and PNGs (the source picture untouched), export, a failed save, resuming a session with undo. */
+ * projects and PNGs (the source picture untouched), export, failed saves (disk full, I/O error), resuming a
+ * session with undo. */
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -352,6 +353,94 @@ test_export_and_failure (Fixture       *fixture,
 #endif
 }
 
+/* Disk full and I/O errors at several points of a save of each kind the editor writes (project, PNG with its
+ * recipe, exported JPEG): each fails with a message naming the file, the previous file stays byte for byte,
+ * and no temporary file is left; without the fault the same write goes through. */
+typedef enum
+{
+  WRITE_PROJECT,
+  WRITE_PNG,
+  WRITE_JPEG,
+} WriteKind;
+
+static gboolean
+write_document (IbDocument *doc,
+                GFile      *file,
+                WriteKind   kind,
+                GError    **error)
+{
+  if (kind != WRITE_JPEG)
+    return save (doc, file, error);
+  g_autoptr (GAsyncResult) result = NULL;
+  ib_document_export_async (doc, file, IB_EXPORT_JPEG, 90, NULL, async_done_cb, &result);
+  return ib_document_export_finish (doc, wait_for (&result), error);
+}
+
+static int
+count_temporary_files (Fixture *fixture)
+{
+  g_autoptr (GDir) dir = g_dir_open (fixture->folder, 0, NULL);
+  int n = 0;
+  for (const char *name; (name = g_dir_read_name (dir)) != NULL;)
+    n += name[0] == '.';
+  return n;
+}
+
+static void
+test_failed_writes_keep_previous (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+#ifdef NDEBUG
+  g_test_skip ("fault injection is compiled only without NDEBUG");
+#else
+  g_autoptr (GError) error = NULL;
+  g_autoptr (IbDocument) first = ib_document_new_from_file (fixture->picture_file, &error);
+  g_assert_no_error (error);
+  ib_mask_fill_rectangle (ib_document_get_mask (first), 1, 1, 5, 5, IB_MASK_MODE_PAINT);
+  g_autoptr (IbEditImage) other_picture = make_picture (48, 32, 9);
+  g_autoptr (GFile) other_file = child (fixture, "other.png");
+  g_assert_true (ib_image_io_save_png (other_picture, NULL, other_file, NULL, &error));
+  g_autoptr (IbDocument) second = ib_document_new_from_file (other_file, &error);
+  g_assert_no_error (error);
+  ib_mask_fill_rectangle (ib_document_get_mask (second), 10, 4, 30, 20, IB_MASK_MODE_PAINT);
+
+  static const struct
+  {
+    const char *name;
+    WriteKind kind;
+  } targets[] = { { "work.ibproj", WRITE_PROJECT }, { "work.png", WRITE_PNG }, { "work.jpg", WRITE_JPEG } };
+  /* Bytes written before the fault, and which fault. */
+  static const char *faults[] = { "0", "1", "700", "0:EIO", "700:EIO" };
+
+  for (guint t = 0; t < G_N_ELEMENTS (targets); t++)
+    {
+      g_autoptr (GFile) file = child (fixture, targets[t].name);
+      g_assert_true (write_document (first, file, targets[t].kind, &error));
+      g_assert_no_error (error);
+      g_autoptr (GBytes) previous = g_file_load_bytes (file, NULL, NULL, &error);
+      g_assert_no_error (error);
+      for (guint f = 0; f < G_N_ELEMENTS (faults); f++)
+        {
+          g_setenv ("IMAGEBART_FAULT_WRITE", faults[f], TRUE);
+          g_assert_false (write_document (second, file, targets[t].kind, &error));
+          g_unsetenv ("IMAGEBART_FAULT_WRITE");
+          int expected = strstr (faults[f], "EIO") != NULL ? IB_DOCUMENT_ERROR_IO : IB_DOCUMENT_ERROR_NO_SPACE;
+          g_assert_error (error, IB_DOCUMENT_ERROR, expected);
+          g_assert_nonnull (strstr (error->message, targets[t].name));
+          g_clear_error (&error);
+          g_autoptr (GBytes) now = g_file_load_bytes (file, NULL, NULL, &error);
+          g_assert_no_error (error);
+          g_assert_true (g_bytes_equal (now, previous));
+          g_assert_cmpint (count_temporary_files (fixture), ==, 0);
+        }
+      g_assert_true (write_document (second, file, targets[t].kind, &error));
+      g_assert_no_error (error);
+      g_autoptr (GBytes) replaced = g_file_load_bytes (file, NULL, NULL, &error);
+      g_assert_false (g_bytes_equal (replaced, previous));
+    }
+#endif
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -362,6 +451,8 @@ main (int   argc,
   g_test_add ("/app/document/steps", Fixture, NULL, fixture_set_up, test_steps, fixture_tear_down);
   g_test_add ("/app/document/save-and-resume", Fixture, NULL, fixture_set_up, test_save_and_resume,
               fixture_tear_down);
+  g_test_add ("/app/document/failed-writes-keep-previous", Fixture, NULL, fixture_set_up,
+              test_failed_writes_keep_previous, fixture_tear_down);
   g_test_add ("/app/document/export-and-failure", Fixture, NULL, fixture_set_up, test_export_and_failure,
               fixture_tear_down);
   return g_test_run ();
