@@ -248,7 +248,8 @@ png_header (guint32 width,
 static void
 test_too_large (void)
 {
-  const guint32 sizes[][2] = { { IB_EDIT_MAX_SIDE + 1, 16 }, { 16, IB_EDIT_MAX_SIDE + 1 }, { 20000, 20000 } };
+  const guint32 sizes[][2] = { { IB_EDIT_MAX_SIDE + 1, 16 }, { 16, IB_EDIT_MAX_SIDE + 1 }, { 20000, 20000 },
+                               { 30000, 30000 } };
   for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
     {
       g_autoptr (GBytes) bytes = png_header (sizes[i][0], sizes[i][1]);
@@ -291,6 +292,34 @@ test_too_large (void)
       g_assert_null (ib_image_io_load_from_bytes (huge, "huge", NULL, &error));
       g_assert_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_TOO_LARGE);
     }
+}
+
+/* Zero-size pictures: a PNG header of 0 pixels in either direction (which the format forbids), and a BMP of
+ * 0 × 0 written as a 1 × 1 with its size changed: refused with a message that names the file. */
+static void
+test_zero_size (void)
+{
+  const guint32 sizes[][2] = { { 0, 16 }, { 16, 0 }, { 0, 0 } };
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      g_autoptr (GBytes) bytes = png_header (sizes[i][0], sizes[i][1]);
+      g_autoptr (GError) error = NULL;
+      g_assert_null (ib_image_io_load_from_bytes (bytes, "empty.png", NULL, &error));
+      g_assert_nonnull (error);
+      g_assert_nonnull (strstr (error->message, "empty.png"));
+      g_test_message ("%u x %u PNG: %s", sizes[i][0], sizes[i][1], error->message);
+    }
+
+  g_autoptr (IbEditImage) one = make_picture (1, 1, 3, FALSE);
+  g_autoptr (GBytes) encoded = encode_with_pixbuf (one, "bmp");
+  guint8 *data = g_memdup2 (g_bytes_get_data (encoded, NULL), g_bytes_get_size (encoded));
+  memset (data + 18, 0, 8);   /* BITMAPINFOHEADER width and height */
+  g_autoptr (GBytes) empty = g_bytes_new_take (data, g_bytes_get_size (encoded));
+  g_autoptr (GError) error = NULL;
+  g_assert_null (ib_image_io_load_from_bytes (empty, "empty.bmp", NULL, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "empty.bmp"));
+  g_test_message ("0 x 0 BMP: %s", error->message);
 }
 
 /* A 36-byte GIF whose screen and frame claim 11266 × 14850 pixels (found by fuzzing: the loader spent seconds
@@ -784,6 +813,7 @@ main (int   argc,
   g_test_add_func ("/app/image-io/formats", test_formats);
   g_test_add_func ("/app/image-io/exif-orientation", test_exif_orientation);
   g_test_add_func ("/app/image-io/too-large", test_too_large);
+  g_test_add_func ("/app/image-io/zero-size", test_zero_size);
   g_test_add_func ("/app/image-io/damaged", test_damaged);
   g_test_add_func ("/app/image-io/size-beyond-file", test_size_beyond_file);
   g_test_add_func ("/app/image-io/special-pictures", test_special_pictures);
