@@ -9,6 +9,7 @@
 #include "ib-model-info-dialog.h"
 #include "ib-preferences-dialog.h"
 #include "ib-recovery-dialog.h"
+#include "ib-renderer-choice.h"
 #include "ib-shell-config.h"
 #include "ib-studio-config.h"
 
@@ -416,6 +417,7 @@ ib_application_startup (GApplication *application)
   IbApplication *self = IB_APPLICATION (application);
 
   G_APPLICATION_CLASS (ib_application_parent_class)->startup (application);
+  ib_prefer_cairo_on_software_gl (gdk_display_get_default ());
 
   self->settings = new_settings ();
   g_action_map_add_action_entries (G_ACTION_MAP (self), app_actions, G_N_ELEMENTS (app_actions), self);

@@ -3,12 +3,18 @@
 
 #include <glib/gstdio.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "../ib-test-model.h"
 #include "ib-studio.h"
 
 static char *temp_dir;
+static int child_pipe = -1;
 
 static const char *get_temp_dir (void);
 
@@ -96,6 +102,56 @@ ib_shell_test_run_on_picture (int              n_levels,
   const char *argv[] = { "--model", model, picture, NULL };
 
   ib_shell_test_run (argv, body, data);
+}
+
+GPid
+ib_shell_test_spawn_child (const char         *mode,
+                           const char * const *env_changes,
+                           int                *from_child)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", &error);
+  g_assert_no_error (error);
+  char *argv[] = { self, (char *) "--child", (char *) mode, NULL };
+  g_auto(GStrv) envp = g_get_environ ();
+  GPid pid;
+
+  for (int i = 0; env_changes != NULL && env_changes[i] != NULL; i++)
+    {
+      const char *equals = strchr (env_changes[i], '=');
+      if (equals == NULL)
+        envp = g_environ_unsetenv (envp, env_changes[i]);
+      else
+        {
+          g_autofree char *name = g_strndup (env_changes[i], equals - env_changes[i]);
+          envp = g_environ_setenv (envp, name, equals + 1, TRUE);
+        }
+    }
+  g_assert_true (g_spawn_async_with_pipes (NULL, argv, envp, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, NULL,
+                                           from_child, NULL, &error));
+  g_assert_no_error (error);
+  return pid;
+}
+
+const char *
+ib_shell_test_child_mode (int    argc,
+                          char **argv)
+{
+  if (argc < 3 || !g_str_equal (argv[1], "--child"))
+    return NULL;
+  child_pipe = dup (STDOUT_FILENO);
+  g_assert_cmpint (dup2 (STDERR_FILENO, STDOUT_FILENO), ==, STDOUT_FILENO);
+#ifdef __linux__
+  prctl (PR_SET_PDEATHSIG, SIGKILL);   /* never outlive a parent that failed before it waited */
+#endif
+  return argv[2];
+}
+
+int
+ib_shell_test_child_pipe (void)
+{
+  g_assert_cmpint (child_pipe, >=, 0);
+  return child_pipe;
 }
 
 void

@@ -89,6 +89,20 @@ gsize       ib_shell_test_count_differences (IbEditImage       *a,
                                             IbMask             *mask,
                                             IbShellTestRegion   region);
 
+/* Tests that need a process of their own (what happens at start-up, a kill): the test program started again
+ * as a child with the arguments --child MODE and env_changes applied to this process's environment
+ * ("NAME=VALUE" sets, "NAME" unsets; NULL-terminated). Returns its pid; *from_child is the read end of a pipe
+ * the child writes to (ib_shell_test_child_pipe). The child dies with its parent. */
+GPid        ib_shell_test_spawn_child      (const char         *mode,
+                                            const char * const *env_changes,
+                                            int                *from_child);
+/* First thing in main: the MODE when this process is such a child (its GLib test output then goes to stderr,
+ * its stdout being the pipe), else NULL. Call ib_shell_test_init after it either way. */
+const char *ib_shell_test_child_mode       (int                 argc,
+                                            char              **argv);
+/* In a child: the pipe to the parent. */
+int         ib_shell_test_child_pipe       (void);
+
 /* Removes the temporary files (call at the end of main). */
 void        ib_shell_test_cleanup          (void);
 

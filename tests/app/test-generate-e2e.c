@@ -11,9 +11,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 #include <unistd.h>
 
 #include "ib-application.h"
@@ -684,7 +681,6 @@ static void
 killed_child_body (IbApplication *application,
                    gpointer       data)
 {
-  int to_parent = GPOINTER_TO_INT (data);
   IbMainWindow *window = ib_shell_test_main_window (application);
   IbJobRunner *runner = ib_main_window_get_runner (window);
 
@@ -706,7 +702,7 @@ killed_child_body (IbApplication *application,
       /* A job has just been started or is under way: the parent kills this process when it reads this. */
       if (g_get_monotonic_time () > autosaved_by && ib_job_runner_get_running (runner))
         {
-          if (write (to_parent, "k", 1) != 1)
+          if (write (ib_shell_test_child_pipe (), "k", 1) != 1)
             g_error ("the parent is gone");
           autosaved_by = G_MAXINT64;
         }
@@ -714,7 +710,7 @@ killed_child_body (IbApplication *application,
 }
 
 static int
-run_killed_child (int to_parent)
+run_killed_child (void)
 {
   g_autoptr(GSettings) settings = g_settings_new ("org.imagebart.Studio");
   g_autofree char *mask = NULL;
@@ -723,7 +719,7 @@ run_killed_child (int to_parent)
 
   g_settings_set_int (settings, "autosave-interval", KILL_AUTOSAVE_SECONDS);
   g_settings_set_int (settings, "default-variants", 4);
-  ib_shell_test_run (argv, killed_child_body, GINT_TO_POINTER (to_parent));
+  ib_shell_test_run (argv, killed_child_body, NULL);
   return 1;   /* not reached: the parent kills it */
 }
 
@@ -761,11 +757,8 @@ static void
 test_killed_during_job (void)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *self = g_file_read_link ("/proc/self/exe", &error);
-  g_assert_no_error (error);
-  char *argv[] = { self, "--killed-child", NULL };
-  g_auto(GStrv) envp = g_environ_setenv (g_get_environ (), IB_SHELL_TEST_STATE_ENV, g_get_user_state_dir (), TRUE);
-  GPid pid;
+  g_autofree char *state = g_strconcat (IB_SHELL_TEST_STATE_ENV "=", g_get_user_state_dir (), NULL);
+  const char *env_changes[] = { state, NULL };
   int out_fd;
 
   /* Only the child's autosave: earlier tests' applications (all finished) may have left theirs. */
@@ -779,9 +772,7 @@ test_killed_during_job (void)
     }
   g_clear_object (&before);
 
-  g_assert_true (g_spawn_async_with_pipes (NULL, argv, envp, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, NULL,
-                                           &out_fd, NULL, &error));
-  g_assert_no_error (error);
+  GPid pid = ib_shell_test_spawn_child ("killed-during-job", env_changes, &out_fd);
   char told;
   g_assert_cmpint (read (out_fd, &told, 1), ==, 1);
   close (out_fd);
@@ -822,18 +813,10 @@ main (int   argc,
   g_autoptr(GSettings) settings = NULL;
   int status;
 
-  if (argc == 2 && g_str_equal (argv[1], "--killed-child"))
-    {
-      /* The pipe to the parent is for the one byte that says "kill me now"; GLib's test output goes to stderr. */
-      int to_parent = dup (STDOUT_FILENO);
-#ifdef __linux__
-      prctl (PR_SET_PDEATHSIG, SIGKILL);   /* never outlive a parent that failed before its kill */
-#endif
-      dup2 (STDERR_FILENO, STDOUT_FILENO);
-      ib_shell_test_init (&argc, &argv);
-      return run_killed_child (to_parent);
-    }
+  const char *child_mode = ib_shell_test_child_mode (argc, argv);
   ib_shell_test_init (&argc, &argv);
+  if (g_strcmp0 (child_mode, "killed-during-job") == 0)
+    return run_killed_child ();
   /* The in-memory settings backend is one per process: the application sees these. */
   settings = g_settings_new ("org.imagebart.Studio");
   g_settings_set_int (settings, "default-variants", N_VARIANTS);

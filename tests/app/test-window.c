@@ -1,14 +1,18 @@
 /* test-window.c: the application and its main window, run for real under a display: the command line, the
  * model at start-up, a picture given on it, undo and redo through the window's actions, closing with unsaved
- * work, the clipboard, model info, preferences, a failing model. */
+ * work, the clipboard, model info, preferences, a failing model, the renderer chosen where OpenGL runs on the
+ * CPU. */
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "ib-application.h"
 #include "ib-main-window.h"
 #include "ib-model-info-dialog.h"
 #include "ib-preferences-dialog.h"
 #include "ib-recovery-dialog.h"
+#include "ib-renderer-choice.h"
 #include "ib-shell-test.h"
 
 #define MODEL_TIMEOUT_MS 30000
@@ -559,13 +563,70 @@ test_drop (void)
   ib_shell_test_run (NULL, drop_body, picture);
 }
 
+/* The renderer: under Xvfb, OpenGL is Mesa's software rasterizer (or missing), where GTK 4.8 would still draw
+ * with it (about 80 ms a frame of a large picture, docs/performance.md); the editor must draw with GTK's cairo
+ * renderer. GTK reads GSK_RENDERER once, at its first window, and the tests set it: so this runs in a child
+ * process without it, which reports its window's renderer and what GSK_RENDERER became. */
+static void
+report_renderer_body (IbApplication *application,
+                      gpointer       data)
+{
+  IbMainWindow *window = ib_shell_test_main_window (application);
+
+  IB_SHELL_TEST_WAIT_FOR (gtk_widget_get_mapped (GTK_WIDGET (window)), 10000);
+  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (window));
+  g_autofree char *report = g_strdup_printf ("%s %s", G_OBJECT_TYPE_NAME (renderer),
+                                             g_getenv ("GSK_RENDERER") != NULL ? g_getenv ("GSK_RENDERER") : "-");
+  g_assert_cmpint (write (ib_shell_test_child_pipe (), report, strlen (report)), ==, (gssize) strlen (report));
+}
+
+static void
+test_renderer (void)
+{
+  const char *env_changes[] = { "GSK_RENDERER", NULL };
+  int from_child;
+  GPid pid = ib_shell_test_spawn_child ("renderer", env_changes, &from_child);
+  char report[256];
+  gsize length = 0;
+  gssize got;
+  while (length < sizeof report - 1 && (got = read (from_child, report + length, sizeof report - 1 - length)) > 0)
+    length += (gsize) got;
+  report[length] = '\0';
+  close (from_child);
+  int status;
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  g_spawn_close_pid (pid);
+
+  gint64 asked = g_get_monotonic_time ();
+  gboolean software_gl = ib_display_has_software_gl (gdk_display_get_default ());
+  g_test_message ("OpenGL here is %s (asked in %.1f ms); the child's renderer and GSK_RENDERER: %s",
+                  software_gl ? "a software rasterizer" : "missing or a GPU's",
+                  (g_get_monotonic_time () - asked) / 1000.0, report);
+  if (software_gl)
+    g_assert_cmpstr (report, ==, "GskCairoRenderer cairo");
+  else
+    g_assert_true (g_str_has_prefix (report, "GskCairoRenderer ") || g_str_has_suffix (report, " -"));
+}
+
+static int
+run_renderer_child (void)
+{
+  ib_shell_test_run (NULL, report_renderer_body, NULL);
+  ib_shell_test_cleanup ();
+  return 0;
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   int status;
+  const char *child_mode = ib_shell_test_child_mode (argc, argv);
 
   ib_shell_test_init (&argc, &argv);
+  if (g_strcmp0 (child_mode, "renderer") == 0)
+    return run_renderer_child ();
 
   g_test_add_func ("/app/window/open-command-line", test_open_command_line);
   g_test_add_func ("/app/window/undo-stroke", test_undo_stroke);
@@ -579,6 +640,7 @@ main (int   argc,
   g_test_add_func ("/app/window/model-info", test_model_info);
   g_test_add_func ("/app/window/broken-model", test_broken_model);
   g_test_add_func ("/app/window/preferences", test_preferences);
+  g_test_add_func ("/app/window/renderer", test_renderer);
   status = g_test_run ();
   ib_shell_test_cleanup ();
   return status;
