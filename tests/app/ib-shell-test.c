@@ -11,6 +11,7 @@
 #endif
 
 #include "../ib-test-model.h"
+#include "ib-recovery-dialog.h"
 #include "ib-studio.h"
 
 static char *temp_dir;
@@ -289,6 +290,22 @@ ib_shell_test_wait_ready (IbApplication *application)
   IB_SHELL_TEST_WAIT_FOR (gtk_widget_get_width (GTK_WIDGET (ib_main_window_get_canvas (window))) > 0
                           && gtk_widget_get_mapped (GTK_WIDGET (ib_main_window_get_canvas (window))), 10000);
   ib_shell_test_spin (50);
+}
+
+IbDocument *
+ib_shell_test_restore_offered (IbApplication *application,
+                               guint          timeout_ms)
+{
+  IbMainWindow *window = ib_shell_test_main_window (application);
+  GtkWindow *dialog = NULL;
+
+  IB_SHELL_TEST_WAIT_FOR ((dialog = ib_shell_test_find_toplevel (IB_TYPE_RECOVERY_DIALOG, NULL)) != NULL,
+                          timeout_ms);
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "restore");
+  IB_SHELL_TEST_WAIT_FOR (ib_main_window_get_document (window) != NULL, 10000);
+  IbDocument *document = ib_main_window_get_document (window);
+  g_assert_true (ib_document_get_modified (document));
+  return document;
 }
 
 void

@@ -71,6 +71,10 @@ GtkWidget  *ib_shell_test_find_widget      (GtkWidget          *root,
 IbMainWindow *ib_shell_test_main_window    (IbApplication      *application);
 /* Waits until the model is loaded and the main window shows a document on a canvas with a size. */
 void        ib_shell_test_wait_ready       (IbApplication      *application);
+/* Waits (up to timeout_ms) for the crash-recovery dialog at start-up, restores what it offers, and returns
+ * the main window's document, which must be modified. */
+IbDocument *ib_shell_test_restore_offered  (IbApplication      *application,
+                                            guint               timeout_ms);
 /* A stroke of the canvas's current tool across the picture's centre, through the canvas's own entry points
  * (widget coordinates), as the pointer gestures drive it. */
 void        ib_shell_test_stroke           (IbCanvas           *canvas,

@@ -18,7 +18,6 @@
 #include "ib-level-strip.h"
 #include "ib-loaded-model.h"
 #include "ib-main-window.h"
-#include "ib-recovery-dialog.h"
 #include "ib-recovery.h"
 #include "ib-shell-test.h"
 #include "ib-variant-gallery.h"
@@ -734,15 +733,7 @@ restore_after_kill_body (IbApplication *application,
                          gpointer       data)
 {
   KilledCheck *check = data;
-  IbMainWindow *window = ib_shell_test_main_window (application);
-  GtkWindow *dialog = NULL;
-  IbDocument *document;
-
-  IB_SHELL_TEST_WAIT_FOR ((dialog = ib_shell_test_find_toplevel (IB_TYPE_RECOVERY_DIALOG, NULL)) != NULL, 30000);
-  adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "restore");
-  IB_SHELL_TEST_WAIT_FOR (ib_main_window_get_document (window) != NULL, 10000);
-  document = ib_main_window_get_document (window);
-  g_assert_true (ib_document_get_modified (document));
+  IbDocument *document = ib_shell_test_restore_offered (application, 30000);
   IbMask *mask = ib_document_get_mask (document);
   int width = ib_mask_get_width (check->expected), height = ib_mask_get_height (check->expected);
   g_assert_cmpint (ib_mask_get_width (mask), ==, width);

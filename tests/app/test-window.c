@@ -443,14 +443,8 @@ recovery_body (IbApplication *application,
 {
   GFile *folder = data;
   IbMainWindow *window = ib_shell_test_main_window (application);
-  GtkWindow *dialog = NULL;
-  IbDocument *document;
+  IbDocument *document = ib_shell_test_restore_offered (application, 10000);
 
-  IB_SHELL_TEST_WAIT_FOR ((dialog = ib_shell_test_find_toplevel (IB_TYPE_RECOVERY_DIALOG, NULL)) != NULL, 10000);
-  adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "restore");
-  IB_SHELL_TEST_WAIT_FOR (ib_main_window_get_document (window) != NULL, 10000);
-  document = ib_main_window_get_document (window);
-  g_assert_true (ib_document_get_modified (document));
   g_assert_false (ib_mask_is_empty (ib_document_get_mask (document)));
   g_assert_cmpint (ib_document_get_picture (document)->width, ==, 30);
   g_assert_nonnull (strstr (gtk_window_get_title (GTK_WINDOW (window)), "picture-30x20"));
