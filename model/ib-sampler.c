@@ -325,6 +325,26 @@ ib_sample_level_batch (IbStage               *stage,
 }
 
 gboolean
+ib_sample_chain_noise (const IbModelConfig *config,
+                       uint64_t             seed,
+                       int32_t             *tokens,
+                       GError             **error)
+{
+  if (config->conditioning.kind != IB_CONDITIONING_NONE)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT,
+                   "This model is %s-conditional; an unconditional sample needs an unconditional model",
+                   ib_conditioning_name (config->conditioning.kind));
+      return FALSE;
+    }
+  /* beta_T = 1 redraws every token uniformly; level T + 1 is the noise stream. */
+  IbRngStream noise = { .seed = seed, .level = (uint32_t) config->n_levels + 1, .variant = 0 };
+  for (int i = 0; i < config->token_height * config->token_width; i++)
+    tokens[i] = (int32_t) ib_rng_below (&noise, (uint32_t) i, 0, (uint32_t) config->n_codes);
+  return TRUE;
+}
+
+gboolean
 ib_sample_chain (IbModelFile  *file,
                  uint64_t      seed,
                  int32_t      *tokens,
@@ -335,19 +355,8 @@ ib_sample_chain (IbModelFile  *file,
   int n_tokens = config->token_height * config->token_width;
   g_autofree int32_t *x_prev = g_new (int32_t, n_tokens);
 
-  if (config->conditioning.kind != IB_CONDITIONING_NONE)
-    {
-      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT,
-                   "This model is %s-conditional; an unconditional sample needs an unconditional model",
-                   ib_conditioning_name (config->conditioning.kind));
-      return FALSE;
-    }
-
-  /* x_T: beta_T = 1 redraws every token uniformly; level T + 1 is the noise stream. */
-  IbRngStream noise = { .seed = seed, .level = (uint32_t) config->n_levels + 1, .variant = 0 };
-  for (int i = 0; i < n_tokens; i++)
-    tokens[i] = (int32_t) ib_rng_below (&noise, (uint32_t) i, 0, (uint32_t) config->n_codes);
-
+  if (!ib_sample_chain_noise (config, seed, tokens, error))
+    return FALSE;
   for (int t = config->n_levels; t >= 1; t--)
     {
       g_autoptr (IbStage) stage = ib_stage_new (file, t, error);

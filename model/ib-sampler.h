@@ -105,6 +105,13 @@ gboolean  ib_sample_level_batch     (IbStage              *stage,
                                      GCancellable         *cancellable,
                                      GError              **error);
 
+/* The start of an unconditional sample, for every engine: x_T, uniform noise drawn from seed, into tokens
+ * (token_height * token_width). FALSE with error for a conditional model. */
+gboolean  ib_sample_chain_noise     (const IbModelConfig *config,
+                                     uint64_t             seed,
+                                     int32_t             *tokens,
+                                     GError             **error);
+
 /* An unconditional sample: x_T uniform noise, then levels T..1 with each level's default settings.
  * tokens: token_height * token_width. */
 gboolean  ib_sample_chain           (IbModelFile    *file,

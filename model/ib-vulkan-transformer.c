@@ -1156,18 +1156,8 @@ ib_vk_sample_chain (IbVkDevice   *device,
   int n_tokens = config->token_height * config->token_width;
   g_autofree int32_t *x_prev = g_new (int32_t, n_tokens);
 
-  if (config->conditioning.kind != IB_CONDITIONING_NONE)
-    {
-      g_set_error (error, IB_ERROR, IB_ERROR_ARGUMENT,
-                   "This model is %s-conditional; an unconditional sample needs an unconditional model",
-                   ib_conditioning_name (config->conditioning.kind));
-      return FALSE;
-    }
-  /* x_T as ib_sample_chain draws it. */
-  IbRngStream noise = { .seed = seed, .level = (uint32_t) config->n_levels + 1, .variant = 0 };
-  for (int i = 0; i < n_tokens; i++)
-    tokens[i] = (int32_t) ib_rng_below (&noise, (uint32_t) i, 0, (uint32_t) config->n_codes);
-
+  if (!ib_sample_chain_noise (config, seed, tokens, error))
+    return FALSE;
   for (int t = config->n_levels; t >= 1; t--)
     {
       g_autoptr (IbVkStage) stage = ib_vk_stage_new (device, file, t, error);
