@@ -237,6 +237,30 @@ ib_shell_test_write_picture (int width,
   return path;
 }
 
+char *
+ib_shell_test_sample_picture (char **mask_path)
+{
+  const char *root = g_getenv ("IMAGEBART_SOURCE_ROOT");
+  g_assert_nonnull (root);
+  g_autofree char *samples = g_build_filename (root, "data", "samples", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDir) dir = g_dir_open (samples, 0, &error);
+  g_assert_no_error (error);
+  g_autofree char *first = NULL;
+  for (const char *name; (name = g_dir_read_name (dir)) != NULL;)
+    if (g_str_has_suffix (name, ".png") && !g_str_has_suffix (name, ".mask.png") &&
+        (first == NULL || strcmp (name, first) < 0))
+      {
+        g_free (first);
+        first = g_strdup (name);
+      }
+  g_assert_nonnull (first);
+  char *picture = g_build_filename (samples, first, NULL);
+  g_autofree char *stem = g_strndup (picture, strlen (picture) - strlen (".png"));
+  *mask_path = g_strconcat (stem, ".mask.png", NULL);
+  return picture;
+}
+
 GtkWindow *
 ib_shell_test_find_toplevel (GType      type,
                              GtkWindow *parent)

@@ -59,6 +59,10 @@ char       *ib_shell_test_write_model      (int                 n_levels,
 char       *ib_shell_test_write_picture    (int                 width,
                                             int                 height);
 
+/* The first of the bundled sample pictures (data/samples/, by name) and its mask's path (IMAGEBART_SOURCE_ROOT
+ * names the source tree). */
+char       *ib_shell_test_sample_picture   (char              **mask_path);
+
 /* The first toplevel of type (e.g. ADW_TYPE_MESSAGE_DIALOG) that is transient for parent (any parent when
  * NULL), or NULL. */
 GtkWindow  *ib_shell_test_find_toplevel    (GType               type,
