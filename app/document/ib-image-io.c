@@ -6,6 +6,7 @@
 
 #include "ib-atomic-file.h"
 #include "ib-edit-recipe.h"
+#include "ib-webp-still.h"
 
 /* Formats read; everything else GdkPixbuf knows (SVG, icons, XPM) is not a photograph to edit. */
 static const char *const supported_formats[] = { "png", "jpeg", "webp", "tiff", "bmp", "gif", NULL };
@@ -329,27 +330,6 @@ gif_frames_have_pixels (GBytes *bytes)
   return TRUE;
 }
 
-/* The WebP loader takes an extended (VP8X) file whose flags say "animated" as an animation, and without the
- * animation's ANIM chunk it asks an animation iterator it never made for a frame, with criticals on the
- * console (a 99-byte file; found by fuzzing). TRUE for such a file: its chunks are walked for an ANIM. */
-static gboolean
-webp_animation_lacks_frames (GBytes *bytes)
-{
-  gsize length;
-  const guint8 *data = g_bytes_get_data (bytes, &length);
-
-  if (length < 30 || memcmp (data, "RIFF", 4) != 0 || memcmp (data + 8, "WEBPVP8X", 8) != 0 || !(data[20] & 0x02))
-    return FALSE;
-  for (gsize i = 12; i + 8 <= length;)
-    {
-      if (memcmp (data + i, "ANIM", 4) == 0)
-        return FALSE;
-      guint32 size = read_le32 (data + i + 4);
-      i += 8 + (gsize) size + (size & 1);  /* chunks are padded to an even size */
-    }
-  return TRUE;
-}
-
 /* What a header claims that some loader would believe and allocate for before it reports the picture's size:
  * checked here, before any loader sees the file. */
 static gboolean
@@ -382,12 +362,6 @@ header_claims_are_believable (GBytes      *bytes,
                    _("“%s” is a damaged GIF file: one of its frames has no pixels."), name);
       return FALSE;
     }
-  if (webp_animation_lacks_frames (bytes))
-    {
-      g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT,
-                   _("“%s” is a damaged WebP file: it says it is animated but holds no animation."), name);
-      return FALSE;
-    }
   if (webp_canvas_size (bytes, &width, &height))
     {
       if (!size_is_acceptable (width, height, name, error))
@@ -401,6 +375,83 @@ header_claims_are_believable (GBytes      *bytes,
         }
     }
   return TRUE;
+}
+
+static void
+set_webp_frame_error (GError             **error,
+                      const char          *name,
+                      IbWebpFrameProblem   problem)
+{
+  switch (problem)
+    {
+    case IB_WEBP_FRAME_NO_ANIMATION:
+      g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT,
+                   _("“%s” is a damaged WebP file: it says it is animated but holds no animation."), name);
+      break;
+    case IB_WEBP_FRAME_OUTSIDE_CANVAS:
+      g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT,
+                   _("“%s” is a damaged WebP file: its first frame does not fit its canvas."), name);
+      break;
+    case IB_WEBP_FRAME_NO_PICTURE:
+      g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT,
+                   _("“%s” is a damaged WebP file: its first frame holds no picture."), name);
+      break;
+    case IB_WEBP_FRAME_CUT_SHORT:
+    case IB_WEBP_FRAME_OK:
+    default:
+      g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT,
+                   _("“%s” is damaged or incomplete and cannot be read: %s"), name,
+                   _("the file ends before the picture is complete"));
+      break;
+    }
+}
+
+/* An animated WebP: its first frame, read as a still picture (ib-webp-still.h) and placed on the canvas,
+ * which is transparent where the frame does not cover it. */
+static IbEditImage *
+load_webp_first_frame (GBytes      *bytes,
+                       const char  *name,
+                       IbImageInfo *info,
+                       GError     **error)
+{
+  IbWebpFrame frame;
+  IbWebpFrameProblem problem = IB_WEBP_FRAME_OK;
+  g_autoptr (GBytes) still = webp_is_complete (bytes) ? ib_webp_first_frame (bytes, &frame, &problem) : NULL;
+  if (still == NULL)
+    {
+      set_webp_frame_error (error, name, problem);
+      return NULL;
+    }
+  IbImageInfo still_info = { 0 };
+  g_autoptr (IbEditImage) picture = ib_image_io_load_from_bytes (still, name, &still_info, error);
+  gboolean still_has_alpha = still_info.has_alpha;
+  ib_image_info_clear (&still_info);
+  if (picture == NULL)
+    return NULL;
+  if (picture->width != frame.width || picture->height != frame.height)
+    {
+      g_set_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT,
+                   _("“%s” is a damaged WebP file: its first frame is not the size its header says."), name);
+      return NULL;
+    }
+
+  gboolean covers = frame.width == frame.canvas_width && frame.height == frame.canvas_height;
+  IbEditImage *image = covers ? ib_edit_image_ref (picture)
+                              : ib_edit_image_new (0, 0, frame.canvas_width, frame.canvas_height);
+  if (!covers)
+    {
+      memset (image->pixels, 0, (gsize) image->stride * image->height);
+      for (int y = 0; y < frame.height; y++)
+        memcpy (image->pixels + (gsize) (frame.y + y) * image->stride + (gsize) frame.x * 4,
+                picture->pixels + (gsize) y * picture->stride, (gsize) frame.width * 4);
+    }
+  if (info != NULL)
+    {
+      info->format = g_strdup ("webp");
+      info->animated = TRUE;
+      info->has_alpha = still_has_alpha || !covers;
+    }
+  return image;
 }
 
 IbEditImage *
@@ -419,6 +470,8 @@ ib_image_io_load_from_bytes (GBytes      *bytes,
     }
   if (!header_claims_are_believable (bytes, name, error))
     return NULL;
+  if (ib_webp_is_animated (bytes))
+    return load_webp_first_frame (bytes, name, info, error);
 
   LoadState state = { name, g_bytes_get_size (bytes), NULL, 0, NULL };
   g_autoptr (GdkPixbufLoader) loader = gdk_pixbuf_loader_new ();

@@ -294,6 +294,70 @@ test_too_large (void)
     }
 }
 
+/* Animated WebPs that libwebp's animation decoder refuses (found by fuzzing: GdkPixbuf's loader then went on
+ * with an iterator it never made, criticals that are fatal here). The intake reads the first frame as a still
+ * picture: a frame off its canvas and a frame cut short are refused with a message; every single-byte change
+ * of the animation either reads or is refused, never a critical. A first frame smaller than its canvas is
+ * placed at its offset, the rest transparent. */
+static void
+test_animated_webp (void)
+{
+  g_autoptr (GError) error = NULL;
+  guint8 changed[sizeof webp_animated];
+
+  /* The canvas 1 pixel wide under 4-pixel frames. */
+  memcpy (changed, webp_animated, sizeof changed);
+  changed[24] = 0;
+  g_autoptr (GBytes) off_canvas = g_bytes_new (changed, sizeof changed);
+  g_assert_null (ib_image_io_load_from_bytes (off_canvas, "off-canvas.webp", NULL, &error));
+  g_assert_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT);
+  g_assert_nonnull (strstr (error->message, "canvas"));
+  g_clear_error (&error);
+
+  /* The first frame's chunk claims more bytes than the file has. */
+  memcpy (changed, webp_animated, sizeof changed);
+  g_assert_true (memcmp (changed + 44, "ANMF", 4) == 0);
+  changed[50] = 0x7f;
+  g_autoptr (GBytes) cut = g_bytes_new (changed, sizeof changed);
+  g_assert_null (ib_image_io_load_from_bytes (cut, "cut.webp", NULL, &error));
+  g_assert_error (error, IB_DOCUMENT_ERROR, IB_DOCUMENT_ERROR_CORRUPT);
+  g_clear_error (&error);
+
+  for (gsize i = 12; i < sizeof webp_animated; i++)
+    for (guint v = 0; v < 4; v++)
+      {
+        static const guint8 values[] = { 0x00, 0xff, 0x7f, 0x01 };
+        memcpy (changed, webp_animated, sizeof changed);
+        changed[i] = values[v];
+        g_autoptr (GBytes) bytes = g_bytes_new (changed, sizeof changed);
+        g_autoptr (IbEditImage) image = ib_image_io_load_from_bytes (bytes, "changed.webp", NULL, &error);
+        g_assert_true ((image == NULL) == (error != NULL));
+        g_clear_error (&error);
+      }
+
+  /* A 6 x 6 canvas, the 4 x 4 red first frame at (2, 2). */
+  memcpy (changed, webp_animated, sizeof changed);
+  changed[24] = changed[27] = 5;
+  changed[52] = changed[55] = 1;
+  g_autoptr (GBytes) placed = g_bytes_new (changed, sizeof changed);
+  IbImageInfo info = { 0 };
+  g_autoptr (IbEditImage) image = ib_image_io_load_from_bytes (placed, "placed.webp", &info, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (image->width, ==, 6);
+  g_assert_cmpint (image->height, ==, 6);
+  g_assert_true (info.animated && info.has_alpha);
+  ib_image_info_clear (&info);
+  for (int y = 0; y < 6; y++)
+    for (int x = 0; x < 6; x++)
+      {
+        const guint8 *p = image->pixels + (gsize) y * image->stride + x * 4;
+        gboolean inside = x >= 2 && y >= 2;
+        g_assert_cmpint (p[3], ==, inside ? 255 : 0);
+        if (inside)
+          g_assert_cmpint (p[0], ==, 255);
+      }
+}
+
 /* Zero-size pictures: a PNG header of 0 pixels in either direction (which the format forbids), and a BMP of
  * 0 × 0 written as a 1 × 1 with its size changed: refused with a message that names the file. */
 static void
@@ -814,6 +878,7 @@ main (int   argc,
   g_test_add_func ("/app/image-io/exif-orientation", test_exif_orientation);
   g_test_add_func ("/app/image-io/too-large", test_too_large);
   g_test_add_func ("/app/image-io/zero-size", test_zero_size);
+  g_test_add_func ("/app/image-io/animated-webp", test_animated_webp);
   g_test_add_func ("/app/image-io/damaged", test_damaged);
   g_test_add_func ("/app/image-io/size-beyond-file", test_size_beyond_file);
   g_test_add_func ("/app/image-io/special-pictures", test_special_pictures);
