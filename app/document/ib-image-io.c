@@ -6,7 +6,7 @@
 
 #include "ib-atomic-file.h"
 #include "ib-edit-recipe.h"
-#include "ib-webp-still.h"
+#include "ib-webp.h"
 
 /* Formats read; everything else GdkPixbuf knows (SVG, icons, XPM) is not a photograph to edit. */
 static const char *const supported_formats[] = { "png", "jpeg", "webp", "tiff", "bmp", "gif", NULL };
@@ -180,18 +180,6 @@ read_le32 (const guint8 *p)
   return (guint32) p[0] | (guint32) p[1] << 8 | (guint32) p[2] << 16 | (guint32) p[3] << 24;
 }
 
-/* The WebP loader decodes what it has of a truncated file too; the RIFF header says how long it must be. */
-static gboolean
-webp_is_complete (GBytes *bytes)
-{
-  gsize length;
-  const guint8 *data = g_bytes_get_data (bytes, &length);
-  if (length < 12 || memcmp (data, "RIFF", 4) != 0)
-    return FALSE;
-  guint32 riff_size = read_le32 (data + 4);
-  return (guint64) riff_size + 8 <= length;
-}
-
 /* The pixbuf as straight RGBA8, alpha added when missing. */
 static IbEditImage *
 image_from_pixbuf (GdkPixbuf  *pixbuf,
@@ -256,25 +244,6 @@ bmp_header_fits (GBytes *bytes)
       if (n_colours > length / 3)
         return FALSE;
     }
-  return TRUE;
-}
-
-/* The WebP loader allocates an extended (VP8X) file's canvas, as its header states it, before it reports a
- * size (a 98-byte file made it ask for 2 GB; found by fuzzing). Gives the canvas's size, or FALSE when the
- * bytes are no VP8X WebP. */
-static gboolean
-webp_canvas_size (GBytes *bytes,
-                  gint64 *width,
-                  gint64 *height)
-{
-  gsize length;
-  const guint8 *data = g_bytes_get_data (bytes, &length);
-
-  /* RIFF, size, WEBP, VP8X, chunk size, flags, 3 reserved bytes, width - 1 and height - 1 in 24 bits each. */
-  if (length < 30 || memcmp (data, "RIFF", 4) != 0 || memcmp (data + 8, "WEBPVP8X", 8) != 0)
-    return FALSE;
-  *width = 1 + (gint64) (data[24] | data[25] << 8 | data[26] << 16);
-  *height = 1 + (gint64) (data[27] | data[28] << 8 | data[29] << 16);
   return TRUE;
 }
 
@@ -362,7 +331,7 @@ header_claims_are_believable (GBytes      *bytes,
                    _("“%s” is a damaged GIF file: one of its frames has no pixels."), name);
       return FALSE;
     }
-  if (webp_canvas_size (bytes, &width, &height))
+  if (ib_webp_canvas_size (bytes, &width, &height))
     {
       if (!size_is_acceptable (width, height, name, error))
         return FALSE;
@@ -406,7 +375,7 @@ set_webp_frame_error (GError             **error,
     }
 }
 
-/* An animated WebP: its first frame, read as a still picture (ib-webp-still.h) and placed on the canvas,
+/* An animated WebP: its first frame, read as a still picture (ib-webp.h) and placed on the canvas,
  * which is transparent where the frame does not cover it. */
 static IbEditImage *
 load_webp_first_frame (GBytes      *bytes,
@@ -416,7 +385,7 @@ load_webp_first_frame (GBytes      *bytes,
 {
   IbWebpFrame frame;
   IbWebpFrameProblem problem = IB_WEBP_FRAME_OK;
-  g_autoptr (GBytes) still = webp_is_complete (bytes) ? ib_webp_first_frame (bytes, &frame, &problem) : NULL;
+  g_autoptr (GBytes) still = ib_webp_is_complete (bytes) ? ib_webp_first_frame (bytes, &frame, &problem) : NULL;
   if (still == NULL)
     {
       set_webp_frame_error (error, name, problem);
@@ -500,7 +469,7 @@ ib_image_io_load_from_bytes (GBytes      *bytes,
   if (g_strcmp0 (format_name, "gif") == 0)
     complete = TRUE;
   else if ((complete || animated) && g_strcmp0 (format_name, "webp") == 0)
-    complete = webp_is_complete (bytes);
+    complete = ib_webp_is_complete (bytes);
   if (!written || !closed || first == NULL || !complete)
     {
       if (local != NULL && g_error_matches (local, GDK_PIXBUF_ERROR, GDK_PIXBUF_ERROR_UNKNOWN_TYPE))

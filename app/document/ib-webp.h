@@ -1,4 +1,5 @@
-/* ib-webp-still.h: an animated WebP's first frame as a still WebP, for the picture intake.
+/* ib-webp.h: what the picture intake reads of a WebP's container itself, before or instead of GdkPixbuf's
+ * loader: whether the file is whole, its canvas, and an animation's first frame as a still WebP.
  *
  * Handed an animation, GdkPixbuf's WebP loader asks libwebp's animation decoder for it and, when libwebp
  * refuses the file (a frame beyond the canvas, a chunk cut short, a damaged frame), goes on with an iterator it
@@ -26,6 +27,15 @@ typedef struct
   int x, y;                        /* where the frame goes on the canvas */
   int width, height;               /* the frame's size, as its header says */
 } IbWebpFrame;
+
+/* TRUE when the file is as long as its RIFF header says: the loader decodes what it has of a cut file too. */
+gboolean ib_webp_is_complete      (GBytes              *bytes);
+
+/* The canvas of an extended (VP8X) WebP, as its header states it (the loader allocates it before it reports
+ * a size); FALSE when the bytes are no VP8X WebP. */
+gboolean ib_webp_canvas_size      (GBytes              *bytes,
+                                   gint64              *width,
+                                   gint64              *height);
 
 /* TRUE for an extended (VP8X) WebP whose flags say "animated". */
 gboolean ib_webp_is_animated      (GBytes              *bytes);

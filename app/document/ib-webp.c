@@ -1,7 +1,7 @@
-/* ib-webp-still.c: an animated WebP's first frame as a still WebP (ib-webp-still.h). Layout from the WebP
+/* ib-webp.c: a WebP's container as the picture intake reads it (ib-webp.h). Layout from the WebP
  * container specification: "RIFF" size "WEBP", then chunks of a four-letter tag, a 32-bit little-endian size
  * and that many bytes, padded to an even size. */
-#include "ib-webp-still.h"
+#include "ib-webp.h"
 
 #include <string.h>
 
@@ -41,13 +41,45 @@ write_le32 (guint8  *p,
 }
 
 gboolean
-ib_webp_is_animated (GBytes *bytes)
+ib_webp_is_complete (GBytes *bytes)
 {
   gsize length;
   const guint8 *data = g_bytes_get_data (bytes, &length);
+  if (length < 12 || memcmp (data, "RIFF", 4) != 0)
+    return FALSE;
+  return (guint64) read_le32 (data + 4) + 8 <= length;
+}
 
-  return length >= 30 && memcmp (data, "RIFF", 4) == 0 && memcmp (data + 8, "WEBPVP8X", 8) == 0 &&
-         (data[20] & VP8X_ANIMATION) != 0;
+/* The VP8X header: RIFF, size, WEBP, VP8X, chunk size, flags, 3 reserved bytes, width - 1 and height - 1 in 24
+ * bits each; NULL when the bytes are no extended WebP. */
+static const guint8 *
+vp8x_header (GBytes *bytes)
+{
+  gsize length;
+  const guint8 *data = g_bytes_get_data (bytes, &length);
+  if (length < 30 || memcmp (data, "RIFF", 4) != 0 || memcmp (data + 8, "WEBPVP8X", 8) != 0)
+    return NULL;
+  return data;
+}
+
+gboolean
+ib_webp_canvas_size (GBytes *bytes,
+                     gint64 *width,
+                     gint64 *height)
+{
+  const guint8 *data = vp8x_header (bytes);
+  if (data == NULL)
+    return FALSE;
+  *width = 1 + (gint64) read_le24 (data + 24);
+  *height = 1 + (gint64) read_le24 (data + 27);
+  return TRUE;
+}
+
+gboolean
+ib_webp_is_animated (GBytes *bytes)
+{
+  const guint8 *data = vp8x_header (bytes);
+  return data != NULL && (data[20] & VP8X_ANIMATION) != 0;
 }
 
 typedef struct
@@ -125,8 +157,10 @@ ib_webp_first_frame (GBytes             *bytes,
   const guint8 *data = g_bytes_get_data (bytes, &length);
   /* The chunks end where the RIFF header says, or with the file when it is shorter. */
   gsize end = MIN (length, (gsize) read_le32 (data + 4) + 8);
-  frame->canvas_width = 1 + (int) read_le24 (data + 24);
-  frame->canvas_height = 1 + (int) read_le24 (data + 27);
+  gint64 canvas_width, canvas_height;
+  ib_webp_canvas_size (bytes, &canvas_width, &canvas_height);
+  frame->canvas_width = (int) canvas_width;
+  frame->canvas_height = (int) canvas_height;
 
   gboolean seen_anim = FALSE;
   Chunk chunk;
