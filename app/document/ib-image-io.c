@@ -464,11 +464,11 @@ ib_image_io_load_from_bytes (GBytes      *bytes,
   GdkPixbufAnimation *animation = gdk_pixbuf_loader_get_animation (loader);
   gboolean animated = animation != NULL && !gdk_pixbuf_animation_is_static_image (animation);
   /* A GIF's first frame may cover part of its canvas only; its loader reports truncation itself. A JPEG's
-   * markers were walked to its end before loading. An animated WebP's loader reports no rows at all: its
-   * RIFF header says whether it is whole. */
+   * markers were walked to its end before loading. A WebP's loader decodes what it has of a cut file: its
+   * RIFF header says whether it is whole. (Animated WebPs do not come here: load_webp_first_frame.) */
   if (g_strcmp0 (format_name, "gif") == 0)
     complete = TRUE;
-  else if ((complete || animated) && g_strcmp0 (format_name, "webp") == 0)
+  else if (complete && g_strcmp0 (format_name, "webp") == 0)
     complete = ib_webp_is_complete (bytes);
   if (!written || !closed || first == NULL || !complete)
     {
