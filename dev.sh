@@ -17,7 +17,7 @@ PACKAGES=(
   libopenblas-dev libopenblas0-pthread
   python3 python3-torch python3-numpy python3-yaml python3-pil
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers
-  libgtk-4-dev libadwaita-1-dev webp-pixbuf-loader xvfb xauth
+  libgtk-4-dev libadwaita-1-dev libepoxy-dev webp-pixbuf-loader xvfb xauth
   desktop-file-utils appstream gettext
   clang libclang-rt-14-dev llvm
 )
