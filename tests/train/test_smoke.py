@@ -198,10 +198,10 @@ class SmokeTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             run_dir, out = os.path.join(tmp, "run"), os.path.join(tmp, "model.safetensors")
             log = run([os.path.join(TRAIN, "train_all.py"), "--nproc", "2", "--tiny", "--synthetic-data",
-                       "--run-dir", run_dir, "--out", out, "--vqgan-steps", "3", "--transformer-steps", "3",
+                       "--run-dir", run_dir, "--out", out, "--vqgan-steps", "3", "--transformer-steps", "3", "--decoder-steps", "3",
                        "--threads", "1", "--ckpt-every", "2", "--log-every", "1", "--batch", "2"])
             self.assertIn("wrote " + out, log)
-            for stage in ("vqgan", "transformer"):
+            for stage in ("vqgan", "transformer", "decoder"):
                 with open(os.path.join(run_dir, f"{stage}.log.jsonl")) as f:
                     lines = [json.loads(x) for x in f]
                 self.assertEqual([x["step"] for x in lines if "step" in x], [1, 2, 3])
@@ -234,6 +234,11 @@ class SmokeTest(unittest.TestCase):
             # A new cycle over the 2 steps (a 1-step warm-up to the full rate), not the tail of one over all 7.
             self.assertAlmostEqual(extended[0]["lr"], 1e-3)
 
+            # The decoder stage trained the decoder side only: the exported tokenizer is the VQGAN stage's.
+            tuned = modelfile.load_model(out).vqgan.state_dict()
+            vqgan_stage = torch.load(os.path.join(run_dir, "vqgan.final.pt"))["state_dict"]
+            self.assert_decoder_side_changed(vqgan_stage, tuned)
+
             header = modelfile.read_header(out)
             self.assertTrue(all(v["dtype"] == "F16" for k, v in header[0].items() if k != "__metadata__"))
             model = modelfile.load_model(out)
@@ -254,6 +259,35 @@ class SmokeTest(unittest.TestCase):
             self.assertTrue(vqgan_names)
             self.assertTrue(all(torch.equal(first[k], second[k]) for k in vqgan_names))
 
+            # The decoder of a model file tuned further (here with the adversarial loss), and the file written
+            # again around it: the same transformer and tokenizer, a new decoder.
+            out3 = os.path.join(tmp, "model3.safetensors")
+            log = run([os.path.join(TRAIN, "train_decoder.py"), "--tiny", "--synthetic-data", "--run-dir",
+                       os.path.join(tmp, "run-decoder"), "--vqgan", out, "--model-out", out3, "--steps", "2",
+                       "--batch", "2", "--threads", "1", "--disc-weight", "0.1", "--disc-start", "1"])
+            self.assertRegex(log, r"held-out PSNR [\d.]+ -> [\d.]+ dB after 2 steps")
+            first, third = modelfile.read_safetensors(out)[0], modelfile.read_safetensors(out3)[0]
+            self.assertEqual(set(first), set(third))
+            self.assertTrue(all(torch.equal(first[k], third[k]) for k in first
+                                if not k.startswith(modelfile.VQGAN_PREFIX)))
+            prefix = len(modelfile.VQGAN_PREFIX)
+            self.assert_decoder_side_changed({k[prefix:]: v for k, v in first.items() if k.startswith(modelfile.VQGAN_PREFIX)},
+                                             {k[prefix:]: v for k, v in third.items() if k.startswith(modelfile.VQGAN_PREFIX)})
+            config, config3 = modelfile.read_config(out), modelfile.read_config(out3)
+            self.assertIn("decoder tuned by", config3.pop("provenance"))
+            config.pop("provenance")
+            self.assertEqual(config, config3)
+
+            # A decoder tuned on another tokenizer is refused by the export.
+            torch.save(torch.load(os.path.join(tmp, "run-decoder", "decoder.final.pt")),
+                       os.path.join(run_dir2, "decoder.final.pt"))
+            with open(os.path.join(run_dir2, "vqgan.final.pt"), "rb") as f:
+                stage1 = torch.load(f)
+            stage1["state_dict"]["quant_conv.bias"] = stage1["state_dict"]["quant_conv.bias"] + 1
+            torch.save(stage1, os.path.join(run_dir2, "vqgan.final.pt"))
+            with self.assertRaisesRegex(AssertionError, "tuned on another tokenizer"):
+                run([os.path.join(TRAIN, "export.py"), "--run-dir", run_dir2, "--out", out2])
+
             # The VQGAN's scenes drawn by a loader worker too.
             run_dir3 = os.path.join(tmp, "run3")
             run([os.path.join(TRAIN, "train_vqgan.py"), "--tiny", "--synthetic-data", "--run-dir", run_dir3,
@@ -270,6 +304,14 @@ class SmokeTest(unittest.TestCase):
                 info = subprocess.run([cli, "info", out], capture_output=True, text=True, check=True).stdout
                 self.assertRegex(info, r"Conditioning: text, 16 prefix tokens")
                 self.assertTrue(re.search(r"3 levels", info))
+
+    def assert_decoder_side_changed(self, before, after):
+        """Every tokenizer-side tensor the same (as f16, the file's precision), some decoder-side one changed."""
+        from imagebart.vqgan import DECODER_SIDE
+        self.assertEqual(set(before), set(after))
+        same = {k: torch.equal(before[k].half(), after[k].half()) for k in before}
+        self.assertTrue(all(same[k] for k in same if not k.startswith(DECODER_SIDE)))
+        self.assertFalse(all(same[k] for k in same if k.startswith(DECODER_SIDE)))
 
 
 if __name__ == "__main__":

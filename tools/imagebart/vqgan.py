@@ -256,6 +256,11 @@ class VectorQuantizer(nn.Module):
         return self.embedding(self.rows[tokens]).permute(0, 3, 1, 2).contiguous()
 
 
+# The parameters that turn codebook entries into pixels (name prefixes in VQModel's state_dict): the rest, the
+# tokenizer half, decides which tokens a picture gets.
+DECODER_SIDE = ("post_quant_conv.", "decoder.")
+
+
 class VQModel(nn.Module):
     def __init__(self, config):
         super().__init__()

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""Stage 3: the finished weights of a run -> one model file (docs/model-format.md), f16 by default.
+"""The last stage: the finished weights of a run -> one model file (docs/model-format.md), f16 by default.
 
-Reads <run-dir>/vqgan.final.pt and either <run-dir>/transformer.final.pt (one joint transformer: its
-weights are stored once, under a shared prefix) or one transformer-level<t>.final.pt per level, and
+Reads <run-dir>/vqgan.final.pt (or decoder.final.pt: the same tokenizer, its decoder trained further) and
+either <run-dir>/transformer.final.pt (one joint transformer: its weights are stored once, under a shared
+prefix) or one transformer-level<t>.final.pt per level, and
 writes them with tools/imagebart/modelfile.py, the tokenizer's vocabulary in the config
 (conditioning kind "text"), and the training metrics in the provenance. No optimizer state, no data.
 """
@@ -22,7 +23,7 @@ from imagebart import modelfile  # noqa: E402
 from imagebart.transformer import StageConfig, build_transformer  # noqa: E402
 from imagebart.twin import ImageBART, Level  # noqa: E402
 from imagebart.schedule import alphas as schedule_alphas  # noqa: E402
-from imagebart.vqgan import VqganConfig, VQModel  # noqa: E402
+from imagebart.vqgan import DECODER_SIDE, VqganConfig, VQModel  # noqa: E402
 
 LICENSE = ("Weights: CC-BY-4.0. Trained on Twemoji art (emoji-datasource-twitter@16.0.0, CC-BY 4.0, "
            "Copyright Twitter, Inc and other contributors) and Noto Emoji art (emoji-datasource-google@16.0.0, "
@@ -43,8 +44,22 @@ def transformer_files(run_dir):
     return files
 
 
-def build_model(run_dir, top_k=0, guidance=1.0, name="ImageBART Studio emoji 64 px (text)", made_by="tools/train"):
+def vqgan_final(run_dir):
+    """The run's finished VQGAN: the decoder stage's (train_decoder.py) when there is one. Its tokenizer half
+    must be the VQGAN stage's, which the transformer was trained on."""
     vq_final = torch.load(os.path.join(run_dir, "vqgan.final.pt"), map_location="cpu")
+    tuned_path = os.path.join(run_dir, "decoder.final.pt")
+    if not os.path.exists(tuned_path):
+        return vq_final
+    tuned = torch.load(tuned_path, map_location="cpu")
+    for name, tensor in vq_final["state_dict"].items():
+        if not name.startswith(DECODER_SIDE) and not torch.equal(tensor, tuned["state_dict"][name]):
+            raise SystemExit(f"{tuned_path}: its {name} is not vqgan.final.pt's: tuned on another tokenizer")
+    return tuned
+
+
+def build_model(run_dir, top_k=0, guidance=1.0, name="ImageBART Studio emoji 64 px (text)", made_by="tools/train"):
+    vq_final = vqgan_final(run_dir)
     vqgan = VQModel(VqganConfig(**vq_final["config"]))
     vqgan.load_state_dict(vq_final["state_dict"])
     levels, tokenizer, betas, schedule, metrics = [], None, None, None, {"vqgan": vq_final["metrics"]}

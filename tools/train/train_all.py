@@ -4,14 +4,16 @@
     /usr/bin/python3 tools/train/train_all.py --nproc 2 --out data/models/default.safetensors
 
 runs, in order (the training stages by time budget by default: after a few steps each fixes its number of
-steps to end within --vqgan-minutes / --transformer-minutes; each step is skipped when its result exists, and a stage resumes from its checkpoint, so
-the same command continues an interrupted run):
+steps to end within --vqgan-minutes / --transformer-minutes / --decoder-minutes; each step is skipped when
+its result exists, and a stage resumes from its checkpoint, so the same command continues an interrupted run):
  1. tools/train/data.py fetch + build          (npm packages -> <cache>/emoji.npz)
  2. tools/train/train_vqgan.py                 (-> <run-dir>/vqgan.final.pt)
  3. tools/train/train_transformer.py           (-> <run-dir>/transformer.final.pt; --per-level: one per level)
- 4. tools/train/export.py                      (-> --out, f16)
-Stages 2 and 3 run on --nproc local processes (tools/train/launch.py; torch.distributed with gloo on CPUs,
-NCCL on GPUs). Other options are passed to both training stages (--batch, --seed, --threads, ...).
+ 4. tools/train/train_decoder.py               (-> <run-dir>/decoder.final.pt: the decoder alone trained further
+                                                 on the finished tokenizer; --decoder-minutes 0 skips it)
+ 5. tools/train/export.py                      (-> --out, f16)
+Stages 2 to 4 run on --nproc local processes (tools/train/launch.py; torch.distributed with gloo on CPUs,
+NCCL on GPUs). Other options are passed to every training stage (--batch, --seed, --threads, ...).
 """
 
 import argparse
@@ -35,9 +37,12 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="the model file to write")
     p.add_argument("--vqgan-steps", type=int, help="a fixed number of steps instead of --vqgan-minutes")
     p.add_argument("--transformer-steps", type=int, help="a fixed number of steps instead of --transformer-minutes")
-    p.add_argument("--vqgan-minutes", type=float, default=50, help="time budget of the VQGAN stage")
-    p.add_argument("--transformer-minutes", type=float, default=90,
+    p.add_argument("--vqgan-minutes", type=float, default=45, help="time budget of the VQGAN stage")
+    p.add_argument("--transformer-minutes", type=float, default=85,
                    help="time budget of the transformer stage (of each level with --per-level)")
+    p.add_argument("--decoder-steps", type=int, help="a fixed number of steps of the decoder stage")
+    p.add_argument("--decoder-minutes", type=float, default=15,
+                   help="time budget of the decoder stage (0, without --decoder-steps: no such stage)")
     p.add_argument("--levels", type=int, default=3)
     p.add_argument("--per-level", action="store_true", help="one transformer per level instead of a joint one")
     p.add_argument("--tiny", action="store_true")
@@ -73,6 +78,9 @@ def main(argv=None):
             stage("train_transformer.py", t_steps + levels + ["--level", str(t)], f"transformer-level{t}.final.pt")
     else:
         stage("train_transformer.py", t_steps + levels, "transformer.final.pt")
+    if args.decoder_steps or args.decoder_minutes:
+        stage("train_decoder.py", ["--steps", str(args.decoder_steps)] if args.decoder_steps
+              else ["--steps", "100000", "--minutes", str(args.decoder_minutes)], "decoder.final.pt")
     subprocess.run([sys.executable, os.path.join(HERE, "export.py"), "--run-dir", args.run_dir, "--out", args.out],
                    check=True)
 

@@ -49,6 +49,77 @@ class Discriminator(nn.Module):
         return self.net(x)
 
 
+class AdversarialTraining:
+    """A generator (the whole VQGAN, or its decoder side) trained against a PatchGAN: both optimizers, the two
+    adversarial losses, and what the stage's checkpoints hold."""
+
+    def __init__(self, vq, generator_params, disc, lr):
+        self.vq, self.disc = vq, disc
+        self.opt_g = torch.optim.Adam(generator_params, lr=lr, betas=(0.5, 0.9))
+        self.opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.9))
+
+    def set_lr(self, lr):
+        common.set_lr(self.opt_g, lr)
+        common.set_lr(self.opt_d, lr)
+
+    def resume(self, ckpt):
+        """Loads a checkpoint's networks, optimizers and random state; returns its step."""
+        self.vq.load_state_dict(ckpt["vq"])
+        self.disc.load_state_dict(ckpt["disc"])
+        self.opt_g.load_state_dict(ckpt["opt_g"])
+        self.opt_d.load_state_dict(ckpt["opt_d"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        return ckpt["step"]
+
+    def checkpoint(self, run, step, args):
+        run.save_checkpoint({"vq": self.vq.state_dict(), "disc": self.disc.state_dict(),
+                             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "step": step,
+                             "rng": common.random_state(), "args": vars(args)})
+
+    def generator_step(self, loss):
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+
+    def generator_loss(self, xrec):
+        """The generator's hinge term, -D(xrec), through the bare discriminator with its weights frozen: no
+        gradient sync for a network that does not learn here."""
+        for param in self.disc.parameters():
+            param.requires_grad_(False)
+        loss = -self.disc(xrec).mean()
+        for param in self.disc.parameters():
+            param.requires_grad_(True)
+        return loss
+
+    def discriminator_step(self, disc_ddp, x, xrec):
+        """One hinge step of the discriminator (disc_ddp: it wrapped for the ranks) on real and generated
+        pictures; returns its loss."""
+        d_loss = 0.5 * (F.relu(1 - disc_ddp(x)).mean() + F.relu(1 + disc_ddp(xrec.detach())).mean())
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+        return d_loss
+
+
+class LossMeans:
+    """A stage's per-step losses, averaged over each --log-every window into the run's log."""
+
+    def __init__(self):
+        self.sums, self.n, self.t_last = {}, 0, time.time()
+
+    def add(self, values):
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.n += 1
+
+    def log_if_due(self, step, lr, args, run, dist_):
+        if step % args.log_every != 0 and step != args.steps:
+            return
+        means = {k: dist_.mean(v / self.n).item() for k, v in self.sums.items()}
+        run.log({"step": step, "lr": lr, "sec_per_step": (time.time() - self.t_last) / self.n, **means})
+        self.sums, self.n, self.t_last = {}, 0, time.time()
+
+
 class Autoencoder(nn.Module):
     """The VQModel's training forward: straight-through quantization over the whole codebook."""
 
@@ -101,20 +172,14 @@ def main(argv=None):
     config = VqganConfig(**(TINY if args.tiny else FULL))
     vq = VQModel(config)
     disc = Discriminator(ch=16 if args.tiny else 64)
-    opt_g = torch.optim.Adam(vq.parameters(), lr=args.lr, betas=(0.5, 0.9))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.9))
+    training = AdversarialTraining(vq, vq.parameters(), disc, args.lr)
     start = 0
     ckpt = run.load_checkpoint(args.no_resume)
     budget = common.StepBudget(args, dist_, ckpt["step"] if ckpt else 0, t_begin, ckpt["args"] if ckpt else None)
     if ckpt is not None:
         if not disc_start_given:
             args.disc_start = ckpt["args"]["disc_start"]
-        vq.load_state_dict(ckpt["vq"])
-        disc.load_state_dict(ckpt["disc"])
-        opt_g.load_state_dict(ckpt["opt_g"])
-        opt_d.load_state_dict(ckpt["opt_d"])
-        start = ckpt["step"]
-        torch.set_rng_state(ckpt["rng"]["torch"])
+        start = training.resume(ckpt)
         if dist_.main:
             print(f"vqgan: resuming at step {start} from {run.ckpt_path}", flush=True)
     vq.to(dist_.device)
@@ -126,19 +191,13 @@ def main(argv=None):
                                  args.loader_workers, dist_.device)
     progress = Progress("vqgan", start, args.steps, dist_.main)
     usage = torch.zeros(config.n_embed, device=dist_.device)
-    sums, n_sums, t_last = {}, 0, time.time()
-
-    def checkpoint(step):
-        run.save_checkpoint({"vq": vq.state_dict(), "disc": disc.state_dict(), "opt_g": opt_g.state_dict(),
-                             "opt_d": opt_d.state_dict(), "step": step, "rng": common.random_state(),
-                             "args": vars(args)})
+    losses = LossMeans()
 
     step = start - 1
     while step + 1 < args.steps:
         step += 1
         lr = common.phase_lr(args, step, max_warmup=200)
-        common.set_lr(opt_g, lr)
-        common.set_lr(opt_d, lr)
+        training.set_lr(lr)
         x = common.to_unit_range(next(pixels).to(dist_.device, non_blocking=True))
         adversarial = step >= args.disc_start
         if step == 0:
@@ -154,26 +213,9 @@ def main(argv=None):
         xrec, codebook, commit, idx, z = model(x)
         rec = F.l1_loss(xrec, x) + F.mse_loss(xrec, x)
         loss = rec + codebook + 0.25 * commit
-        g_loss = torch.zeros(())
-        if adversarial:
-            for param in disc.parameters():
-                param.requires_grad_(False)
-            g_loss = -disc(xrec).mean()   # the bare module: no gradient sync for a frozen network
-            for param in disc.parameters():
-                param.requires_grad_(True)
-            loss = loss + args.disc_weight * g_loss
-        opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_g.step()
-
-        d_loss = torch.zeros(())
-        if adversarial:
-            logits_real = disc_ddp(x)
-            logits_fake = disc_ddp(xrec.detach())
-            d_loss = 0.5 * (F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean())
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
+        g_loss = training.generator_loss(xrec) if adversarial else torch.zeros(())
+        training.generator_step(loss + args.disc_weight * g_loss)
+        d_loss = training.discriminator_step(disc_ddp, x, xrec) if adversarial else torch.zeros(())
 
         # Re-seed codebook rows that no rank used since the last restart from this batch's latents (rank 0's,
         # broadcast, so every rank keeps the same codebook).
@@ -190,21 +232,16 @@ def main(argv=None):
             usage.zero_()
 
         values = {"rec": rec.item(), "commit": commit.item(), "g": g_loss.item(), "d": d_loss.item()}
-        for k, v in values.items():
-            sums[k] = sums.get(k, 0.0) + v
-        n_sums += 1
+        losses.add(values)
         progress.update(step + 1, values)
         if budget.after_step(step + 1):
             progress.total = args.steps
             if not disc_start_given:
                 args.disc_start = max(step + 1, (args.steps * 2) // 5)
-        if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
-            means = {k: dist_.mean(v / n_sums).item() for k, v in sums.items()}
-            run.log({"step": step + 1, "lr": lr, "sec_per_step": (time.time() - t_last) / n_sums, **means})
-            sums, n_sums, t_last = {}, 0, time.time()
+        losses.log_if_due(step + 1, lr, args, run, dist_)
         if (step + 1) % args.ckpt_every == 0 and step + 1 < args.steps:
-            checkpoint(step + 1)
-    checkpoint(args.steps)
+            training.checkpoint(run, step + 1, args)
+    training.checkpoint(run, args.steps, args)
 
     # The used codebook rows become the remap; then the held-out PSNR with the final tokenizer.
     vq.eval()
