@@ -266,6 +266,10 @@ class SmokeTest(unittest.TestCase):
                        os.path.join(tmp, "run-decoder"), "--vqgan", out, "--model-out", out3, "--steps", "2",
                        "--batch", "2", "--threads", "1", "--disc-weight", "0.1", "--disc-start", "1"])
             self.assertRegex(log, r"held-out PSNR [\d.]+ -> [\d.]+ dB after 2 steps")
+            log = run([os.path.join(TRAIN, "train_decoder.py"), "--tiny", "--synthetic-data", "--run-dir",
+                       os.path.join(tmp, "run-decoder"), "--steps", "3", "--batch", "2", "--threads", "1"])
+            self.assertIn("decoder: resuming at step 2", log)
+            self.assertEqual(torch.load(os.path.join(tmp, "run-decoder", "decoder.final.pt"))["metrics"]["decoder_steps"], 3)
             first, third = modelfile.read_safetensors(out)[0], modelfile.read_safetensors(out3)[0]
             self.assertEqual(set(first), set(third))
             self.assertTrue(all(torch.equal(first[k], third[k]) for k in first

@@ -108,15 +108,7 @@ def main(argv=None):
     params = tuned_parameters(vq)
     disc = Discriminator(ch=16 if args.tiny else 64).to(dist_.device)
     training = AdversarialTraining(vq, params, disc, args.lr)
-    start = 0
-    ckpt = run.load_checkpoint(args.no_resume)
-    budget = common.StepBudget(args, dist_, ckpt["step"] if ckpt else 0, t_begin, ckpt["args"] if ckpt else None)
-    if ckpt is not None:
-        if not disc_start_given:
-            args.disc_start = ckpt["args"]["disc_start"]
-        start = training.resume(ckpt)
-        if dist_.main:
-            print(f"decoder: resuming at step {start} from {run.ckpt_path}", flush=True)
+    start, budget = training.resume(run, args, dist_, t_begin, disc_start_given)
     decoder_side = torch.nn.Sequential(vq.post_quant_conv, vq.decoder)
     decoder_ddp = dist_.wrap(decoder_side)
     disc_ddp = dist_.wrap(disc)

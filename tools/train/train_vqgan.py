@@ -62,14 +62,24 @@ class AdversarialTraining:
         common.set_lr(self.opt_g, lr)
         common.set_lr(self.opt_d, lr)
 
-    def resume(self, ckpt):
-        """Loads a checkpoint's networks, optimizers and random state; returns its step."""
+    def resume(self, run, args, dist_, t_begin, disc_start_given):
+        """Loads the run's checkpoint, if there is one and --no-resume is not given: networks, optimizers, random
+        state, and the step at which the adversarial loss starts (unless --disc-start is given). Returns the
+        step to start from and the stage's StepBudget."""
+        ckpt = run.load_checkpoint(args.no_resume)
+        budget = common.StepBudget(args, dist_, ckpt["step"] if ckpt else 0, t_begin, ckpt["args"] if ckpt else None)
+        if ckpt is None:
+            return 0, budget
+        if not disc_start_given:
+            args.disc_start = ckpt["args"]["disc_start"]
         self.vq.load_state_dict(ckpt["vq"])
         self.disc.load_state_dict(ckpt["disc"])
         self.opt_g.load_state_dict(ckpt["opt_g"])
         self.opt_d.load_state_dict(ckpt["opt_d"])
         torch.set_rng_state(ckpt["rng"]["torch"])
-        return ckpt["step"]
+        if dist_.main:
+            print(f"{run.stage}: resuming at step {ckpt['step']} from {run.ckpt_path}", flush=True)
+        return ckpt["step"], budget
 
     def checkpoint(self, run, step, args):
         run.save_checkpoint({"vq": self.vq.state_dict(), "disc": self.disc.state_dict(),
@@ -173,15 +183,7 @@ def main(argv=None):
     vq = VQModel(config)
     disc = Discriminator(ch=16 if args.tiny else 64)
     training = AdversarialTraining(vq, vq.parameters(), disc, args.lr)
-    start = 0
-    ckpt = run.load_checkpoint(args.no_resume)
-    budget = common.StepBudget(args, dist_, ckpt["step"] if ckpt else 0, t_begin, ckpt["args"] if ckpt else None)
-    if ckpt is not None:
-        if not disc_start_given:
-            args.disc_start = ckpt["args"]["disc_start"]
-        start = training.resume(ckpt)
-        if dist_.main:
-            print(f"vqgan: resuming at step {start} from {run.ckpt_path}", flush=True)
+    start, budget = training.resume(run, args, dist_, t_begin, disc_start_given)
     vq.to(dist_.device)
     disc.to(dist_.device)
     model = dist_.wrap(Autoencoder(vq))
