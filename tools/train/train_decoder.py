@@ -18,33 +18,19 @@ written again with the tuned decoder (everything else, transformer and settings,
 
 import argparse
 import json
-import math
 import os
 import time
 
 import common
-from common import Dist, Progress, Run, SceneBatches
+from common import Dist, Progress, Run
 
 import torch
 import torch.nn.functional as F
 
 from imagebart import modelfile
-from imagebart.vqgan import DECODER_SIDE
-from train_transformer import load_vqgan, unpack_vqgan
-from train_vqgan import AdversarialTraining, Discriminator, LossMeans, psnr
-
-
-def held_out_psnr(vq, args, device):
-    """Mean PSNR of held-out scenes through encode + decode (the same scenes as the VQGAN stage's score)."""
-    held_out = common.load_emoji(args, "held_out")
-    batches = SceneBatches(held_out, 64, 12345, 0)
-    scores = []
-    vq.eval()
-    with torch.no_grad():
-        for _ in range(math.ceil(args.eval_scenes / 64)):
-            x, _ = batches.next(device)
-            scores.append(psnr(vq.decode(vq.encode(x)), x))
-    return sum(scores) / len(scores)
+from imagebart.vqgan import DECODER_SIDE, VqganConfig, VQModel
+from train_transformer import unpack_vqgan
+from train_vqgan import AdversarialTraining, Discriminator, LossMeans, held_out_psnr
 
 
 def tuned_parameters(vq):
@@ -99,8 +85,10 @@ def main(argv=None):
         if dist_.main:
             unpack_vqgan(args.vqgan, vqgan_path)
         dist_.barrier()
-    vq = load_vqgan(vqgan_path, dist_.device)
-    start_metrics = torch.load(vqgan_path, map_location="cpu")["metrics"]
+    stage1 = torch.load(vqgan_path, map_location="cpu")
+    vq = VQModel(VqganConfig(**stage1["config"]))
+    vq.load_state_dict(stage1["state_dict"])
+    vq.to(dist_.device)
     psnr_before = held_out_psnr(vq, args, dist_.device)
     if dist_.main:
         print(f"decoder: held-out PSNR before {psnr_before:.2f} dB", flush=True)
@@ -148,11 +136,10 @@ def main(argv=None):
     training.checkpoint(run, args.steps, args)
 
     psnr_after = held_out_psnr(vq, args, dist_.device)
-    metrics = {**start_metrics, "held_out_psnr": psnr_after, "decoder_psnr_before": psnr_before,
+    metrics = {**stage1["metrics"], "held_out_psnr": psnr_after, "decoder_psnr_before": psnr_before,
                "decoder_steps": args.steps}
     run.log({"final": metrics})
-    final = torch.load(vqgan_path, map_location="cpu")
-    run.save_final({"config": final["config"], "state_dict": {k: v.cpu() for k, v in vq.state_dict().items()},
+    run.save_final({"config": stage1["config"], "state_dict": {k: v.cpu() for k, v in vq.state_dict().items()},
                     "metrics": metrics})
     if dist_.main:
         print(f"decoder: held-out PSNR {psnr_before:.2f} -> {psnr_after:.2f} dB after {args.steps} steps;"

@@ -157,6 +157,19 @@ def psnr(a, b):
     return (10 * torch.log10(1 / mse.clamp_min(1e-10))).mean().item()
 
 
+def held_out_psnr(vq, args, device):
+    """Mean PSNR of args.eval_scenes held-out scenes through encode + decode: always the same scenes, so that
+    the VQGAN stage's score and the decoder stage's before and after compare."""
+    batches = SceneBatches(common.load_emoji(args, "held_out"), 64, 12345, 0)
+    scores = []
+    vq.eval()
+    with torch.no_grad():
+        for _ in range(math.ceil(args.eval_scenes / 64)):
+            x, _ = batches.next(device)
+            scores.append(psnr(vq.decode(vq.encode(x)), x))
+    return sum(scores) / len(scores)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     common.add_common_args(p)
@@ -258,15 +271,8 @@ def main(argv=None):
     final = VqganConfig(**{**config.as_dict(), "remap": remap})
     vq_final = VQModel(final)
     vq_final.load_state_dict(vq.state_dict())
-    vq_final.eval()
-    held_out = common.load_emoji(args, "held_out")
-    eval_batches = SceneBatches(held_out, 64, 12345, 0)
-    scores = []
-    with torch.no_grad():
-        for _ in range(math.ceil(args.eval_scenes / 64)):
-            x, _ = eval_batches.next(dist_.device)
-            scores.append(psnr(vq_final.decode(vq_final.encode(x)), x))
-    metrics = {"codes_used": len(remap), "held_out_psnr": sum(scores) / len(scores), "steps": args.steps}
+    metrics = {"codes_used": len(remap), "held_out_psnr": held_out_psnr(vq_final, args, dist_.device),
+               "steps": args.steps}
     run.log({"final": metrics})
     run.save_final({"config": final.as_dict(), "state_dict": vq_final.state_dict(), "metrics": metrics})
     if dist_.main:
