@@ -61,6 +61,41 @@ test_bounding_box (void)
   g_assert_cmpint (box.height, ==, 5);
 }
 
+/* Rows scanned eight bytes at a time: every width up to 41, a few set pixels anywhere (word edges, row ends,
+ * a stride wider than the row with bytes set in its padding), against a pixel-by-pixel box. */
+static void
+test_bounding_box_words (void)
+{
+  g_autoptr (GRand) rand = g_rand_new_with_seed (7);
+  for (int width = 1; width <= 41; width++)
+    for (int trial = 0; trial < 40; trial++)
+      {
+        int height = g_rand_int_range (rand, 1, 6), stride = width + g_rand_int_range (rand, 0, 9);
+        g_autofree guint8 *mask = g_new0 (guint8, (gsize) stride * height);
+        for (int k = g_rand_int_range (rand, 0, 4); k > 0; k--)
+          mask[g_rand_int_range (rand, 0, height) * stride + g_rand_int_range (rand, 0, width)] = 1 + trial;
+        for (int y = 0; y < height; y++)
+          memset (mask + y * stride + width, 0xff, stride - width);   /* padding: never part of the mask */
+        int x0 = width, y0 = height, x1 = -1, y1 = -1;
+        for (int y = 0; y < height; y++)
+          for (int x = 0; x < width; x++)
+            if (mask[y * stride + x] != 0)
+              {
+                x0 = MIN (x0, x), x1 = MAX (x1, x), y0 = MIN (y0, y), y1 = MAX (y1, y);
+              }
+        IbBox box = ib_mask_bounding_box (mask, width, height, stride);
+        if (x1 < 0)
+          {
+            g_assert_cmpint (box.width, ==, 0);
+            continue;
+          }
+        g_assert_cmpint (box.x, ==, x0);
+        g_assert_cmpint (box.y, ==, y0);
+        g_assert_cmpint (box.width, ==, x1 - x0 + 1);
+        g_assert_cmpint (box.height, ==, y1 - y0 + 1);
+      }
+}
+
 /* Whatever the case, the window is square, at least native, holds the box, and lies inside the image on
  * every axis the image is at least as long as the window. */
 static void
@@ -598,6 +633,7 @@ main (int    argc,
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/model/edit/window/bounding-box", test_bounding_box);
+  g_test_add_func ("/model/edit/window/bounding-box-words", test_bounding_box_words);
   g_test_add_func ("/model/edit/window/choose", test_window_choose);
   g_test_add_func ("/model/edit/window/token-mask", test_token_mask);
   g_test_add_func ("/model/edit/composite/feather", test_feather);
