@@ -578,9 +578,7 @@ picture_pyramid (IbCanvas *self)
 static gboolean
 renders_with_cairo (IbCanvas *self)
 {
-  GtkNative *native = gtk_widget_get_native (GTK_WIDGET (self));
-  GskRenderer *renderer = native != NULL ? gtk_native_get_renderer (native) : NULL;
-  return !self->texture_nodes_only && renderer != NULL && GSK_IS_CAIRO_RENDERER (renderer);
+  return !self->texture_nodes_only && ib_widget_renders_with_cairo (GTK_WIDGET (self));
 }
 
 void

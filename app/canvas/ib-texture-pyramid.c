@@ -37,6 +37,8 @@ level_new (cairo_surface_t *surface)
   return level;
 }
 
+G_DEFINE_QUARK (ib-texture-surface, surface)
+
 GdkTexture *
 ib_texture_new_for_surface (cairo_surface_t *surface)
 {
@@ -49,7 +51,26 @@ ib_texture_new_for_surface (cairo_surface_t *surface)
                                                          (gsize) stride * height,
                                                          (GDestroyNotify) cairo_surface_destroy,
                                                          cairo_surface_reference (surface));
-  return gdk_memory_texture_new (cairo_image_surface_get_width (surface), height, GDK_MEMORY_DEFAULT, bytes, stride);
+  GdkTexture *texture = gdk_memory_texture_new (cairo_image_surface_get_width (surface), height, GDK_MEMORY_DEFAULT,
+                                                bytes, stride);
+  g_object_set_qdata_full (G_OBJECT (texture), surface_quark (), cairo_surface_reference (surface),
+                           (GDestroyNotify) cairo_surface_destroy);
+  return texture;
+}
+
+cairo_surface_t *
+ib_texture_get_surface (GdkTexture *texture)
+{
+  g_return_val_if_fail (GDK_IS_TEXTURE (texture), NULL);
+  return g_object_get_qdata (G_OBJECT (texture), surface_quark ());
+}
+
+gboolean
+ib_widget_renders_with_cairo (GtkWidget *widget)
+{
+  GtkNative *native = gtk_widget_get_native (widget);
+  GskRenderer *renderer = native != NULL ? gtk_native_get_renderer (native) : NULL;
+  return renderer != NULL && GSK_IS_CAIRO_RENDERER (renderer);
 }
 
 /* Level 0: the picture's pixels in cairo's ARGB32 (GDK_MEMORY_DEFAULT), the format the cairo renderer draws

@@ -46,6 +46,13 @@ cairo_surface_t  *ib_texture_pyramid_get_surface (IbTexturePyramid *self,
  * change afterwards: the canvas paints the surface itself under GTK's cairo renderer and the texture under the
  * others, with one copy of the pixels. */
 GdkTexture       *ib_texture_new_for_surface    (cairo_surface_t  *surface);
+/* The surface a texture of ib_texture_new_for_surface reads (borrowed), or NULL for any other texture. */
+cairo_surface_t  *ib_texture_get_surface        (GdkTexture       *texture);
+
+/* Whether widget's window draws with GTK's cairo renderer (no GPU, remote displays), which converts every
+ * texel of a texture node on every frame that draws it: widgets that can then paint their own image surfaces
+ * in a cairo node instead (the canvas, the thumbnails). FALSE before the widget is in a window. */
+gboolean          ib_widget_renders_with_cairo  (GtkWidget        *widget);
 
 /* A thumbnail of straight-alpha RGBA8 pixels (an IbEditImage's) for widgets at most max_side pixels across
  * (GtkPicture in a strip or a gallery): the smallest level whose larger side is still at least max_side (level

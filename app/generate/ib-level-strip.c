@@ -4,6 +4,7 @@
 #include <glib/gi18n.h>
 
 #include "ib-texture-pyramid.h"
+#include "ib-thumbnail.h"
 
 #define THUMBNAIL_SIZE 72
 
@@ -91,7 +92,7 @@ cell_update (IbLevelStrip *self,
     : ib_texture_thumbnail_for_rgba (preview->pixels, preview->width, preview->height, preview->stride,
                                      2 * THUMBNAIL_SIZE);
 
-  gtk_picture_set_paintable (GTK_PICTURE (cell->picture), GDK_PAINTABLE (texture));
+  ib_thumbnail_set_texture (IB_THUMBNAIL (cell->picture), texture);
   gtk_widget_set_sensitive (cell->button, cell->previews != NULL);
   gtk_widget_set_sensitive (cell->resample, cell->previews != NULL);
 }
@@ -154,10 +155,8 @@ cell_build (Cell *cell,
   cell->root = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
   gtk_widget_set_name (cell->root, name);
 
-  cell->picture = gtk_picture_new ();
+  cell->picture = ib_thumbnail_new (THUMBNAIL_SIZE, THUMBNAIL_SIZE);
   gtk_widget_set_name (cell->picture, "level-picture");
-  gtk_picture_set_can_shrink (GTK_PICTURE (cell->picture), TRUE);
-  gtk_picture_set_content_fit (GTK_PICTURE (cell->picture), GTK_CONTENT_FIT_CONTAIN);
   cell->button = gtk_button_new ();
   gtk_widget_set_layout_manager (cell->button, gtk_custom_layout_new (NULL, thumbnail_measure, thumbnail_allocate));
   gtk_widget_set_name (cell->button, "level-button");

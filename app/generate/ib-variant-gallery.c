@@ -4,6 +4,7 @@
 #include <glib/gi18n.h>
 
 #include "ib-texture-pyramid.h"
+#include "ib-thumbnail.h"
 
 #define THUMBNAIL_SIZE 96
 #define VARIANT_KEY "ib-variant"
@@ -126,10 +127,8 @@ show_images (IbVariantGallery *self,
                                          2 * THUMBNAIL_SIZE);
       g_autofree char *name = g_strdup_printf ("variant-%u", v);
       g_autofree char *tooltip = g_strdup_printf (_("Variant %u"), v + 1);
-      GtkWidget *picture = gtk_picture_new_for_paintable (GDK_PAINTABLE (texture));
-      gtk_picture_set_can_shrink (GTK_PICTURE (picture), TRUE);
-      gtk_picture_set_content_fit (GTK_PICTURE (picture), GTK_CONTENT_FIT_CONTAIN);
-      gtk_widget_set_size_request (picture, THUMBNAIL_SIZE, THUMBNAIL_SIZE);
+      GtkWidget *picture = ib_thumbnail_new (THUMBNAIL_SIZE, 2 * THUMBNAIL_SIZE);
+      ib_thumbnail_set_texture (IB_THUMBNAIL (picture), texture);
       gtk_widget_set_tooltip_text (picture, tooltip);
       GtkWidget *child = gtk_flow_box_child_new ();
       gtk_widget_set_name (child, name);

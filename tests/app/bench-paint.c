@@ -67,8 +67,8 @@ note (Bench      *bench,
   g_string_append_printf (bench->since_frame, " %s", what);
 }
 
-/* When the running emission of the runner's level-finished began: an emission hook runs before every handler,
- * and the bench's own handler, connected last, after the window's. */
+/* When the running emission of the runner's level-finished or done began: an emission hook runs before every
+ * handler, and the bench's own handler, connected last, after the window's. */
 static gint64 emission_start;
 
 static gboolean
@@ -213,8 +213,10 @@ generate_again_cb (gpointer user_data)
   Bench *bench = user_data;
   if (bench->keep_generating)
     {
+      gint64 start = g_get_monotonic_time ();
       g_action_group_activate_action (G_ACTION_GROUP (bench->window), "generate", NULL);
-      note (bench, "generate");
+      g_autofree char *text = g_strdup_printf ("generate (%.1f ms)", (g_get_monotonic_time () - start) / 1000.0);
+      note (bench, text);
     }
   return G_SOURCE_REMOVE;
 }
@@ -225,7 +227,8 @@ job_ended_cb (IbJobRunner *runner,
               Bench       *bench)
 {
   bench->n_jobs_done++;
-  note (bench, "done");
+  g_autofree char *text = g_strdup_printf ("done (its handlers %.1f ms)", (g_get_monotonic_time () - emission_start) / 1000.0);
+  note (bench, text);
   g_idle_add (generate_again_cb, bench);
 }
 
@@ -263,6 +266,7 @@ bench_body (IbApplication *application,
   g_signal_connect (runner, "done", G_CALLBACK (job_ended_cb), &bench);
   g_signal_connect (runner, "level-finished", G_CALLBACK (note_level_finished_cb), &bench);
   g_signal_add_emission_hook (g_signal_lookup ("level-finished", IB_TYPE_JOB_RUNNER), 0, emission_hook, NULL, NULL);
+  g_signal_add_emission_hook (g_signal_lookup ("done", IB_TYPE_JOB_RUNNER), 0, emission_hook, NULL, NULL);
   g_signal_connect_swapped (runner, "started", G_CALLBACK (note_started_cb), &bench);
   g_signal_connect (runner, "failed", G_CALLBACK (job_ended_cb), &bench);
   bench.keep_generating = TRUE;

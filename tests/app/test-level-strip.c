@@ -9,6 +9,7 @@
 #include "ib-generate-test.h"
 #include "ib-level-strip.h"
 #include "ib-studio.h"
+#include "ib-thumbnail.h"
 #include "ib-variant-gallery.h"
 
 
@@ -30,7 +31,7 @@ static int
 shown_width (GtkWidget *strip,
              int        level)
 {
-  GdkPaintable *paintable = gtk_picture_get_paintable (GTK_PICTURE (cell_part (strip, level, "level-picture")));
+  GdkPaintable *paintable = GDK_PAINTABLE (ib_thumbnail_get_texture (IB_THUMBNAIL (cell_part (strip, level, "level-picture"))));
   return paintable != NULL ? gdk_paintable_get_intrinsic_width (paintable) : 0;
 }
 
