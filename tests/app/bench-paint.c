@@ -27,6 +27,7 @@ typedef struct
   IbCanvas *canvas;
   GArray *frame_times;      /* gint64 µs, at each paint of the canvas's frame clock */
   GArray *event_costs;      /* gint64 µs spent in each extend_stroke */
+  GArray *generate_costs;   /* gint64 µs of each Generate action (the next job's start) */
   GArray *layout_costs;     /* gint64 µs per frame that needed a layout, from before-paint to its end */
   GArray *paint_costs;      /* gint64 µs per frame in GTK's paint (snapshot and rendering) */
   gint64 frame_start;
@@ -185,6 +186,13 @@ report (const char *phase,
   g_print ("%-12s per frame: layout p50 %.1f ms, p95 %.1f ms | paint (snapshot + render) p50 %.1f ms, p95 %.1f ms\n",
            "", percentile_ms (bench->layout_costs, 0.5), percentile_ms (bench->layout_costs, 0.95),
            percentile_ms (bench->paint_costs, 0.5), percentile_ms (bench->paint_costs, 0.95));
+  if (bench->generate_costs->len > 0)
+    {
+      g_array_sort (bench->generate_costs, compare_gint64);
+      g_print ("%-12s the next job's Generate, on the UI thread: %u, p50 %.1f ms, max %.1f ms\n", "",
+               bench->generate_costs->len, percentile_ms (bench->generate_costs, 0.5),
+               percentile_ms (bench->generate_costs, 1.0));
+    }
 }
 
 static void
@@ -195,6 +203,7 @@ run_phase (Bench      *bench,
 
   g_array_set_size (bench->frame_times, 0);
   g_array_set_size (bench->event_costs, 0);
+  g_array_set_size (bench->generate_costs, 0);
   g_array_set_size (bench->layout_costs, 0);
   g_array_set_size (bench->paint_costs, 0);
   g_string_truncate (bench->long_frames, 0);
@@ -215,7 +224,9 @@ generate_again_cb (gpointer user_data)
     {
       gint64 start = g_get_monotonic_time ();
       g_action_group_activate_action (G_ACTION_GROUP (bench->window), "generate", NULL);
-      g_autofree char *text = g_strdup_printf ("generate (%.1f ms)", (g_get_monotonic_time () - start) / 1000.0);
+      gint64 cost = g_get_monotonic_time () - start;
+      g_array_append_val (bench->generate_costs, cost);
+      g_autofree char *text = g_strdup_printf ("generate (%.1f ms)", cost / 1000.0);
       note (bench, text);
     }
   return G_SOURCE_REMOVE;
@@ -230,6 +241,19 @@ job_ended_cb (IbJobRunner *runner,
   g_autofree char *text = g_strdup_printf ("done (its handlers %.1f ms)", (g_get_monotonic_time () - emission_start) / 1000.0);
   note (bench, text);
   g_idle_add (generate_again_cb, bench);
+}
+
+/* The process's resident memory now and at its peak (Linux's VmRSS and VmHWM). */
+static void
+print_memory (void)
+{
+  g_autofree char *status = NULL;
+  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL))
+    return;
+  g_auto (GStrv) lines = g_strsplit (status, "\n", -1);
+  for (char **line = lines; *line != NULL; line++)
+    if (g_str_has_prefix (*line, "VmRSS:") || g_str_has_prefix (*line, "VmHWM:"))
+      g_print ("%-12s %s\n", "", *line);
 }
 
 static void
@@ -247,6 +271,7 @@ bench_body (IbApplication *application,
   bench.canvas = ib_main_window_get_canvas (window);
   bench.frame_times = g_array_new (FALSE, FALSE, sizeof (gint64));
   bench.event_costs = g_array_new (FALSE, FALSE, sizeof (gint64));
+  bench.generate_costs = g_array_new (FALSE, FALSE, sizeof (gint64));
   bench.layout_costs = g_array_new (FALSE, FALSE, sizeof (gint64));
   bench.paint_costs = g_array_new (FALSE, FALSE, sizeof (gint64));
   bench.since_frame = g_string_new (NULL);
@@ -274,6 +299,7 @@ bench_body (IbApplication *application,
   g_assert_true (ib_job_runner_get_running (runner));
   ib_shell_test_spin (300);
   run_phase (&bench, "job running");
+  print_memory ();
   bench.keep_generating = FALSE;
   g_signal_handlers_disconnect_by_data (runner, &bench);
   g_action_group_activate_action (G_ACTION_GROUP (window), "cancel", NULL);
@@ -281,6 +307,7 @@ bench_body (IbApplication *application,
   g_signal_handlers_disconnect_by_data (clock, &bench);
   g_array_unref (bench.frame_times);
   g_array_unref (bench.event_costs);
+  g_array_unref (bench.generate_costs);
   g_array_unref (bench.layout_costs);
   g_array_unref (bench.paint_costs);
   g_string_free (bench.since_frame, TRUE);
