@@ -55,9 +55,9 @@ cairo_surface_t  *ib_texture_get_surface        (GdkTexture       *texture);
 gboolean          ib_widget_renders_with_cairo  (GtkWidget        *widget);
 
 /* A thumbnail of straight-alpha RGBA8 pixels (an IbEditImage's) for widgets at most max_side pixels across
- * (IbThumbnail in the level strip and the gallery): the smallest level whose larger side is still at least max_side (level
- * 0 when the pixels are that small already), made in one pass, as a new texture. The renderer then never
- * filters the whole picture down on each frame. */
+ * (IbThumbnail in the level strip and the gallery): the smallest level whose larger side is still at least
+ * max_side (level 0 when the pixels are that small already), made in one pass, as a new texture. The renderer
+ * then never filters the whole picture down on each frame. */
 GdkTexture       *ib_texture_thumbnail_for_rgba (const guint8     *rgba,
                                                  int               width,
                                                  int               height,
