@@ -81,9 +81,11 @@ fitted_bounds (IbThumbnail     *self,
   int height = gtk_widget_get_height (GTK_WIDGET (self)) * scale;
   int texture_width = gdk_texture_get_width (self->texture), texture_height = gdk_texture_get_height (self->texture);
   double fit = MIN ((double) width / texture_width, (double) height / texture_height);
-  int drawn_width = MAX (1, (int) round (texture_width * fit)), drawn_height = MAX (1, (int) round (texture_height * fit));
+  int drawn_width = MAX (1, (int) round (texture_width * fit));
+  int drawn_height = MAX (1, (int) round (texture_height * fit));
 
-  graphene_rect_init (bounds, (double) ((width - drawn_width) / 2) / scale, (double) ((height - drawn_height) / 2) / scale,
+  graphene_rect_init (bounds,
+                      (double) ((width - drawn_width) / 2) / scale, (double) ((height - drawn_height) / 2) / scale,
                       (double) drawn_width / scale, (double) drawn_height / scale);
 }
 

@@ -238,7 +238,8 @@ job_ended_cb (IbJobRunner *runner,
               Bench       *bench)
 {
   bench->n_jobs_done++;
-  g_autofree char *text = g_strdup_printf ("done (its handlers %.1f ms)", (g_get_monotonic_time () - emission_start) / 1000.0);
+  double handlers_ms = (g_get_monotonic_time () - emission_start) / 1000.0;
+  g_autofree char *text = g_strdup_printf ("done (its handlers %.1f ms)", handlers_ms);
   note (bench, text);
   g_idle_add (generate_again_cb, bench);
 }

@@ -41,7 +41,8 @@ render (GskRenderNode *node,
   g_autoptr (GskRenderer) renderer = gsk_cairo_renderer_new ();
   g_autoptr (GError) error = NULL;
   g_assert_true (gsk_renderer_realize (renderer, NULL, &error));
-  g_autoptr (GdkTexture) texture = gsk_renderer_render_texture (renderer, node, &GRAPHENE_RECT_INIT (0, 0, width, height));
+  graphene_rect_t area = GRAPHENE_RECT_INIT (0, 0, width, height);
+  g_autoptr (GdkTexture) texture = gsk_renderer_render_texture (renderer, node, &area);
   gsk_renderer_unrealize (renderer);
   guint8 *pixels = g_malloc0 ((gsize) width * 4 * height);
   gdk_texture_download (texture, pixels, (gsize) width * 4);
