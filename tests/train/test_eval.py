@@ -124,10 +124,11 @@ class EvalToolTest(unittest.TestCase):
 
             out = os.path.join(tmp, "report")
             log = run([os.path.join(TOOLS, "eval"), "--model", model, "--out", out, "--quick", "--synthetic-data",
-                       "--cli", cli, "--jobs", "2"])
+                       "--cli", cli, "--jobs", "2", "--temperature", "0.9"])
             self.assertIn("wrote " + out, log)
             with open(os.path.join(out, "report.json")) as f:
                 report = json.load(f)
+            self.assertEqual((report["temperature"], report["top_k"]), ("0.9", "the model's"))
             sizes = eval_tool.SIZES["quick"]
 
             rec = report["reconstruction"]
