@@ -367,6 +367,7 @@ def main(argv=None):
     p.add_argument("--top-k", help="`imagebart inpaint --top-k` for every edit (a value per level, top first), "
                                    "instead of the model's defaults")
     p.add_argument("--temperature", help="`imagebart inpaint --temperature` for every edit, as --top-k")
+    p.add_argument("--chain", help="`imagebart inpaint --chain` (passes per level) for every edit, as --top-k")
     args = p.parse_args(argv)
     sizes = dict(SIZES["quick" if args.quick else "full"])
     if args.text_cases:
@@ -390,13 +391,14 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     work = os.path.join(args.out, "work") if args.keep_work else tempfile.mkdtemp(prefix="ib-eval-")
     os.makedirs(work, exist_ok=True)
-    sampling = (["--top-k", args.top_k] if args.top_k else []) + (["--temperature", args.temperature]
-                                                                  if args.temperature else [])
+    sampling = [option for name, value in (("--top-k", args.top_k), ("--temperature", args.temperature),
+                                           ("--chain", args.chain)) if value for option in (name, value)]
     engine = Engine(args.cli, args.model, work, args.jobs, sampling=sampling)
     report = {"model": {"path": os.path.abspath(args.model), "name": config.get("name", ""),
                         "size_bytes": os.path.getsize(args.model), "levels": twin.n_levels, "codes": twin.n_codes},
               "mode": "quick" if args.quick else "full", "seed": args.seed, "sizes": sizes,
               "top_k": args.top_k or "the model's", "temperature": args.temperature or "the model's",
+              "chain": args.chain or "1",
               "data": "synthetic" if args.synthetic_data else "held-out split of tools/train/data.py",
               "held_out": {"pictures": len(held_out), "emoji": len({i.identity for i in held_out.items})},
               "command": "tools/eval " + " ".join(argv if argv is not None else sys.argv[1:])}
