@@ -248,7 +248,7 @@ class Run:
     def load_checkpoint(self, no_resume):
         if no_resume or not os.path.exists(self.ckpt_path):
             return None
-        return torch.load(self.ckpt_path, map_location="cpu")
+        return load_run_file(self.ckpt_path)
 
     def save_final(self, state):
         self._save(state, self.final_path)
@@ -304,6 +304,14 @@ class StepBudget:
         return True
 
 
+def load_run_file(path):
+    """A checkpoint or final weights these tools wrote (a run folder's, the eval's judge), onto the CPU. Their
+    dicts hold settings and logs beside the tensors, which PyTorch 2.6 and later refuse to unpickle by default
+    (weights_only): said explicitly, every PyTorch reads them the same way. Never for files from elsewhere
+    (model files go through tools/imagebart/safeload.py)."""
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
 def random_state():
     return {"python": random.getstate(), "torch": torch.get_rng_state()}
 
@@ -312,7 +320,8 @@ def cosine_lr(step, total, base, warmup):
     if step < warmup:
         return base * (step + 1) / warmup
     frac = (step - warmup) / max(1, total - warmup)
-    return base * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, frac))))
+    # A Python float: it lands in the optimizers' state, and so in the checkpoints.
+    return float(base * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, frac)))))
 
 
 def phase_lr(args, step, max_warmup):

@@ -39,6 +39,7 @@ sys.path.insert(0, TOOLS)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+import common  # noqa: E402
 import data  # noqa: E402
 import eval_fill as fill  # noqa: E402
 import eval_judge as judging  # noqa: E402
@@ -328,7 +329,7 @@ def cached_judge(args, sizes, train, held_out, vqgan):
     """(judge, classes, stats): from --judge-cache when it holds one for the same key, else trained (and kept)."""
     key = judge_key(args, sizes, vqgan)
     if args.judge_cache and os.path.exists(args.judge_cache):
-        cached = torch.load(args.judge_cache)
+        cached = common.load_run_file(args.judge_cache)
         if cached.get("key") == key:
             judge = judging.Judge(len(cached["classes"]), cached["width"])
             judge.load_state_dict(cached["state_dict"])

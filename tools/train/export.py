@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import torch  # noqa: E402
 
+from common import load_run_file  # noqa: E402
 from imagebart import modelfile  # noqa: E402
 from imagebart.transformer import StageConfig, build_transformer  # noqa: E402
 from imagebart.twin import ImageBART, Level  # noqa: E402
@@ -47,11 +48,11 @@ def transformer_files(run_dir):
 def vqgan_final(run_dir):
     """The run's finished VQGAN: the decoder stage's (train_decoder.py) when there is one. Its tokenizer half
     must be the VQGAN stage's, which the transformer was trained on."""
-    vq_final = torch.load(os.path.join(run_dir, "vqgan.final.pt"), map_location="cpu")
+    vq_final = load_run_file(os.path.join(run_dir, "vqgan.final.pt"))
     tuned_path = os.path.join(run_dir, "decoder.final.pt")
     if not os.path.exists(tuned_path):
         return vq_final
-    tuned = torch.load(tuned_path, map_location="cpu")
+    tuned = load_run_file(tuned_path)
     for name, tensor in vq_final["state_dict"].items():
         if not name.startswith(DECODER_SIDE) and not torch.equal(tensor, tuned["state_dict"][name]):
             raise SystemExit(f"{tuned_path}: its {name} is not vqgan.final.pt's: tuned on another tokenizer")
@@ -64,7 +65,7 @@ def build_model(run_dir, top_k=0, guidance=1.0, name="ImageBART Studio emoji 64 
     vqgan.load_state_dict(vq_final["state_dict"])
     levels, tokenizer, betas, schedule, metrics = [], None, None, None, {"vqgan": vq_final["metrics"]}
     for path in transformer_files(run_dir):
-        final = torch.load(path, map_location="cpu")
+        final = load_run_file(path)
         module = build_transformer(StageConfig(**final["stage"]))
         module.load_state_dict(final["state_dict"])
         if tokenizer is not None and (final["tokenizer"] != tokenizer or final["betas"] != betas):

@@ -85,7 +85,7 @@ def main(argv=None):
         if dist_.main:
             unpack_vqgan(args.vqgan, vqgan_path)
         dist_.barrier()
-    stage1 = torch.load(vqgan_path, map_location="cpu")
+    stage1 = common.load_run_file(vqgan_path)
     vq = VQModel(VqganConfig(**stage1["config"]))
     vq.load_state_dict(stage1["state_dict"])
     vq.to(dist_.device)

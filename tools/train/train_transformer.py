@@ -65,7 +65,7 @@ def unpack_vqgan(model_path, out_path):
 
 
 def load_vqgan(path, device):
-    final = torch.load(path, map_location="cpu")
+    final = common.load_run_file(path)
     vq = VQModel(VqganConfig(**final["config"]))
     vq.load_state_dict(final["state_dict"])
     return vq.to(device).eval()
