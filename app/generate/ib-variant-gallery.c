@@ -106,25 +106,56 @@ remove_children (IbVariantGallery *self)
   self->updating = FALSE;
 }
 
-/* thumbnails: NULL, or a GdkTexture per image already made (the runner's). */
-static void
-show_images (IbVariantGallery *self,
-             GPtrArray        *images,
-             GPtrArray        *thumbnails,
-             gboolean          final)
+/* Variant v's thumbnail: the runner's when there is one (thumbnails: NULL, or a GdkTexture per image), else
+ * made here at twice the thumbnail's size (sharp on a scale-2 display). */
+static GdkTexture *
+thumbnail_texture (GPtrArray *images,
+                   GPtrArray *thumbnails,
+                   guint      v)
 {
-  int keep = self->selected;
+  IbEditImage *image = g_ptr_array_index (images, v);
+  if (thumbnails != NULL && v < thumbnails->len)
+    return g_object_ref (g_ptr_array_index (thumbnails, v));
+  return ib_texture_thumbnail_for_rgba (image->pixels, image->width, image->height, image->stride,
+                                        2 * THUMBNAIL_SIZE);
+}
+
+/* The shown variants' pictures replaced in place, when the gallery shows variants 0 to n - 1 of n images (each
+ * level of a running job): no widgets made anew, so a finished level redraws the thumbnails and lays nothing
+ * out. FALSE, changing nothing, when it shows other variants. */
+static gboolean
+replace_pictures (IbVariantGallery *self,
+                  GPtrArray        *images,
+                  GPtrArray        *thumbnails)
+{
+  if (images == NULL || images->len == 0 ||
+      gtk_flow_box_get_child_at_index (GTK_FLOW_BOX (self->flow), images->len) != NULL)
+    return FALSE;
+  for (guint v = 0; v < images->len; v++)
+    {
+      GtkFlowBoxChild *child = gtk_flow_box_get_child_at_index (GTK_FLOW_BOX (self->flow), v);
+      if (child == NULL || child_variant (child) != (int) v)
+        return FALSE;
+    }
+  for (guint v = 0; v < images->len; v++)
+    {
+      GtkFlowBoxChild *child = gtk_flow_box_get_child_at_index (GTK_FLOW_BOX (self->flow), v);
+      g_autoptr (GdkTexture) texture = thumbnail_texture (images, thumbnails, v);
+      ib_thumbnail_set_texture (IB_THUMBNAIL (gtk_flow_box_child_get_child (child)), texture);
+    }
+  return TRUE;
+}
+
+static void
+add_pictures (IbVariantGallery *self,
+              GPtrArray        *images,
+              GPtrArray        *thumbnails)
+{
   remove_children (self);
-  self->final = final && images != NULL && images->len > 0;
   self->updating = TRUE;
   for (guint v = 0; images != NULL && v < images->len; v++)
     {
-      IbEditImage *image = g_ptr_array_index (images, v);
-      /* Twice the thumbnail's size: sharp on a scale-2 display. */
-      g_autoptr (GdkTexture) texture = thumbnails != NULL && v < thumbnails->len
-        ? g_object_ref (g_ptr_array_index (thumbnails, v))
-        : ib_texture_thumbnail_for_rgba (image->pixels, image->width, image->height, image->stride,
-                                         2 * THUMBNAIL_SIZE);
+      g_autoptr (GdkTexture) texture = thumbnail_texture (images, thumbnails, v);
       g_autofree char *name = g_strdup_printf ("variant-%u", v);
       g_autofree char *tooltip = g_strdup_printf (_("Variant %u"), v + 1);
       GtkWidget *picture = ib_thumbnail_new (THUMBNAIL_SIZE, 2 * THUMBNAIL_SIZE);
@@ -137,6 +168,19 @@ show_images (IbVariantGallery *self,
       gtk_flow_box_append (GTK_FLOW_BOX (self->flow), child);
     }
   self->updating = FALSE;
+}
+
+/* thumbnails: NULL, or a GdkTexture per image already made (the runner's). */
+static void
+show_images (IbVariantGallery *self,
+             GPtrArray        *images,
+             GPtrArray        *thumbnails,
+             gboolean          final)
+{
+  int keep = self->selected;
+  if (!replace_pictures (self, images, thumbnails))
+    add_pictures (self, images, thumbnails);
+  self->final = final && images != NULL && images->len > 0;
   /* "selected" again even for the same variant: its picture changed. */
   self->selected = -1;
   select_variant (self, keep >= 0 ? keep : 0);

@@ -5,6 +5,7 @@
 #include <gtk/gtk.h>
 
 #include "ib-studio.h"
+#include "ib-thumbnail.h"
 #include "ib-variant-gallery.h"
 
 typedef struct
@@ -129,6 +130,66 @@ test_select_accept_reject (void)
   g_object_unref (widget);
 }
 
+static GtkFlowBoxChild *
+nth_child (GtkWidget *gallery,
+           int        n)
+{
+  for (GtkWidget *w = gtk_widget_get_first_child (gtk_widget_get_first_child (gallery)); w != NULL;
+       w = gtk_widget_get_next_sibling (w))
+    if (GTK_IS_FLOW_BOX (w))
+      return gtk_flow_box_get_child_at_index (GTK_FLOW_BOX (w), n);
+  g_assert_not_reached ();
+}
+
+static GdkTexture *
+nth_texture (GtkWidget *gallery,
+             int        n)
+{
+  return ib_thumbnail_get_texture (IB_THUMBNAIL (gtk_flow_box_child_get_child (nth_child (gallery, n))));
+}
+
+/* Each level of a job shows as many variants as the last: their pictures change in place (no widgets made
+ * anew), and the selection is announced again. Any other set of variants is built anew. */
+static void
+test_pictures_in_place (void)
+{
+  GtkWidget *widget = g_object_ref_sink (ib_variant_gallery_new ());
+  IbVariantGallery *gallery = IB_VARIANT_GALLERY (widget);
+  Heard heard = { -1, -1, -1, 0 };
+  g_signal_connect (gallery, "selected", G_CALLBACK (selected_cb), &heard);
+  g_autoptr (GPtrArray) level2 = images_new (3);
+  g_autoptr (GPtrArray) level1 = images_new (3);
+
+  ib_variant_gallery_set_images (gallery, level2, FALSE);
+  ib_variant_gallery_set_selected (gallery, 1);
+  GtkFlowBoxChild *first = nth_child (widget, 0);
+  GdkTexture *before = nth_texture (widget, 0);
+  int n_selected = heard.n_selected;
+  ib_variant_gallery_set_images (gallery, level1, FALSE);
+  g_assert_true (nth_child (widget, 0) == first);
+  g_assert_true (nth_texture (widget, 0) != before);
+  g_assert_cmpint (n_thumbnails (widget), ==, 3);
+  g_assert_cmpint (heard.n_selected, ==, n_selected + 1);
+  g_assert_cmpint (heard.selected, ==, 1);
+
+  /* Fewer variants: built anew. */
+  g_ptr_array_set_size (level1, 2);
+  ib_variant_gallery_set_images (gallery, level1, TRUE);
+  g_assert_cmpint (n_thumbnails (widget), ==, 2);
+  g_assert_true (nth_child (widget, 0) != first);
+
+  /* Of three variants, 0 rejected: two images then are variants 0 and 1, not the 1 and 2 shown. */
+  ib_variant_gallery_set_images (gallery, level2, TRUE);
+  ib_variant_gallery_set_selected (gallery, 0);
+  gtk_widget_activate_action (widget, "gallery.reject", NULL);
+  g_assert_cmpint (n_thumbnails (widget), ==, 2);
+  ib_variant_gallery_set_images (gallery, level1, FALSE);
+  g_assert_cmpint (n_thumbnails (widget), ==, 2);
+  g_assert_cmpstr (gtk_widget_get_name (GTK_WIDGET (nth_child (widget, 0))), ==, "variant-0");
+  g_assert_cmpstr (gtk_widget_get_name (GTK_WIDGET (nth_child (widget, 1))), ==, "variant-1");
+  g_object_unref (widget);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -136,5 +197,6 @@ main (int    argc,
   ib_studio_init ();
   gtk_test_init (&argc, &argv, NULL);
   g_test_add_func ("/app/variant-gallery/select-accept-reject", test_select_accept_reject);
+  g_test_add_func ("/app/variant-gallery/pictures-in-place", test_pictures_in_place);
   return g_test_run ();
 }
