@@ -104,6 +104,32 @@ class EditSampleTest(unittest.TestCase):
         # The tokens outside the holes, predicted perfectly here, add nothing: the loss is the hole's, ln 16.
         self.assertAlmostEqual(weighted_loss(logits, target, weight).item(), np.log(16), places=5)
 
+    def test_posterior_target(self):
+        """--target posterior: the distribution the drawn x_{t-1} comes from, given x_t and x0, at every hole
+        token (checked against draws of the noising itself); x0 outside the hole; x0 itself at level 1."""
+        from train_transformer import Batch, noise, posterior_target
+        k, n = 4, 20000
+        betas = torch.tensor([0.0, 0.25, 0.5, 0.75])  # as compute_betas gives them: betas[t] for level t
+        alphacum = torch.cumprod(1 - betas, 0)
+        x0 = torch.ones(1, n, dtype=torch.long)
+        gen = torch.Generator().manual_seed(9)
+        x_prev = noise(x0, alphacum[2], k, gen)   # level 3: x_2 from x0, then x_3 from x_2
+        x_t = noise(x_prev, 1 - betas[3], k, gen)
+        weight = torch.ones(1, n)
+        weight[0, :10] = 0
+        batch = Batch(torch.cat([torch.tensor([[3]]), x_t], 1), None, x_prev, weight, torch.tensor([3]), x0)
+        q = posterior_target(batch, alphacum, betas, k)
+        self.assertTrue(torch.allclose(q.sum(-1), torch.ones(1, n)))
+        self.assertTrue(torch.equal(q[0, :10], torch.nn.functional.one_hot(x0[0, :10], k).float()))
+        for seen in range(k):  # the tokens whose x_t is `seen`: their x_{t-1} histogram is q's row
+            rows = (x_t[0] == seen).nonzero().flatten()
+            rows = rows[rows >= 10]
+            drawn = torch.bincount(x_prev[0, rows], minlength=k).float() / len(rows)
+            self.assertLess((drawn - q[0, rows[0]]).abs().max().item(), 0.03)
+        level1 = Batch(batch.src, None, x0, weight, torch.tensor([1]), x0)
+        self.assertTrue(torch.equal(posterior_target(level1, alphacum, betas, k),
+                                    torch.nn.functional.one_hot(x0, k).float()))
+
     def test_loader_workers(self):
         """--loader-workers: each worker draws its own scenes, holes and prompt tokens, shaped as training
         takes them; without workers the stream is the training process's own, the same every time."""

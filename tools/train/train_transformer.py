@@ -13,6 +13,10 @@ scenes.
 x_{t-1} and x_t, every other token stays x0, and only the hole's tokens count in the loss. Without these the
 model never sees clean context next to noise, which is all an edit shows it, least of all at the top level.
 
+--target posterior (the default) trains the decoder on the distribution each x_{t-1} token is drawn from,
+q(x_{t-1} | x_t, x0), instead of on the draw: the same objective in expectation, with much less noise at the
+upper levels, where a drawn target keeps only a third (level 3) or two thirds (level 2) of x0.
+
 --encoder-loss (off by default) weighs an auxiliary loss on the encoder: its own logits head
 (`encoder.to_logits`, which the official class creates and inference never runs, so the model file does not
 store it) predicts x0 at each hole token from the prompt and x_t, without the decoder. The decoder's target
@@ -176,9 +180,28 @@ class TrainingForward(torch.nn.Module):
         return logits, F.linear(xt, head.weight[:c.dec_num_tokens], head.bias[:c.dec_num_tokens])
 
 
+def posterior_target(batch, alphacum, betas, k):
+    """(b, n, k): q(x_{t-1} | x_t, x0) at every token, the distribution the sampled target x_{t-1} is drawn
+    from given what the batch shows the model. Training on it instead of on the one draw is the same objective
+    in expectation (cross-entropy is linear in its target, and the decoder at token i sees only the draws before
+    i), with far less noise: at the top level x_{t-1} keeps x0 at a third of the tokens, so a drawn target is
+    mostly random and the hole's content, which the prompt is about, reaches the gradient diluted by that."""
+    x0, x_t = batch.x0, batch.src[:, -batch.x0.shape[1]:]
+    keep_x0 = alphacum[batch.t - 1].view(-1, 1, 1)  # q(x_{t-1} | x0): x0 kept, else uniform
+    keep_prev = (1 - betas[batch.t]).view(-1, 1, 1)  # q(x_t | x_{t-1}): x_{t-1} kept, else uniform
+    prior = keep_x0 * F.one_hot(x0, k) + (1 - keep_x0) / k
+    likelihood = keep_prev * F.one_hot(x_t, k) + (1 - keep_prev) / k
+    posterior = prior * likelihood
+    posterior = posterior / posterior.sum(-1, keepdim=True)
+    outside = batch.weight == 0  # outside an edit's hole x_{t-1} is x0
+    return torch.where(outside.unsqueeze(-1), F.one_hot(x0, k).float(), posterior)
+
+
 def weighted_loss(logits, target, weight):
-    """Cross-entropy averaged over the tokens with weight 1."""
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
+    """Cross-entropy averaged over the tokens with weight 1; target (b, n) tokens or (b, n, k) distributions."""
+    k = logits.shape[-1]
+    target = target.reshape(-1, k) if target.is_floating_point() else target.reshape(-1)
+    ce = F.cross_entropy(logits.reshape(-1, k), target, reduction="none")
     return (ce * weight.reshape(-1)).sum() / weight.sum()
 
 
@@ -225,6 +248,10 @@ def main(argv=None):
     p.add_argument("--encoder-loss", type=float, default=0.0,
                    help="weight of an auxiliary loss on the encoder: x0 at the hole's tokens from the prompt and x_t "
                         "(0, off: it did not make the bundled model read its prompt, docs/model-card.md)")
+    p.add_argument("--target", choices=("posterior", "sample"), default="posterior",
+                   help="the decoder's target: the distribution q(x_{t-1} | x_t, x0) (the same objective as the drawn "
+                        "x_{t-1}, with less noise: on 2 cores the prompt is read 5 times as much, docs/model-card.md), "
+                        "or the drawn x_{t-1} itself (the official code's)")
     common.add_loader_args(p)
     args = p.parse_args(argv)
     args.steps = args.steps or (20 if args.tiny else 3000)
@@ -313,7 +340,8 @@ def main(argv=None):
         batch = make_batch(vq, tokenizer, token_offset, alphacum, betas, levels, x, ids, args.drop_caption,
                            holes=holes)
         logits, encoder_logits = ddp(batch.src, batch.tgt)
-        decoder_loss = weighted_loss(logits, batch.target, batch.weight)
+        target = batch.target if args.target == "sample" else posterior_target(batch, alphacum, betas, vq.config.n_codes)
+        decoder_loss = weighted_loss(logits, target, batch.weight)
         loss = decoder_loss
         if encoder_logits is not None:
             encoder_loss = weighted_loss(encoder_logits, batch.x0, batch.weight)
