@@ -31,8 +31,11 @@ LICENSE = ("Weights: CC-BY-4.0. Trained on Twemoji art (emoji-datasource-twitter
            "Apache-2.0, Google). See docs/model-card.md.")
 
 
-# The editor's default prompt strength for the emoji model: measured by tools/eval --guidance (model card).
-DEFAULT_GUIDANCE = 1.0
+# The defaults stored for a model of the 2-core recipe (train_all.py), measured by tools/eval --guidance and
+# --top-k on its transformer (model card, "The decoder's target: the posterior"): without guidance it does not
+# follow its prompt. train_on_gpu.sh stores its own (2 and 32).
+DEFAULT_GUIDANCE = 4.0
+DEFAULT_TOP_K = 32
 
 
 def transformer_files(run_dir):
@@ -88,7 +91,7 @@ def main(argv=None):
     p.add_argument("--run-dir", default=default_run_dir())
     p.add_argument("--out", required=True)
     p.add_argument("--dtype", default="f16", choices=("f16", "f32", "bf16"))
-    p.add_argument("--top-k", type=int, default=0, help="the levels' default top-k (0: no cut)")
+    p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="the levels' default top-k (0: no cut)")
     p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
                    help="the default classifier-free guidance scale stored in the file (1: none)")
     p.add_argument("--made-by", default="tools/train", help="how the weights were made: the provenance's first words")
