@@ -175,9 +175,10 @@ class EditSampleTest(unittest.TestCase):
 
 
 class StepBudgetTest(unittest.TestCase):
-    def test_measures_again_once_settled(self):
-        """--minutes: the first steps can run fast on a loader's queue filled in advance; the number of steps
-        fixed after them is corrected by a second measurement, so the stage still ends within its budget."""
+    @staticmethod
+    def run_budget(seconds_per_step, costlier_from=None):
+        """Steps of a one-minute stage on a fake clock, seconds_per_step(step) each; returns the changes of
+        args.steps as (step, steps), the args, and the clock at the end."""
         import argparse
         import common
 
@@ -194,17 +195,34 @@ class StepBudgetTest(unittest.TestCase):
             args = argparse.Namespace(minutes=1.0, extend=False, steps=10 ** 6)
             budget = common.StepBudget(args, OneProcess(), 0, t_begin=clock[0], warm=5, settle=200)
             changes = []
-            for step in range(1, 2000):
+            for step in range(1, 5000):
                 if step > args.steps:
                     break
-                clock[0] += 0.01 if step <= 6 else 0.1  # the queue's 0.01 s a step, then the real 0.1 s
+                clock[0] += seconds_per_step(step)
                 if budget.after_step(step):
                     changes.append((step, args.steps))
+                if step == costlier_from:
+                    budget.costlier_after(step)
         finally:
             common.time.time = saved
+        return changes, args, clock[0]
+
+    def test_measures_again_once_settled(self):
+        """--minutes: the first steps can run fast on a loader's queue filled in advance; the number of steps
+        fixed after them is corrected by a second measurement, so the stage still ends within its budget."""
+        # The queue's 0.01 s a step, then the real 0.1 s.
+        changes, args, _ = self.run_budget(lambda step: 0.01 if step <= 6 else 0.1)
         self.assertEqual([step for step, _ in changes], [6, 206])
         self.assertGreater(changes[0][1], 5000)            # the queue's speed: far too many steps
         self.assertAlmostEqual(changes[1][1], 206 + (60 - 20.05) / 0.1, delta=2)  # what fits the minute
+
+    def test_costlier_steps_measured_again(self):
+        """The VQGAN's adversarial steps, which start after the rate was measured, cost more: the number of
+        steps is fixed again from their rate, so the stage still ends within its budget."""
+        changes, args, clock = self.run_budget(lambda step: 0.1 if step <= 300 else 0.2, costlier_from=300)
+        self.assertEqual([step for step, _ in changes], [6, 206, 350])
+        self.assertAlmostEqual(changes[2][1], 350 + (60 - 30 - 10) / 0.2, delta=2)
+        self.assertAlmostEqual(clock - 1000, 60, delta=0.5)  # the minute, not the 0.1 s rate's guess
 
 
 class FetchTest(unittest.TestCase):

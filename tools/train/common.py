@@ -281,7 +281,16 @@ class StepBudget:
             args.steps_fixed = not args.minutes
         # The steps after which to measure the rate (from the step before): none when the number is fixed.
         self.marks = [] if args.steps_fixed else [start + 1 + warm, start + 1 + warm + settle]
+        self.timed = bool(self.marks)
         self.last_mark = (start + 1, None)
+
+    def costlier_after(self, step, count=50):
+        """Call after finishing `step` when the steps after it cost more (the VQGAN's adversarial phase, which
+        starts after the rate was measured): times `count` of them and fixes args.steps again, so that the stage
+        still ends within its budget."""
+        if self.timed and step + count < self.args.steps:
+            self.last_mark = (step, time.time())
+            self.marks = sorted([m for m in self.marks if m > step] + [step + count])
 
     def after_step(self, step):
         """Call after finishing `step` (1-based count); True when args.steps changed."""

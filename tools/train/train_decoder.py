@@ -128,8 +128,10 @@ def main(argv=None):
         progress.update(step + 1, values)
         if budget.after_step(step + 1):
             progress.total = args.steps
-            if not disc_start_given:
+            if not disc_start_given and step + 1 <= args.disc_start:  # once started, the adversarial loss stays
                 args.disc_start = max(step + 1, args.steps // 5)
+        if args.disc_weight > 0 and step + 1 == args.disc_start:
+            budget.costlier_after(step + 1)  # the adversarial term comes on top from here
         losses.log_if_due(step + 1, lr, args, run, dist_)
         if (step + 1) % args.ckpt_every == 0 and step + 1 < args.steps:
             training.checkpoint(run, step + 1, args)

@@ -294,6 +294,9 @@ def main(argv=None):
             wrapper.pos_emb.emb.weight.normal_(0, 0.02)
     for unused in UNUSED_TRANSFORMER_TENSORS:  # the encoder's logits head: never stored; trained by --encoder-loss
         model.get_parameter(unused).requires_grad_(args.encoder_loss > 0)
+    # On the device before the optimizer exists and a checkpoint loads: a resumed optimizer's moments then land
+    # where the parameters are.
+    model.to(dist_.device)
     ema = copy.deepcopy(model).eval()
     for param in ema.parameters():
         param.requires_grad_(False)
@@ -317,8 +320,6 @@ def main(argv=None):
         torch.set_rng_state(ckpt["rng"]["torch"])
         if dist_.main:
             print(f"{name}: resuming at step {start} from {run.ckpt_path}", flush=True)
-    model.to(dist_.device)
-    ema.to(dist_.device)
     ddp = dist_.wrap(TrainingForward(model, args.encoder_loss > 0))
     scenes = common.scene_loader(EditScenes(emoji, tokenizer, args.batch, args.seed, dist_.rank, start, side,
                                           args.edit_fraction), args.loader_workers, dist_.device)

@@ -193,12 +193,12 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     run = Run(args.run_dir, "vqgan", dist_)
     config = VqganConfig(**(TINY if args.tiny else FULL))
-    vq = VQModel(config)
-    disc = Discriminator(ch=16 if args.tiny else 64)
+    # On the device before the optimizers exist and a checkpoint loads: a resumed optimizer's moments then land
+    # where the parameters are.
+    vq = VQModel(config).to(dist_.device)
+    disc = Discriminator(ch=16 if args.tiny else 64).to(dist_.device)
     training = AdversarialTraining(vq, vq.parameters(), disc, args.lr)
     start, budget = training.resume(run, args, dist_, t_begin, disc_start_given)
-    vq.to(dist_.device)
-    disc.to(dist_.device)
     model = dist_.wrap(Autoencoder(vq))
     disc_ddp = dist_.wrap(disc)
     emoji = common.load_emoji(args)
@@ -251,8 +251,10 @@ def main(argv=None):
         progress.update(step + 1, values)
         if budget.after_step(step + 1):
             progress.total = args.steps
-            if not disc_start_given:
+            if not disc_start_given and step + 1 <= args.disc_start:  # once started, the adversarial loss stays
                 args.disc_start = max(step + 1, (args.steps * 2) // 5)
+        if step + 1 == args.disc_start:
+            budget.costlier_after(step + 1)  # the discriminator's steps come on top from here
         losses.log_if_due(step + 1, lr, args, run, dist_)
         if (step + 1) % args.ckpt_every == 0 and step + 1 < args.steps:
             training.checkpoint(run, step + 1, args)
@@ -269,12 +271,13 @@ def main(argv=None):
     dist_.sum_(counts)
     remap = counts.nonzero().flatten().tolist()
     final = VqganConfig(**{**config.as_dict(), "remap": remap})
-    vq_final = VQModel(final)
+    vq_final = VQModel(final).to(dist_.device)
     vq_final.load_state_dict(vq.state_dict())
     metrics = {"codes_used": len(remap), "held_out_psnr": held_out_psnr(vq_final, args, dist_.device),
                "steps": args.steps}
     run.log({"final": metrics})
-    run.save_final({"config": final.as_dict(), "state_dict": vq_final.state_dict(), "metrics": metrics})
+    run.save_final({"config": final.as_dict(), "state_dict": {k: v.cpu() for k, v in vq_final.state_dict().items()},
+                    "metrics": metrics})
     if dist_.main:
         print(f"vqgan: {len(remap)} of {config.n_embed} codes used, held-out PSNR {metrics['held_out_psnr']:.2f} dB;"
               f" wrote {run.final_path}", flush=True)
