@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The default model on one CUDA GPU: tools/train/train_all.py with batches a GPU can use, the scenes drawn by all
-# but two of the machine's cores (docs/model-card.md, "Trained on a GPU").
+# but two of the machine's cores (docs/model-card.md, "The whole model on a GPU").
 #   tools/train/train_on_gpu.sh CACHE RUN_DIR OUT_MODEL [TRANSFORMER_MINUTES]
 # By default the tokenizer (VQGAN and decoder) of data/models/default.safetensors is kept and only a new joint
-# transformer is trained, for TRANSFORMER_MINUTES (default 7) at batch 256: how the bundled transformer was made.
+# transformer is trained, for TRANSFORMER_MINUTES (default 7) at batch 256.
 # VQGAN_MINUTES=M trains a new tokenizer first: the VQGAN for M minutes, then its decoder alone for
-# DECODER_MINUTES (default 1), both at batch 128. STOP_AFTER=vqgan|decoder|transformer ends the run there; the
-# same command later, with RUN_DIR's finished stages in place, goes on from them (a run split over calls).
+# DECODER_MINUTES (default 1), both at batch 128 (how the bundled model was made). STOP_AFTER=vqgan|decoder|
+# transformer ends the run there; the same command later, with RUN_DIR's finished stages in place, goes on
+# from them (a run split over calls).
 # The model file is exported (f16) with a default guidance of 2 and top-k 32. CACHE holds emoji.npz
 # (tools/train/data.py fetch && build). PYTHON picks the interpreter (default python3); TRAIN_ARGS adds options
 # for train_all.py and every stage (the smoke test's --tiny --synthetic-data).
