@@ -6,6 +6,7 @@ written."""
 import hashlib
 import json
 import os
+import shlex
 import struct
 import subprocess
 import sys
@@ -267,6 +268,22 @@ class InpaintTest(unittest.TestCase):
                                  self.path("never-text.png"), *extra, ok=False)
             self.assertIn(words, proc.stderr)
         self.assertFalse(os.path.exists(self.path("never-text.png")))
+
+    def test_samples_readme_command(self):
+        """data/samples/README.md's command, as written there (the bundled model on a sample picture, from the
+        source root): it runs, and the picture outside the mask comes back exactly."""
+        root = os.path.normpath(os.path.join(TOOLS, ".."))
+        with open(os.path.join(root, "data", "samples", "README.md")) as f:
+            block = f.read().split("```sh\n", 1)[1].split("```", 1)[0]
+        args = shlex.split(block.replace("\\\n", " "))
+        self.assertEqual(args[:2], ["imagebart", "inpaint"])
+        self.assertEqual(args[-2], "--out")
+        out = self.path("sample-edited.png")
+        args = [require_cli(self)] + args[1:-1] + [out]
+        proc = subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=300)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        picture, mask = (read_png(os.path.join(root, args[args.index(flag) + 1])) for flag in ("--image", "--mask"))
+        self.assert_outside_identical(read_png(out), picture, mask[..., 0])
 
     def test_bad_input(self):
         out = self.path("never.png")

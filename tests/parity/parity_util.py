@@ -111,7 +111,8 @@ def _paeth(a, b, c):
 
 
 def read_png(path):
-    """8-bit RGB/RGBA, non-interlaced PNG -> (h, w, channels) uint8 (enough for the C tool's output)."""
+    """8-bit grey, RGB or RGBA, non-interlaced PNG -> (h, w, channels) uint8 (enough for the C tool's output
+    and the bundled samples' masks)."""
     with open(path, "rb") as f:
         data = f.read()
     if data[:8] != b"\x89PNG\r\n\x1a\n":
@@ -126,9 +127,10 @@ def read_png(path):
             idat += body
         pos += 12 + length
     w, h, depth, color, _, _, interlace = header
-    if depth != 8 or color not in (2, 6) or interlace:
+    channels = {0: 1, 2: 3, 6: 4}
+    if depth != 8 or color not in channels or interlace:
         raise ValueError(f"{path}: unsupported PNG layout {header}")
-    bpp = 3 if color == 2 else 4
+    bpp = channels[color]
     raw, stride = zlib.decompress(idat), w * bpp
     rows, prev = [], bytearray(stride)
     for y in range(h):

@@ -379,7 +379,7 @@ def write_samples(cache, out_dir, count, seed):
             listing.write(f"| `{name}.png` | {caption} | {masked} | {kept} |\n")
         listing.write("\nTo try one from the command line (any prompt; the model follows the words of its captions):\n\n"
                       "```sh\n"
-                      f"imagebart inpaint data/models/default.safetensors data/samples/{rows[0][0]}.png \\\n"
+                      f"imagebart inpaint data/models/default.safetensors --image data/samples/{rows[0][0]}.png \\\n"
                       f"    --mask data/samples/{rows[0][0]}.mask.png --prompt \"red apple\" --seed 1 --out edited.png\n"
                       "```\n")
     return rows
