@@ -53,9 +53,8 @@ run() {
     echo "No bundled model yet; making a small random demo model at $model"
     /usr/bin/python3 tools/make-test-model --variant residual_scaled --levels 3 --gpt-top -o "$model"
   fi
-  ./build/cli/imagebart info "$model"
-  ./build/cli/imagebart sample "$model" --seed 1 --out build/sample.png
-  echo "Wrote build/sample.png"
+  # The model's description and one edit on the command line (tools/demo.sh; the tests run it too).
+  tools/demo.sh build "$model" build/demo.png
   # The editor, on the same model (it finds its settings schema in build/data when not installed).
   if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
     echo "No display: start the editor later with ./build/app/imagebart-studio --model $model"

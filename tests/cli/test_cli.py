@@ -45,6 +45,27 @@ class CommandLineTest(unittest.TestCase):
     def grid(self):
         return ",".join(str(i % 10) for i in range(16))
 
+    def test_quick_start_demo(self):
+        """tools/demo.sh, what `./dev.sh run` (the README's first command) runs before the editor: on the bundled
+        text model a prompted edit of a sample picture, on an unconditional and a class-conditional model what
+        each can do, every one a picture."""
+        root = os.path.normpath(os.path.join(TOOLS, ".."))
+        build = os.path.dirname(os.path.dirname(os.path.abspath(require_cli(self))))
+        class_model = os.path.join(self.tmp.name, "class.safetensors")
+        subprocess.run([sys.executable, os.path.join(TOOLS, "make-test-model"), "--levels", "2", "--resolution", "16",
+                        "--ch-mult", "1,2,2", "--attn-resolutions", "4", "--codes", "10", "--n-embed", "16",
+                        "--conditioning", "class", "--classes", "3", "-o", class_model], check=True, capture_output=True)
+        for model, size, says in ((os.path.join(root, "data", "models", "default.safetensors"), 64, "red apple"),
+                                  (self.model, 16, "a sample"), (class_model, 64, "class 0")):
+            out = os.path.join(self.tmp.name, "demo.png")
+            if os.path.exists(out):
+                os.remove(out)
+            proc = subprocess.run(["bash", os.path.join(TOOLS, "demo.sh"), build, model, out], capture_output=True,
+                                  text=True, timeout=300)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn(says, proc.stdout)
+            self.assertEqual(read_png(out).shape[:2], (size, size))
+
     def test_usage(self):
         self.assertIn("Commands", self.run_tool("--help").stdout)
         self.assertIn("unknown command", self.run_tool("frobnicate", ok=False).stderr)
