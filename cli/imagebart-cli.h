@@ -43,4 +43,21 @@ gboolean      ib_cli_write_file      (const char      *path,
 int           ib_cli_run_inpaint     (int              argc,
                                       char           **argv);
 
+/* A conditioned model's sample (cli/imagebart-inpaint.c): what to condition on, as the options gave it (NULL
+ * where not given). */
+typedef struct
+{
+  const char *prompt;
+  const char *text_tokens;
+  const char *class_id;
+  const char *guidance;
+} IbCliConditioning;
+
+/* imagebart sample on a text- or class-conditional model: the edit engine on a blank picture, all of it masked,
+ * written to OUT (a PNG with its recipe). The messages name "imagebart sample". */
+int           ib_cli_run_conditioned_sample (IbModelFile             *file,
+                                             const IbCliConditioning *conditioning,
+                                             const char              *seed,
+                                             const char              *out);
+
 G_END_DECLS

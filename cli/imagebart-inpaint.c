@@ -54,6 +54,9 @@ options_clear (Options *options)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Options, options_clear)
 
+/* What messages start with: "imagebart inpaint", or "imagebart sample" for a conditioned model's sample. */
+static const char *command_name = "imagebart inpaint";
+
 static gboolean
 fail (GError    **error,
       const char *format,
@@ -350,11 +353,11 @@ apply_options (const Options       *options,
       int n_unknown = ib_tokenizer_encode (tokenizer, options->prompt, conditioning->text_tokens, &n_dropped);
       conditioning->n_text_tokens = ib_tokenizer_get_length (tokenizer);
       if (n_unknown > 0)
-        g_printerr ("imagebart inpaint: warning: %d word%s of the prompt %s not in the model's vocabulary\n",
+        g_printerr ("%s: warning: %d word%s of the prompt %s not in the model's vocabulary\n", command_name,
                     n_unknown, n_unknown == 1 ? "" : "s", n_unknown == 1 ? "is" : "are");
       if (n_dropped > 0)
-        g_printerr ("imagebart inpaint: warning: the model reads %d words; the last %d of the prompt are left out\n",
-                    conditioning->n_text_tokens, n_dropped);
+        g_printerr ("%s: warning: the model reads %d words; the last %d of the prompt are left out\n",
+                    command_name, conditioning->n_text_tokens, n_dropped);
     }
   if (options->class_id != NULL)
     {
@@ -523,6 +526,61 @@ interrupted_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Runs the job on its worker while following its events, then writes each variant to OUT (OUT-2.png, ...) with
+ * its recipe. input: the picture as given, for the per-level pictures of --levels-dir. */
+static gboolean
+run_job_and_save (IbEditJob         *job,
+                  const Options     *options,
+                  const IbEditImage *input,
+                  gboolean           with_alpha,
+                  GError           **error)
+{
+  Run run = { NULL };
+
+  if (options->levels_dir != NULL && g_mkdir_with_parents (options->levels_dir, 0755) != 0)
+    {
+      g_set_error (error, IB_ERROR, IB_ERROR_IO, "Could not make the folder %s: %s", options->levels_dir,
+                   g_strerror (errno));
+      return FALSE;
+    }
+  run.loop = g_main_loop_new (NULL, FALSE);
+  run.cancellable = g_cancellable_new ();
+  run.options = options;
+  run.input = input;
+  run.with_alpha = with_alpha;
+  run.terminal = isatty (fileno (stderr));
+  guint sigint = g_unix_signal_add (SIGINT, interrupted_cb, &run);
+  ib_edit_job_run_async (job, event_cb, &run, NULL, run.cancellable, finished_cb, &run);
+  g_main_loop_run (run.loop);
+  g_source_remove (sigint);
+  g_main_loop_unref (run.loop);
+  g_object_unref (run.cancellable);
+
+  if (run.write_error != NULL)
+    {
+      g_clear_error (&run.error);
+      g_propagate_error (error, run.write_error);
+      return FALSE;
+    }
+  if (run.result == NULL)
+    {
+      g_propagate_error (error, run.error);
+      return FALSE;
+    }
+  gboolean saved = TRUE;
+  for (int v = 0; v < run.result->n_variants && saved; v++)
+    {
+      g_autofree char *path = variant_path (options->out, v);
+      saved = save_png (path, run.result->images[v], run.with_alpha, run.result->recipe, error);
+      if (saved)
+        printf ("%s\n", path);
+    }
+  if (saved)
+    printf ("seed %" G_GUINT64_FORMAT "\n", ib_edit_job_get_settings (job)->seed);
+  ib_edit_result_unref (run.result);
+  return saved;
+}
+
 int
 ib_cli_run_inpaint (int    argc,
                     char **argv)
@@ -575,7 +633,6 @@ ib_cli_run_inpaint (int    argc,
   g_autoptr (IbEditImage) input = NULL;
   IbEditRecipeHashes hashes = { NULL };
   char **rest;
-  Run run = { NULL };
 
   if (!ib_cli_parse_edit_options (context, entries, &argc, &argv, &error) ||
       !(file = ib_cli_open_model (argc, argv, 0, &rest, &error)))
@@ -631,57 +688,72 @@ ib_cli_run_inpaint (int    argc,
   if (!apply_options (&options, config, &request, &error) || !(job = ib_edit_job_new (file, &request, &error)))
     goto failed;
 
-  if (options.levels_dir != NULL && g_mkdir_with_parents (options.levels_dir, 0755) != 0)
-    {
-      g_set_error (&error, IB_ERROR, IB_ERROR_IO, "Could not make the folder %s: %s", options.levels_dir,
-                   g_strerror (errno));
-      goto failed;
-    }
-
   input = ib_edit_image_new (0, 0, width, height);
   for (int y = 0; y < height; y++)
     memcpy (input->pixels + (gsize) y * input->stride, request.image + (gsize) y * request.stride, (gsize) width * 4);
-  run.loop = g_main_loop_new (NULL, FALSE);
-  run.cancellable = g_cancellable_new ();
-  run.options = &options;
-  run.input = input;
-  run.with_alpha = with_alpha;
-  run.terminal = isatty (fileno (stderr));
-  guint sigint = g_unix_signal_add (SIGINT, interrupted_cb, &run);
-  ib_edit_job_run_async (job, event_cb, &run, NULL, run.cancellable, finished_cb, &run);
-  g_main_loop_run (run.loop);
-  g_source_remove (sigint);
-  g_main_loop_unref (run.loop);
-  g_object_unref (run.cancellable);
-
-  if (run.write_error != NULL)
-    {
-      g_clear_error (&run.error);
-      g_propagate_error (&error, run.write_error);
-      goto failed;
-    }
-  if (run.result == NULL)
-    {
-      g_propagate_error (&error, run.error);
-      goto failed;
-    }
-  for (int v = 0; v < run.result->n_variants; v++)
-    {
-      g_autofree char *path = variant_path (options.out, v);
-      if (!save_png (path, run.result->images[v], run.with_alpha, run.result->recipe, &error))
-        {
-          ib_edit_result_unref (run.result);
-          goto failed;
-        }
-      printf ("%s\n", path);
-    }
-  printf ("seed %" G_GUINT64_FORMAT "\n", ib_edit_job_get_settings (job)->seed);
-  ib_edit_result_unref (run.result);
+  if (!run_job_and_save (job, &options, input, with_alpha, &error))
+    goto failed;
   ib_edit_recipe_hashes_clear (&hashes);
   return EXIT_SUCCESS;
 
 failed:
   ib_edit_recipe_hashes_clear (&hashes);
   g_printerr ("imagebart inpaint: %s\n", error->message);
+  return EXIT_FAILURE;
+}
+
+int
+ib_cli_run_conditioned_sample (IbModelFile              *file,
+                               const IbCliConditioning  *conditioning,
+                               const char               *seed,
+                               const char               *out)
+{
+  g_auto (Options) options = { NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (IbEditJob) job = NULL;
+  g_autoptr (IbEditImage) blank = NULL;
+  g_autofree guint8 *mask = NULL;
+
+  command_name = "imagebart sample";
+  options.prompt = g_strdup (conditioning->prompt);
+  options.text_tokens = g_strdup (conditioning->text_tokens);
+  options.class_id = g_strdup (conditioning->class_id);
+  options.guidance = g_strdup (conditioning->guidance);
+  options.seed = g_strdup (seed);
+  options.out = g_strdup (out);
+  if (!g_str_has_suffix (out, ".png"))
+    {
+      fail (&error, "--out must name a .png file: a conditioned model's sample is written as PNG, with its recipe "
+            "inside");
+      goto failed;
+    }
+
+  /* A blank picture at the model's size with all of it masked: nothing is known, so every token is drawn from
+   * x_T noise under the conditioning, and nothing is blended or colour-matched to surroundings. */
+  const IbModelConfig *config = ib_model_file_get_config (file);
+  int size = config->resolution;
+  blank = ib_edit_image_new (0, 0, size, size);
+  memset (blank->pixels, 255, (gsize) blank->stride * size);
+  mask = g_malloc ((gsize) size * size);
+  memset (mask, 255, (gsize) size * size);
+
+  IbEditRequest request;
+  ib_edit_request_init (&request, config);
+  request.image = blank->pixels;
+  request.image_owner = blank;
+  request.width = request.height = request.mask_width = request.mask_height = request.mask_stride = size;
+  request.stride = blank->stride;
+  request.mask = mask;
+  request.settings.seed = ((guint64) g_random_int () << 32) | g_random_int ();
+  request.settings.feather = 0;
+  request.settings.match_colours = FALSE;
+  ib_cli_apply_engine_options (&request.settings);
+  if (!apply_options (&options, config, &request, &error) || !(job = ib_edit_job_new (file, &request, &error)) ||
+      !run_job_and_save (job, &options, blank, FALSE, &error))
+    goto failed;
+  return EXIT_SUCCESS;
+
+failed:
+  g_printerr ("imagebart sample: %s\n", error->message);
   return EXIT_FAILURE;
 }

@@ -107,6 +107,14 @@ choose_backend (const char *backend,
   return TRUE;
 }
 
+/* The engine --backend (and --device) chose: vulkan_device, or none for the CPU engine. */
+static gboolean
+open_backend (GError **error)
+{
+  const char *backend = common.backend ? common.backend : "auto";
+  return g_strcmp0 (backend, "cpu") == 0 || choose_backend (backend, error);
+}
+
 static gboolean
 apply_common_options (GError **error)
 {
@@ -128,7 +136,7 @@ apply_common_options (GError **error)
       return FALSE;
     }
   ib_set_num_threads (common.threads);
-  return g_strcmp0 (backend, "cpu") == 0 || command_runs_edit_job || choose_backend (backend, error);
+  return command_runs_edit_job || open_backend (error);
 }
 
 /* The bundled model: $IMAGEBART_MODEL, else the installed data folder, else the source tree's. */
@@ -603,11 +611,19 @@ static int
 run_sample (int    argc,
             char **argv)
 {
-  g_autoptr (GOptionContext) context = g_option_context_new ("[MODEL] - draw an unconditional sample");
+  g_autoptr (GOptionContext) context = g_option_context_new ("[MODEL] - draw a sample: a whole picture, from noise");
   g_autofree char *out = NULL, *seed_text = NULL;
+  g_autofree char *prompt = NULL, *text_tokens = NULL, *class_id = NULL, *guidance = NULL;
   GOptionEntry entries[] = {
     { "seed", 0, 0, G_OPTION_ARG_STRING, &seed_text, "Random seed (default: random)", "S" },
-    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Output PNG (or .f32)", "FILE" },
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Output PNG (or .f32, for an unconditional model)", "FILE" },
+    { "prompt", 0, 0, G_OPTION_ARG_STRING, &prompt, "What to draw, for a text-conditional model",
+      "TEXT" },
+    { "text-tokens", 0, 0, G_OPTION_ARG_STRING, &text_tokens,
+      "The prompt as the model's text tokens, for a text-conditional model", "I,J,..." },
+    { "class", 0, 0, G_OPTION_ARG_STRING, &class_id, "The class, for a class-conditional model", "N" },
+    { "guidance", 0, 0, G_OPTION_ARG_STRING, &guidance,
+      "How strongly to follow the prompt or class: 1 (plainly conditioned) to 20 (default: the model's)", "G" },
     { NULL }
   };
   g_autoptr (GError) error = NULL;
@@ -619,11 +635,21 @@ run_sample (int    argc,
   char **rest;
   guint64 seed;
 
+  /* The model decides the path: a conditioned one samples through an edit job, which opens its own engine, so
+   * the device is opened only once the model is known to be unconditional. */
   command_runs_on_vulkan = TRUE;
+  command_runs_edit_job = TRUE;
   if (!parse_options (context, entries, &argc, &argv, &error) ||
       !(file = open_model (argc, argv, 0, &rest, &error)))
     goto failed;
   if (!require_output (out, "FILE", &error))
+    goto failed;
+  IbCliConditioning conditioning = { prompt, text_tokens, class_id, guidance };
+  if (ib_model_file_get_config (file)->conditioning.kind != IB_CONDITIONING_NONE ||
+      prompt != NULL || text_tokens != NULL || class_id != NULL || guidance != NULL)
+    return ib_cli_run_conditioned_sample (file, &conditioning, seed_text, out);
+  command_runs_edit_job = FALSE;
+  if (!open_backend (&error))
     goto failed;
   if (seed_text == NULL)
     seed = ((guint64) g_random_int () << 32) | g_random_int ();
@@ -766,7 +792,7 @@ static const struct
   { "encode", run_encode, "Print an image's token grid" },
   { "decode", run_decode, "Decode a token grid to an image" },
   { "logits", run_logits, "Write a level's raw logits for given encoder and decoder inputs" },
-  { "sample", run_sample, "Draw an unconditional sample through all levels" },
+  { "sample", run_sample, "Draw a whole picture through all levels (from a prompt or class when conditioned)" },
   { "inpaint", ib_cli_run_inpaint, "Re-synthesize the masked part of a picture" },
   { "devices", run_devices, "List the Vulkan devices (for --device)" },
 };

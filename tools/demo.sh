@@ -10,8 +10,9 @@ build=$1 model=$2 out=$3
 cli="$build/cli/imagebart"
 sample=data/samples/01-white-right-pointing
 
-"$cli" info "$model"
-case "$("$cli" info "$model" | sed -n 's/^Conditioning: \([a-z]*\).*/\1/p')" in
+info=$("$cli" info "$model")
+echo "$info"
+case "$(sed -n 's/^Conditioning: \([a-z]*\).*/\1/p' <<<"$info")" in
   text)
     "$cli" inpaint "$model" --image "$sample.png" --mask "$sample.mask.png" --prompt "red apple" --seed 1 \
       --out "$out"

@@ -269,6 +269,57 @@ class InpaintTest(unittest.TestCase):
             self.assertIn(words, proc.stderr)
         self.assertFalse(os.path.exists(self.path("never-text.png")))
 
+    def test_conditioned_sample(self):
+        """imagebart sample on a conditioned model is an edit of a blank picture with all of it masked: the same
+        pixels as that edit by hand, with its recipe; the prompt or class changes the picture; misuse refused."""
+        model = self.text_model()
+        size = 16
+        blank, full = self.path("blank.png"), self.path("full-mask.png")
+        write_png(blank, np.full((size, size, 3), 255, np.uint8))
+        write_png(full, np.full((size, size, 3), 255, np.uint8))
+        sample, by_hand = self.path("sample-door.png"), self.path("by-hand-door.png")
+        proc = subprocess.run([require_cli(self), "sample", model, "--prompt", "blue door", "--seed", "3", "--out",
+                               sample], capture_output=True, text=True, timeout=300)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("seed 3", proc.stdout)
+        self.run_tool(model, "--image", blank, "--mask", full, "--prompt", "blue door", "--seed", "3", "--feather", "0",
+                      "--no-colour-match", "--out", by_hand)
+        np.testing.assert_array_equal(read_png(sample), read_png(by_hand))
+        self.assertEqual(json.loads(png_texts(sample)["imagebart-recipe"])["conditioning"],
+                         {"kind": "text", "tokens": [4, 3, 0]})
+        other = self.path("sample-red.png")
+        subprocess.run([require_cli(self), "sample", model, "--prompt", "red", "--seed", "3", "--out", other],
+                       check=True, capture_output=True, timeout=300)
+        self.assertFalse(np.array_equal(read_png(sample), read_png(other)), "the prompt changed nothing")
+
+        class_model = self.path("class.safetensors")
+        subprocess.run([sys.executable, os.path.join(TOOLS, "make-test-model"), "--levels", "2", "--resolution", "16",
+                        "--ch-mult", "1,2,2", "--attn-resolutions", "4", "--codes", "10", "--n-embed", "16",
+                        "--conditioning", "class", "--classes", "3", "-o", class_model], check=True, capture_output=True)
+        pictures = []
+        for label in ("0", "2"):
+            out = self.path("sample-class-%s.png" % label)
+            subprocess.run([require_cli(self), "sample", class_model, "--class", label, "--seed", "5", "--out", out],
+                           check=True, capture_output=True, timeout=300)
+            pictures.append(read_png(out))
+        self.assertEqual(pictures[0].shape, (size, size, 3))
+        self.assertFalse(np.array_equal(*pictures), "the class changed nothing")
+
+        never = self.path("never-sample.png")
+        for args, words in (((model,), "--prompt"), ((model, "--class", "1"), "class-conditional"),
+                            ((model, "--prompt", "red", "--guidance", "0"), "guidance"),
+                            ((class_model, "--class", "7"), "class"),
+                            ((self.model, "--prompt", "red"), "text-conditional")):
+            proc = subprocess.run([require_cli(self), "sample", *args, "--out", never], capture_output=True, text=True,
+                                  timeout=300)
+            assert_refused(self, proc)
+            self.assertIn(words, proc.stderr)
+        proc = subprocess.run([require_cli(self), "sample", model, "--prompt", "red", "--out", self.path("never.f32")],
+                              capture_output=True, text=True, timeout=300)
+        assert_refused(self, proc)
+        self.assertIn(".png", proc.stderr)
+        self.assertFalse(os.path.exists(never) or os.path.exists(self.path("never.f32")))
+
     def test_samples_readme_command(self):
         """data/samples/README.md's command, as written there (the bundled model on a sample picture, from the
         source root): it runs, and the picture outside the mask comes back exactly."""
