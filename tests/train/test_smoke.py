@@ -225,6 +225,15 @@ class StepBudgetTest(unittest.TestCase):
         self.assertAlmostEqual(clock - 1000, 60, delta=0.5)  # the minute, not the 0.1 s rate's guess
 
 
+    def test_pause_while_measuring(self):
+        """A process stopped for ten minutes (SIGSTOP, a suspended laptop) while the rate is measured: the pause
+        is neither the rate nor spent budget, so the stage fixes the steps it would have without it."""
+        steady, _, _ = self.run_budget(lambda step: 0.1)
+        paused, _, _ = self.run_budget(lambda step: 600.0 if step == 100 else 0.1)
+        self.assertEqual([step for step, _ in paused], [6, 206])
+        self.assertAlmostEqual(paused[1][1], steady[1][1], delta=2)
+
+
 class FetchTest(unittest.TestCase):
     def test_tampered_tarball_is_refused(self):
         with tempfile.TemporaryDirectory() as cache:

@@ -260,7 +260,10 @@ class StepBudget:
     args.steps so that the stage, counted from `t_begin`, ends within the budget; `settle` steps later it
     measures again and fixes args.steps once more (the first steps can run fast on a loader's queue filled
     in advance, or slow while caches warm up). The fixed number is saved in the checkpoint's args, and a
-    resumed run keeps it.
+    resumed run keeps it. A step that takes over PAUSE_FACTOR times the window's median counts as a median
+    step: the process was stopped or the machine suspended, and the time beyond is neither training's rate nor
+    spent budget (so a pause while it measures does not cut the stage short; a checkpoint's write, a step or
+    two long, still counts).
 
     --extend: the run goes on past a finished checkpoint at step `start`; args.phase_start = start marks where
     the new learning-rate cycle begins (phase_lr), and is kept by a run that resumes the extension."""
@@ -283,14 +286,28 @@ class StepBudget:
         self.marks = [] if args.steps_fixed else [start + 1 + warm, start + 1 + warm + settle]
         self.timed = bool(self.marks)
         self.last_mark = (start + 1, None)
+        self.durations, self.previous, self.paused = [], None, 0.0
 
     def costlier_after(self, step, count=50):
         """Call after finishing `step` when the steps after it cost more (the VQGAN's adversarial phase, which
         starts after the rate was measured): times `count` of them and fixes args.steps again, so that the stage
         still ends within its budget."""
         if self.timed and step + count < self.args.steps:
-            self.last_mark = (step, time.time())
+            self.start_window(step, time.time())
             self.marks = sorted([m for m in self.marks if m > step] + [step + count])
+
+    PAUSE_FACTOR = 10
+
+    def start_window(self, step, now):
+        self.last_mark, self.durations, self.previous = (step, now), [], now
+
+    def window_rate(self):
+        """The mean step of the window, a step over PAUSE_FACTOR times the median counted as a median step and
+        a pause; the pauses are added to self.paused."""
+        median = float(np.median(self.durations))
+        paused = [d - median for d in self.durations if d > self.PAUSE_FACTOR * median]
+        self.paused += sum(paused)
+        return (sum(self.durations) - sum(paused)) / len(self.durations)
 
     def after_step(self, step):
         """Call after finishing `step` (1-based count); True when args.steps changed."""
@@ -298,14 +315,17 @@ class StepBudget:
             return False
         now = time.time()
         if step == self.last_mark[0]:
-            self.last_mark = (step, now)
+            self.start_window(step, now)
+        elif self.previous is not None:
+            self.durations.append(now - self.previous)
+            self.previous = now
         if step != self.marks[0]:
             return False
-        rate = self.dist.mean((now - self.last_mark[1]) / (step - self.last_mark[0])).item()
-        left = self.args.minutes * 60 - self.dist.mean(now - self.t_begin).item()
+        rate = self.dist.mean(self.window_rate()).item()
+        left = self.args.minutes * 60 - self.dist.mean(now - self.t_begin - self.paused).item()
         self.args.steps = max(step + 1, step + int(left / rate))
         self.args.steps_fixed = True
-        self.last_mark = (step, now)
+        self.start_window(step, now)
         self.marks = [m for m in self.marks[1:] if m < self.args.steps]
         if self.dist.main:
             print(f"\n{rate:.3f} s/step: training {self.args.steps} steps to fit {self.args.minutes:g} minutes",
