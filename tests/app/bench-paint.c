@@ -37,6 +37,7 @@ typedef struct
   gint64 phase_start;
   double angle;
   int n_jobs_done;
+  int n_jobs_started;       /* in this phase and before: the first job of the window is 1 */
   gboolean keep_generating;
   IbMainWindow *window;
 } Bench;
@@ -88,7 +89,8 @@ note_level_finished_cb (IbJobRunner *runner,
                         GPtrArray   *previews,
                         Bench       *bench)
 {
-  g_autofree char *text = g_strdup_printf ("level-finished (its handlers %.1f ms)",
+  g_autofree char *text = g_strdup_printf ("level-finished (job %d, level %d; its handlers %.1f ms)",
+                                           bench->n_jobs_started, level,
                                            (g_get_monotonic_time () - emission_start) / 1000.0);
   note (bench, text);
 }
@@ -96,6 +98,7 @@ note_level_finished_cb (IbJobRunner *runner,
 static void
 note_started_cb (Bench *bench)
 {
+  bench->n_jobs_started++;
   note (bench, "started");
 }
 
