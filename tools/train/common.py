@@ -285,8 +285,8 @@ class StepBudget:
         # The steps after which to measure the rate (from the step before): none when the number is fixed.
         self.marks = [] if args.steps_fixed else [start + 1 + warm, start + 1 + warm + settle]
         self.timed = bool(self.marks)
-        self.last_mark = (start + 1, None)
-        self.durations, self.previous, self.paused = [], None, 0.0
+        # The window of timed steps starts after step window_start; previous: when the last step ended.
+        self.window_start, self.durations, self.previous, self.paused = start + 1, [], None, 0.0
 
     def costlier_after(self, step, count=50):
         """Call after finishing `step` when the steps after it cost more (the VQGAN's adversarial phase, which
@@ -299,7 +299,7 @@ class StepBudget:
     PAUSE_FACTOR = 10
 
     def start_window(self, step, now):
-        self.last_mark, self.durations, self.previous = (step, now), [], now
+        self.window_start, self.durations, self.previous = step, [], now
 
     def window_rate(self):
         """The mean step of the window, a step over PAUSE_FACTOR times the median counted as a median step and
@@ -314,7 +314,7 @@ class StepBudget:
         if not self.marks:
             return False
         now = time.time()
-        if step == self.last_mark[0]:
+        if step == self.window_start:
             self.start_window(step, now)
         elif self.previous is not None:
             self.durations.append(now - self.previous)

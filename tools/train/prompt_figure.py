@@ -18,6 +18,7 @@ import argparse
 import os
 import subprocess
 import tempfile
+import textwrap
 
 from PIL import Image, ImageDraw
 
@@ -29,18 +30,6 @@ CAPTIONS = ["red apple on a blue background", "yellow star on a black background
             "cat face and red heart on a white and green checkerboard", "green apple on a pink and white gradient",
             "dog face on black and yellow stripes", ""]
 SCALE, GAP, LABEL_WIDTH = 2, 4, 120
-
-
-def wrap(text, width=36):
-    """The label in lines of at most width characters, so that a long caption fits beside its row."""
-    lines, line = [], ""
-    for word in text.split():
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    return "\n".join(lines + [line])
 
 
 def inpaint(cli, model, sample, prompt, seed, out):
@@ -80,7 +69,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as work:
         for r, (sample, prompt) in enumerate(rows):
             y = r * (cell + GAP)
-            draw.multiline_text((4, y + cell // 2 - 12), wrap(prompt) if prompt else "(empty)", fill="black")
+            label = textwrap.fill(prompt, 36) if prompt else "(empty)"
+            draw.multiline_text((4, y + cell // 2 - 12), label, fill="black")
             pictures = []
             if sample is not None:
                 pictures.append(Image.open(os.path.join(ROOT, "data", "samples", sample + ".png")).convert("RGB"))
