@@ -139,10 +139,11 @@ premultiply_rgba (const guint8 *rgba,
 
 /* The next level: each pixel the mean of a 2 x 2 block (premultiplied, so colours mix by coverage); an odd
  * last row or column is its own neighbour. */
-static Level *
-halve (const Level *level)
+cairo_surface_t *
+ib_surface_halve (cairo_surface_t *from)
 {
-  cairo_surface_t *from = level->surface;
+  g_return_val_if_fail (cairo_image_surface_get_format (from) == CAIRO_FORMAT_ARGB32, NULL);
+
   int width = cairo_image_surface_get_width (from), height = cairo_image_surface_get_height (from);
   int out_width = (width + 1) / 2, out_height = (height + 1) / 2;
   cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, out_width, out_height);
@@ -165,7 +166,41 @@ halve (const Level *level)
         }
     }
   cairo_surface_mark_dirty (surface);
-  return level_new (surface);
+  return surface;
+}
+
+/* Halved while a half still covers width x height, then drawn bilinear, which shrinks by at most half there.
+ * Cairo's GOOD filter shrinks by more in one convolution: 317 to 146 pixels square took it 1.0 ms on the
+ * development machine, and this 0.17 ms (317 to 72: 0.63 against 0.15 ms). */
+cairo_surface_t *
+ib_surface_scaled (cairo_surface_t *source,
+                   int              width,
+                   int              height)
+{
+  g_return_val_if_fail (cairo_image_surface_get_format (source) == CAIRO_FORMAT_ARGB32, NULL);
+  g_return_val_if_fail (width > 0 && height > 0, NULL);
+
+  cairo_surface_t *from = cairo_surface_reference (source);
+  while ((cairo_image_surface_get_width (from) + 1) / 2 >= width
+         && (cairo_image_surface_get_height (from) + 1) / 2 >= height)
+    {
+      cairo_surface_t *half = ib_surface_halve (from);
+      cairo_surface_destroy (from);
+      from = half;
+    }
+
+  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, width, height);
+  cairo_t *cr = cairo_create (surface);
+  cairo_scale (cr, (double) width / cairo_image_surface_get_width (from),
+               (double) height / cairo_image_surface_get_height (from));
+  cairo_set_source_surface (cr, from, 0, 0);
+  cairo_pattern_set_extend (cairo_get_source (cr), CAIRO_EXTEND_PAD);
+  cairo_pattern_set_filter (cairo_get_source (cr), CAIRO_FILTER_BILINEAR);
+  cairo_set_operator (cr, CAIRO_OPERATOR_SOURCE);
+  cairo_paint (cr);
+  cairo_destroy (cr);
+  cairo_surface_destroy (from);
+  return surface;
 }
 
 static IbTexturePyramid *
@@ -239,7 +274,7 @@ get_level (IbTexturePyramid *self,
   while (self->levels[above] == NULL)
     above--;
   for (; above < level; above++)
-    self->levels[above + 1] = halve (self->levels[above]);
+    self->levels[above + 1] = level_new (ib_surface_halve (self->levels[above]->surface));
   return self->levels[level];
 }
 

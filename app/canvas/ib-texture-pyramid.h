@@ -78,6 +78,14 @@ cairo_surface_t  *ib_texture_level_surface_for_rgba (const guint8   *rgba,
                                                      int             height,
                                                      gsize           stride,
                                                      guint           level);
+
+/* An ARGB32 surface halved (each pixel the mean of 2 x 2), and scaled to width x height by halving and then
+ * bilinear filtering, which never shrinks by more than half: a fraction of the time of cairo's GOOD filter. */
+cairo_surface_t  *ib_surface_halve              (cairo_surface_t  *surface);
+cairo_surface_t  *ib_surface_scaled             (cairo_surface_t  *source,
+                                                 int               width,
+                                                 int               height);
+
 /* Takes surface (a new reference), made by ib_texture_level_surface_for_rgba from the pixels of this pyramid
  * for RGBA, as its level n, so that the first draw at that level makes nothing. Ignored if it is made. */
 void              ib_texture_pyramid_set_surface (IbTexturePyramid *self,

@@ -46,28 +46,20 @@ ib_thumbnail_get_request_mode (GtkWidget *widget)
   return GTK_SIZE_REQUEST_HEIGHT_FOR_WIDTH;
 }
 
-/* The texture's surface at width x height device pixels, made once for each texture and size (cairo's
- * filter for shrinking by more than a quarter is a convolution, too slow to run on every frame), so that the
- * cairo renderer copies it without scaling. */
+/* The texture's surface at width x height device pixels, made once for each texture and size, so that the cairo
+ * renderer copies it without scaling. */
 static cairo_surface_t *
 drawn_surface (IbThumbnail     *self,
                cairo_surface_t *source,
                int              width,
                int              height)
 {
-  if (self->drawn != NULL && cairo_image_surface_get_width (self->drawn) == width
-      && cairo_image_surface_get_height (self->drawn) == height)
-    return self->drawn;
-
-  g_clear_pointer (&self->drawn, cairo_surface_destroy);
-  self->drawn = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, width, height);
-  cairo_t *cr = cairo_create (self->drawn);
-  cairo_scale (cr, (double) width / cairo_image_surface_get_width (source),
-               (double) height / cairo_image_surface_get_height (source));
-  cairo_set_source_surface (cr, source, 0, 0);
-  cairo_pattern_set_extend (cairo_get_source (cr), CAIRO_EXTEND_PAD);
-  cairo_paint (cr);
-  cairo_destroy (cr);
+  if (self->drawn == NULL || cairo_image_surface_get_width (self->drawn) != width
+      || cairo_image_surface_get_height (self->drawn) != height)
+    {
+      g_clear_pointer (&self->drawn, cairo_surface_destroy);
+      self->drawn = ib_surface_scaled (source, width, height);
+    }
   return self->drawn;
 }
 

@@ -34,6 +34,9 @@ typedef struct
   gint64 layout_end;
   GString *since_frame;     /* the runner's events and generate calls since the last frame */
   GString *long_frames;     /* for each frame over 33 ms: its interval and what happened in it */
+  gboolean level_in_frame;  /* a level finished since the last frame */
+  GArray *level_intervals;  /* gint64 µs: the interval of each frame right after a finished level */
+  GArray *level_paints;     /* gint64 µs: and its paint */
   gint64 phase_start;
   double angle;
   int n_jobs_done;
@@ -57,7 +60,13 @@ after_paint_cb (GdkFrameClock *clock,
         g_string_append_printf (bench->long_frames, "  %.0f ms (layout %.1f, paint %.1f from %.3f s):%s\n",
                                 interval / 1000.0, layout / 1000.0, paint / 1000.0, bench->layout_end / 1e6,
                                 bench->since_frame->len > 0 ? bench->since_frame->str : " (no job event)");
+      if (bench->level_in_frame)
+        {
+          g_array_append_val (bench->level_intervals, interval);
+          g_array_append_val (bench->level_paints, paint);
+        }
     }
+  bench->level_in_frame = FALSE;
   g_string_truncate (bench->since_frame, 0);
   g_array_append_val (bench->frame_times, now);
 }
@@ -93,6 +102,7 @@ note_level_finished_cb (IbJobRunner *runner,
                                            bench->n_jobs_started, level,
                                            (g_get_monotonic_time () - emission_start) / 1000.0);
   note (bench, text);
+  bench->level_in_frame = TRUE;
 }
 
 static void
@@ -189,6 +199,15 @@ report (const char *phase,
   g_print ("%-12s per frame: layout p50 %.1f ms, p95 %.1f ms | paint (snapshot + render) p50 %.1f ms, p95 %.1f ms\n",
            "", percentile_ms (bench->layout_costs, 0.5), percentile_ms (bench->layout_costs, 0.95),
            percentile_ms (bench->paint_costs, 0.5), percentile_ms (bench->paint_costs, 0.95));
+  if (bench->level_intervals->len > 0)
+    {
+      g_array_sort (bench->level_intervals, compare_gint64);
+      g_array_sort (bench->level_paints, compare_gint64);
+      g_print ("%-12s the frames right after a finished level: %u, interval p50 %.1f ms, max %.1f ms | "
+               "paint p50 %.1f ms, max %.1f ms\n", "", bench->level_intervals->len,
+               percentile_ms (bench->level_intervals, 0.5), percentile_ms (bench->level_intervals, 1.0),
+               percentile_ms (bench->level_paints, 0.5), percentile_ms (bench->level_paints, 1.0));
+    }
   if (bench->generate_costs->len > 0)
     {
       g_array_sort (bench->generate_costs, compare_gint64);
@@ -209,6 +228,8 @@ run_phase (Bench      *bench,
   g_array_set_size (bench->generate_costs, 0);
   g_array_set_size (bench->layout_costs, 0);
   g_array_set_size (bench->paint_costs, 0);
+  g_array_set_size (bench->level_intervals, 0);
+  g_array_set_size (bench->level_paints, 0);
   g_string_truncate (bench->long_frames, 0);
   ib_canvas_picture_to_widget (bench->canvas, PICTURE_SIDE * 0.8, PICTURE_SIDE * 0.5, &x, &y);
   ib_canvas_begin_stroke (bench->canvas, x, y, 1.0, FALSE);
@@ -278,6 +299,8 @@ bench_body (IbApplication *application,
   bench.generate_costs = g_array_new (FALSE, FALSE, sizeof (gint64));
   bench.layout_costs = g_array_new (FALSE, FALSE, sizeof (gint64));
   bench.paint_costs = g_array_new (FALSE, FALSE, sizeof (gint64));
+  bench.level_intervals = g_array_new (FALSE, FALSE, sizeof (gint64));
+  bench.level_paints = g_array_new (FALSE, FALSE, sizeof (gint64));
   bench.since_frame = g_string_new (NULL);
   bench.long_frames = g_string_new (NULL);
   GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (bench.canvas));
@@ -314,6 +337,8 @@ bench_body (IbApplication *application,
   g_array_unref (bench.generate_costs);
   g_array_unref (bench.layout_costs);
   g_array_unref (bench.paint_costs);
+  g_array_unref (bench.level_intervals);
+  g_array_unref (bench.level_paints);
   g_string_free (bench.since_frame, TRUE);
   g_string_free (bench.long_frames, TRUE);
 }

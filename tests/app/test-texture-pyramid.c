@@ -1,6 +1,6 @@
 /* test-texture-pyramid.c: the canvas's picture pyramid: level sizes down to 1 x 1, each pixel the mean of
  * its 2 x 2 block (odd edges their own neighbours), premultiplied (from a texture or from straight RGBA
- * pixels), the level chosen for a zoom, and thumbnails. */
+ * pixels), the level chosen for a zoom, thumbnails, and surfaces scaled to a size. */
 #include <gtk/gtk.h>
 #include <math.h>
 
@@ -216,6 +216,60 @@ test_prepared_level (void)
     }
 }
 
+/* An opaque ARGB32 surface: a one-pixel checkerboard of black and white, with its left half's white red. */
+static cairo_surface_t *
+make_checkerboard (int width,
+                   int height)
+{
+  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, width, height);
+  guint8 *data = cairo_image_surface_get_data (surface);
+
+  cairo_surface_flush (surface);
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      {
+        gboolean light = (x + y) % 2 == 0;
+        guint32 white = x < width / 2 ? 0xffff0000u : 0xffffffffu;
+        ((guint32 *) (data + (gsize) y * cairo_image_surface_get_stride (surface)))[x] = light ? white : 0xff000000u;
+      }
+  cairo_surface_mark_dirty (surface);
+  return surface;
+}
+
+/* Scaled to any size, shrunk by far or enlarged: the size asked for, and a fine pattern shrinks to its mean
+ * (shrunk straight by a bilinear filter it would alias into stripes), on each side of the colour edge. */
+static void
+test_scaled (void)
+{
+  const int side = 320;
+  cairo_surface_t *source = make_checkerboard (side, side);
+  const int sizes[] = { 146, 72, 9, 400 };
+
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      int n = sizes[i];
+      cairo_surface_t *scaled = ib_surface_scaled (source, n, n);
+      g_assert_cmpint (cairo_image_surface_get_width (scaled), ==, n);
+      g_assert_cmpint (cairo_image_surface_get_height (scaled), ==, n);
+      if (n < side / 2)
+        for (int y = 0; y < n; y++)
+          for (int x = 0; x < n; x++)
+            {
+              if (ABS (2 * x + 1 - n) <= 2)
+                continue;                       /* the edge's pixels mix both sides */
+              const guint8 *p = cairo_image_surface_get_data (scaled) + (gsize) y * cairo_image_surface_get_stride (scaled);
+              guint32 pixel = ((const guint32 *) p)[x];
+              int a = pixel >> 24, r = (pixel >> 16) & 0xff, g = (pixel >> 8) & 0xff, b = pixel & 0xff;
+              g_assert_cmpint (a, ==, 255);
+              g_assert_cmpint (ABS (r - 128), <=, 8);
+              g_assert_cmpint (ABS (g - (2 * x < n ? 0 : 128)), <=, 8);
+              g_assert_cmpint (ABS (b - (2 * x < n ? 0 : 128)), <=, 8);
+            }
+      cairo_surface_destroy (scaled);
+    }
+  cairo_surface_destroy (source);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -226,5 +280,6 @@ main (int   argc,
   g_test_add_func ("/app/canvas/pyramid/for-zoom", test_for_zoom);
   g_test_add_func ("/app/canvas/pyramid/thumbnail", test_thumbnail);
   g_test_add_func ("/app/canvas/pyramid/prepared-level", test_prepared_level);
+  g_test_add_func ("/app/canvas/pyramid/scaled", test_scaled);
   return g_test_run ();
 }
