@@ -66,11 +66,19 @@ typedef struct
   int32_t *tokens;
 } LevelTokens;
 
+/* What the worker is given, in order: a run, or something to free. */
+typedef struct
+{
+  Run *run;                     /* or NULL */
+  gpointer garbage;             /* without a run: freed by destroy */
+  GDestroyNotify destroy;
+} Task;
+
 /* The worker thread and what it shares with the runner; outlives nothing but the thread. */
 typedef struct
 {
   GThread *thread;
-  GAsyncQueue *queue;           /* Run *, or &quit */
+  GAsyncQueue *queue;           /* Task *, or &quit */
   GMutex lock;
   GCond idle;
   int pending;                  /* runs queued or running, under lock */
@@ -273,7 +281,15 @@ worker_main (gpointer data)
       gpointer item = g_async_queue_pop (worker->queue);
       if (item == &quit)
         break;
-      Run *run = item;
+      Task *task = item;
+      Run *run = task->run;
+      if (run == NULL)
+        {
+          task->destroy (task->garbage);
+          g_free (task);
+          continue;
+        }
+      g_free (task);
       if (!g_cancellable_is_cancelled (run->cancellable))
         {
           IbEditResult *result = ib_edit_job_run (run->job, worker_event_cb, run, run->cancellable, NULL);
@@ -475,7 +491,9 @@ ib_job_runner_start (IbJobRunner         *self,
   g_mutex_lock (&self->worker->lock);
   self->worker->pending++;
   g_mutex_unlock (&self->worker->lock);
-  g_async_queue_push (self->worker->queue, run_ref (run));
+  Task *task = g_new0 (Task, 1);
+  task->run = run_ref (run);
+  g_async_queue_push (self->worker->queue, task);
   g_signal_emit (self, signals[SIGNAL_STARTED], 0, request->settings.start_level, top_level);
   return TRUE;
 }
@@ -503,6 +521,28 @@ ib_job_runner_stop (IbJobRunner *self)
   ib_job_runner_cancel (self);
   if (self->worker != NULL)
     worker_wait_idle (self->worker);
+}
+
+void
+ib_job_runner_release (IbJobRunner    *self,
+                       gpointer        data,
+                       GDestroyNotify  destroy)
+{
+  g_return_if_fail (IB_IS_JOB_RUNNER (self));
+  g_return_if_fail (destroy != NULL);
+  ASSERT_OWNER (self);
+
+  if (data == NULL)
+    return;
+  if (self->worker == NULL)
+    {
+      destroy (data);
+      return;
+    }
+  Task *task = g_new0 (Task, 1);
+  task->garbage = data;
+  task->destroy = destroy;
+  g_async_queue_push (self->worker->queue, task);
 }
 
 GPtrArray *

@@ -50,6 +50,14 @@ void         ib_job_runner_cancel       (IbJobRunner         *self);
  * file. Disposing the runner does this too. */
 void         ib_job_runner_stop         (IbJobRunner         *self);
 
+/* Calls destroy (data) on the worker, after the runs queued before it (at once if there is no worker yet;
+ * disposing the runner waits for it). For a job's result, whose last reference frees the variants' pictures:
+ * the worker allocated them, and glibc then unmaps its emptied heaps, 5 ms of the UI thread at the Generate
+ * that starts the next job (docs/performance.md, the editor's paint benchmark). */
+void         ib_job_runner_release      (IbJobRunner         *self,
+                                         gpointer             data,
+                                         GDestroyNotify       destroy);
+
 gboolean     ib_job_runner_get_running  (IbJobRunner         *self);
 
 /* Thumbnails of the previews, made by the worker (ib-texture-pyramid.h: at least this many pixels across, twice

@@ -32,11 +32,20 @@ show_finished_variant (IbMainWindow *self,
   show_variant (self, patch != NULL ? patch : self->result->images[variant]);
 }
 
+/* The last reference to a result frees its variants' pictures, tens of megabytes: on the runner's worker. */
+static void
+drop_result (IbMainWindow *self)
+{
+  if (self->runner != NULL)
+    ib_job_runner_release (self->runner, g_steal_pointer (&self->result), (GDestroyNotify) ib_edit_result_unref);
+  else
+    g_clear_pointer (&self->result, ib_edit_result_unref);
+}
 
 void
 ib_main_window_clear_results (IbMainWindow *self)
 {
-  g_clear_pointer (&self->result, ib_edit_result_unref);
+  drop_result (self);
   self->selected_variant = 0;
   if (self->canvas != NULL)
     ib_canvas_set_preview (self->canvas, NULL);
@@ -91,7 +100,7 @@ done_cb (IbJobRunner  *runner,
          IbEditResult *result,
          IbMainWindow *self)
 {
-  g_clear_pointer (&self->result, ib_edit_result_unref);
+  drop_result (self);
   self->result = ib_edit_result_ref (result);
   self->selected_variant = MIN (self->selected_variant, result->n_variants - 1);
   ib_level_strip_set_variant (self->strip, self->selected_variant);
@@ -290,7 +299,7 @@ start (IbMainWindow        *self,
   g_autoptr(GError) error = NULL;
 
   /* The running job's previews replace these. */
-  g_clear_pointer (&self->result, ib_edit_result_unref);
+  drop_result (self);
   ib_canvas_set_preview (self->canvas, NULL);
   if (!ib_job_runner_start (self->runner, ib_loaded_model_get_file (self->model), request, &error))
     {

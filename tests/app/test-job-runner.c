@@ -518,6 +518,57 @@ test_dispose_during_run (Test          *test,
   g_assert_cmpint (recorder->n_ended, ==, 0);
 }
 
+/* What ib_job_runner_release was given, freed: on which thread. */
+typedef struct
+{
+  GThread *thread;
+  gint released;
+} Garbage;
+
+static void
+garbage_release (gpointer data)
+{
+  Garbage *garbage = data;
+  garbage->thread = g_thread_self ();
+  g_atomic_int_set (&garbage->released, 1);
+}
+
+/* Released: at once before the runner has a worker; else on the worker; disposing the runner mid-run still
+ * releases what it was given before it returns. */
+static void
+test_release (Test          *test,
+              gconstpointer  data)
+{
+  Fixture *fixture = &test->fixture;
+  IbEditRequest *request = &test->request;
+  Garbage before = { 0 }, after_run = { 0 }, at_dispose = { 0 };
+
+  ib_job_runner_release (test->runner, &before, garbage_release);
+  g_assert_true (g_atomic_int_get (&before.released));
+  g_assert_true (before.thread == g_thread_self ());
+
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ib_job_runner_start (test->runner, fixture->file, request, &error));
+  ib_job_runner_release (test->runner, &after_run, garbage_release);
+  WAIT_UNTIL (test->recorder.n_ended == 1);
+  g_assert_cmpint (event_at (&test->recorder, test->recorder.events->len - 1)->kind, ==, DONE);
+  /* Released by the worker, which posts nothing for it: watched without the main context. */
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (!g_atomic_int_get (&after_run.released))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (1000);
+    }
+  g_assert_true (after_run.thread != g_thread_self ());
+
+  long_request (request, fixture);
+  g_assert_true (ib_job_runner_start (test->runner, fixture->file, request, &error));
+  ib_job_runner_release (test->runner, &at_dispose, garbage_release);
+  g_clear_object (&test->runner);
+  g_assert_true (g_atomic_int_get (&at_dispose.released));
+  g_assert_true (at_dispose.thread != g_thread_self ());
+}
+
 /* A request the job refuses is an error from start and nothing runs; a run that fails reports its error. */
 static void
 test_failures (Test          *test,
@@ -671,6 +722,7 @@ main (int    argc,
   g_test_add ("/app/job-runner/cancel", Test, &larger_model, setup, test_cancel, teardown);
   g_test_add ("/app/job-runner/replace", Test, &larger_model, setup, test_replace, teardown);
   g_test_add ("/app/job-runner/dispose-during-run", Test, &larger_model, setup, test_dispose_during_run, teardown);
+  g_test_add ("/app/job-runner/release", Test, &larger_model, setup, test_release, teardown);
   g_test_add ("/app/job-runner/failures", Test, &two_levels, setup, test_failures, teardown);
   g_test_add ("/app/job-runner/resample", Test, &small_model, setup, test_resample, teardown);
   g_test_add ("/app/job-runner/background-priority", Test, &small_model, setup, test_background_priority, teardown);
