@@ -6,6 +6,7 @@
 #include <glib/gi18n.h>
 
 #include "ib-preferences-dialog.h"
+#include "ib-shm-pool.h"
 
 G_DEFINE_FINAL_TYPE (IbMainWindow, ib_main_window, ADW_TYPE_APPLICATION_WINDOW)
 
@@ -524,6 +525,15 @@ ib_main_window_dispose (GObject *object)
   G_OBJECT_CLASS (ib_main_window_parent_class)->dispose (object);
 }
 
+/* Under the cairo renderer on X11, the first window-wide frame of a job's levels otherwise faults in a fresh
+ * shared-memory segment while the user paints (ib-shm-pool.h). */
+static void
+ib_main_window_realize (GtkWidget *widget)
+{
+  GTK_WIDGET_CLASS (ib_main_window_parent_class)->realize (widget);
+  ib_keep_shm_pool (widget);
+}
+
 static void
 ib_main_window_class_init (IbMainWindowClass *klass)
 {
@@ -532,6 +542,7 @@ ib_main_window_class_init (IbMainWindowClass *klass)
   GtkWindowClass *window_class = GTK_WINDOW_CLASS (klass);
 
   object_class->dispose = ib_main_window_dispose;
+  widget_class->realize = ib_main_window_realize;
   window_class->close_request = ib_main_window_close_request;
 
   g_type_ensure (IB_TYPE_CANVAS);
